@@ -1,0 +1,194 @@
+//! The appservice API the homeserver calls: transactions, ping, user and
+//! room queries. Small on purpose, in the manner of mautrix-go's
+//! `appservice` package: authenticate, parse leniently, record, hand on.
+//!
+//! Bad input never yields a 5xx: a body that is not JSON is 400, one over
+//! the limit is 413, and a store failure is the only 500 (the homeserver
+//! then retries, which is what we want when we could not record).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+
+/// One event the homeserver pushed, with the part of the transaction it came in.
+#[derive(Clone, Debug)]
+pub struct IncomingEvent {
+    pub txn_id: String,
+    pub section: &'static str,
+    pub event: Value,
+}
+
+/// Keys of a transaction that carry events, stable and unstable names.
+const EVENT_SECTIONS: &[&str] = &[
+    "events",
+    "ephemeral",
+    "de.sorunome.msc2409.ephemeral",
+    "to_device",
+    "de.sorunome.msc2409.to_device",
+];
+
+pub struct AppserviceState {
+    pub hs_token: String,
+    pub bot_user_id: String,
+    pub max_body_bytes: usize,
+    pub store: Store,
+    pub events: mpsc::Sender<IncomingEvent>,
+    pub pings_received: AtomicU64,
+    legacy_auth_warned: AtomicBool,
+}
+
+impl AppserviceState {
+    pub fn new(
+        hs_token: String,
+        bot_user_id: String,
+        max_body_bytes: usize,
+        store: Store,
+        events: mpsc::Sender<IncomingEvent>,
+    ) -> Arc<AppserviceState> {
+        Arc::new(AppserviceState {
+            hs_token,
+            bot_user_id,
+            max_body_bytes,
+            store,
+            events,
+            pings_received: AtomicU64::new(0),
+            legacy_auth_warned: AtomicBool::new(false),
+        })
+    }
+}
+
+fn error(status: StatusCode, errcode: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"errcode": errcode, "error": message}))).into_response()
+}
+
+pub fn router(state: Arc<AppserviceState>) -> Router {
+    Router::new()
+        .route("/_matrix/app/v1/transactions/{txn_id}", put(transaction))
+        .route("/_matrix/app/v1/ping", post(ping))
+        .route("/_matrix/app/v1/users/{user_id}", get(user_query))
+        .route("/_matrix/app/v1/rooms/{alias}", get(room_query))
+        .fallback(unrecognized)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// The token the homeserver sent: the `Authorization` header, or the legacy
+/// `access_token` query parameter older homeservers (and Synapse with
+/// `use_appservice_legacy_authorization`) use.
+fn presented_token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<(String, bool)> {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or_default();
+        let token = text.strip_prefix("Bearer ").unwrap_or_default().trim();
+        return Some((token.to_owned(), false));
+    }
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "access_token")
+        .map(|(_, value)| (value.into_owned(), true))
+}
+
+async fn authenticate(State(state): State<Arc<AppserviceState>>, request: Request, next: Next) -> Response {
+    let Some((token, legacy)) = presented_token(request.headers(), request.uri()) else {
+        return error(StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED", "missing hs_token: send Authorization: Bearer <hs_token>");
+    };
+    let matches: bool = token.as_bytes().ct_eq(state.hs_token.as_bytes()).into();
+    if !matches {
+        tracing::warn!(path = %request.uri().path(), "request with a wrong hs_token refused: the homeserver's registration holds another hs_token than this config");
+        return error(StatusCode::FORBIDDEN, "M_FORBIDDEN", "invalid hs_token");
+    }
+    if legacy && !state.legacy_auth_warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!("the homeserver authenticates with the legacy access_token query parameter; it works, but newer homeservers send an Authorization header (Synapse: leave use_appservice_legacy_authorization unset)");
+    }
+    next.run(request).await
+}
+
+/// Reads the body up to the limit; `Err` is the response to send instead.
+async fn read_json(state: &AppserviceState, body: Body) -> Result<Value, Response> {
+    let bytes: Bytes = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "request body is over the configured limit (appservice.max_body_bytes)"))?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "M_NOT_JSON", "request body is not valid JSON"))?;
+    if !value.is_object() {
+        return Err(error(StatusCode::BAD_REQUEST, "M_BAD_JSON", "request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+async fn transaction(State(state): State<Arc<AppserviceState>>, Path(txn_id): Path<String>, body: Body) -> Response {
+    let body = match read_json(&state, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let events: Vec<IncomingEvent> = EVENT_SECTIONS
+        .iter()
+        .filter_map(|section| Some((*section, body.get(*section)?.as_array()?)))
+        .flat_map(|(section, list)| {
+            list.iter().map(|event| IncomingEvent {
+                txn_id: txn_id.clone(),
+                section,
+                event: event.clone(),
+            })
+        })
+        .collect();
+    // Recorded before answering: once we say 200 the homeserver never resends.
+    match state.store.record_transaction(&txn_id, events.len()).await {
+        Ok(false) => {
+            tracing::debug!(txn_id, "repeated transaction ignored");
+        }
+        Ok(true) => {
+            tracing::debug!(txn_id, events = events.len(), "transaction received");
+            for event in events {
+                if state.events.send(event).await.is_err() {
+                    tracing::warn!("event queue closed; the doctor is shutting down");
+                    break;
+                }
+            }
+        }
+        Err(err) => {
+            tracing::error!(txn_id, "could not record the transaction, the homeserver will retry: {err}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "could not record the transaction");
+        }
+    }
+    axum::Json(json!({})).into_response()
+}
+
+async fn ping(State(state): State<Arc<AppserviceState>>, body: Body) -> Response {
+    if let Err(response) = read_json(&state, body).await {
+        return response;
+    }
+    state.pings_received.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!("ping from the homeserver");
+    axum::Json(json!({})).into_response()
+}
+
+async fn user_query(State(state): State<Arc<AppserviceState>>, Path(user_id): Path<String>) -> Response {
+    if user_id == state.bot_user_id {
+        axum::Json(json!({})).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "this appservice has no such user")
+    }
+}
+
+async fn room_query() -> Response {
+    error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "this appservice provides no room aliases")
+}
+
+async fn unrecognized() -> Response {
+    error(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", "unrecognized appservice endpoint")
+}

@@ -1,0 +1,245 @@
+//! Bridge configs of every known format, read into one shape.
+//!
+//! A new bridge format goes here: a `BridgeFormat` variant, its detection in
+//! [`BridgeFormat::detect`], and its field paths in [`FieldPaths`]. Checks
+//! only see [`BridgeConfig`], so they work for every format at once.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::yaml::{Document, Node, Pos};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BridgeFormat {
+    /// mautrix-python bridges (telegram, googlechat, ...).
+    MautrixPython,
+    /// mautrix-go bridgev2 (whatsapp, signal, ... since 2024).
+    MautrixGoV2,
+    /// The older mautrix-go layout (`bridge.encryption`, `appservice.database`).
+    MautrixGoLegacy,
+    /// bridge-doctor's own config: the doctor is a target like any bridge.
+    Doctor,
+}
+
+/// Where each fact lives in a format's YAML, as dotted paths.
+struct FieldPaths {
+    bot_username: &'static str,
+    database_uri: &'static str,
+    username_template: &'static str,
+    encryption: &'static str,
+}
+
+impl BridgeFormat {
+    pub fn detect(root: &Node) -> Option<BridgeFormat> {
+        if root.path("appservice.bot_username").is_some() {
+            Some(BridgeFormat::MautrixPython)
+        } else if root.path("appservice.bot.username").is_some() {
+            if root.path("database.uri").is_some() || root.get("encryption").is_some() {
+                Some(BridgeFormat::MautrixGoV2)
+            } else {
+                Some(BridgeFormat::MautrixGoLegacy)
+            }
+        } else {
+            None
+        }
+    }
+
+    fn paths(self) -> FieldPaths {
+        match self {
+            BridgeFormat::MautrixPython => FieldPaths {
+                bot_username: "appservice.bot_username",
+                database_uri: "appservice.database",
+                username_template: "bridge.username_template",
+                encryption: "bridge.encryption",
+            },
+            BridgeFormat::MautrixGoV2 => FieldPaths {
+                bot_username: "appservice.bot.username",
+                database_uri: "database.uri",
+                username_template: "appservice.username_template",
+                encryption: "encryption",
+            },
+            BridgeFormat::MautrixGoLegacy => FieldPaths {
+                bot_username: "appservice.bot.username",
+                database_uri: "appservice.database.uri",
+                username_template: "bridge.username_template",
+                encryption: "bridge.encryption",
+            },
+            BridgeFormat::Doctor => FieldPaths {
+                bot_username: "appservice.bot.username",
+                database_uri: "database",
+                username_template: "",
+                encryption: "",
+            },
+        }
+    }
+}
+
+/// One value read from the config, with where it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field<T> {
+    pub value: T,
+    pub path: String,
+    pub pos: Pos,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Encryption {
+    pub allow: Option<Field<bool>>,
+    pub default: Option<Field<bool>>,
+    pub require: Option<Field<bool>>,
+    pub appservice: Option<Field<bool>>,
+    pub msc4190: Option<Field<bool>>,
+    pub self_sign: Option<Field<bool>>,
+    pub pickle_key: Option<Field<String>>,
+}
+
+impl Encryption {
+    pub fn allowed(&self) -> bool {
+        flag(&self.allow)
+    }
+}
+
+pub fn flag(field: &Option<Field<bool>>) -> bool {
+    field.as_ref().is_some_and(|f| f.value)
+}
+
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    pub format: BridgeFormat,
+    pub document: Document,
+    pub homeserver_address: Option<Field<String>>,
+    pub homeserver_domain: Option<Field<String>>,
+    pub appservice_address: Option<Field<String>>,
+    pub appservice_id: Option<Field<String>>,
+    pub bot_username: Option<Field<String>>,
+    pub as_token: Option<Field<String>>,
+    pub hs_token: Option<Field<String>>,
+    pub ephemeral_events: Option<Field<bool>>,
+    pub username_template: Option<Field<String>>,
+    pub database_uri: Option<Field<String>>,
+    pub encryption: Encryption,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: not a bridge config format the doctor knows (no `appservice.bot_username` or `appservice.bot.username`). Give only `registration:` for this bridge, or report the bridge so its format can be added.")]
+pub struct UnknownFormat {
+    pub path: String,
+}
+
+impl BridgeConfig {
+    pub fn from_document(document: Document) -> Result<BridgeConfig, UnknownFormat> {
+        let format = BridgeFormat::detect(&document.root).ok_or_else(|| UnknownFormat {
+            path: document.path.display().to_string(),
+        })?;
+        Ok(BridgeConfig::read(format, document))
+    }
+
+    /// The doctor's own config seen as a bridge config.
+    pub fn from_doctor(config: &Config) -> BridgeConfig {
+        BridgeConfig::read(BridgeFormat::Doctor, config.document.clone())
+    }
+
+    fn read(format: BridgeFormat, document: Document) -> BridgeConfig {
+        let paths = format.paths();
+        let root = &document.root;
+        let encryption = if paths.encryption.is_empty() {
+            Encryption::default()
+        } else {
+            let at = |key: &str| format!("{}.{key}", paths.encryption);
+            Encryption {
+                allow: bool_field(root, &at("allow")),
+                default: bool_field(root, &at("default")),
+                require: bool_field(root, &at("require")),
+                appservice: bool_field(root, &at("appservice")),
+                msc4190: bool_field(root, &at("msc4190")),
+                self_sign: bool_field(root, &at("self_sign")),
+                pickle_key: string_field(root, &at("pickle_key")),
+            }
+        };
+        BridgeConfig {
+            format,
+            homeserver_address: string_field(root, "homeserver.address"),
+            homeserver_domain: string_field(root, "homeserver.domain"),
+            appservice_address: string_field(root, "appservice.address"),
+            appservice_id: string_field(root, "appservice.id"),
+            bot_username: string_field(root, paths.bot_username),
+            as_token: string_field(root, "appservice.as_token"),
+            hs_token: string_field(root, "appservice.hs_token"),
+            ephemeral_events: bool_field(root, "appservice.ephemeral_events"),
+            username_template: if paths.username_template.is_empty() {
+                None
+            } else {
+                string_field(root, paths.username_template)
+            },
+            database_uri: string_field(root, paths.database_uri),
+            encryption,
+            document,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.document.path
+    }
+
+    /// `file:line:col (field.path)` for evidence.
+    pub fn locate<T>(&self, field: &Field<T>) -> String {
+        format!("{}:{} ({})", self.path().display(), field.pos, field.path)
+    }
+}
+
+fn string_field(root: &Node, path: &str) -> Option<Field<String>> {
+    let node = root.path(path)?;
+    Some(Field {
+        value: node.scalar_text()?,
+        path: path.to_owned(),
+        pos: node.pos,
+    })
+}
+
+fn bool_field(root: &Node, path: &str) -> Option<Field<bool>> {
+    let node = root.path(path)?;
+    Some(Field {
+        value: node.as_bool()?,
+        path: path.to_owned(),
+        pos: node.pos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::shared_fixture;
+
+    fn load(relative: &str) -> BridgeConfig {
+        let path = shared_fixture(relative);
+        BridgeConfig::from_document(Document::load(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn python_bridge_fields() {
+        let config = load("mautrix-telegram/config.working.yaml");
+        assert_eq!(config.format, BridgeFormat::MautrixPython);
+        assert_eq!(config.bot_username.unwrap().value, "telegrambot");
+        assert_eq!(config.appservice_id.unwrap().value, "telegram");
+        assert_eq!(config.username_template.unwrap().value, "telegram_{userid}");
+        assert!(config.encryption.allow.is_some());
+    }
+
+    #[test]
+    fn bridgev2_fields() {
+        let config = load("mautrix-go/example-config.bridgev2-whatsapp.yaml");
+        assert_eq!(config.format, BridgeFormat::MautrixGoV2);
+        assert_eq!(config.bot_username.unwrap().value, "whatsappbot");
+        assert_eq!(config.username_template.unwrap().value, "whatsapp_{{.}}");
+        assert_eq!(config.encryption.pickle_key.unwrap().value, "generate");
+        assert!(config.database_uri.unwrap().value.starts_with("postgres://"));
+    }
+
+    #[test]
+    fn unknown_format_says_what_to_do() {
+        let doc = Document::parse(Path::new("x.yaml"), "foo: 1\n").unwrap();
+        let err = BridgeConfig::from_document(doc).unwrap_err().to_string();
+        assert!(err.contains("Give only `registration:`"), "{err}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Files: can every configured file be read, is it YAML, would the
+//! homeserver accept the registration, and is it the one it loads?
+
+use super::{Check, Context, Verdict};
+use crate::config::TOKEN_PLACEHOLDER;
+use crate::facts::FileProblem;
+
+pub const CHECKS: &[Check] = &[
+    Check { id: "config.unreadable", run: unreadable },
+    Check { id: "config.invalid_yaml", run: invalid_yaml },
+    Check { id: "config.not_configured", run: not_configured },
+    Check { id: "registration.invalid", run: registration_invalid },
+    Check { id: "registration.not_loaded", run: not_loaded },
+    Check { id: "registration.url_unset", run: url_unset },
+    Check { id: "registration.url_mismatch", run: url_mismatch },
+];
+
+/// Every file problem of this target: registration, bridge config, homeserver config.
+fn file_problems<'a>(ctx: &'a Context) -> Vec<&'a FileProblem> {
+    let mut problems = Vec::new();
+    if let Err(problem) = &ctx.target.registration {
+        problems.push(problem);
+    }
+    if let Some(Err(problem)) = &ctx.target.config {
+        problems.push(problem);
+    }
+    if let Some(Err(problem)) = &ctx.facts.homeserver.config {
+        problems.push(problem);
+    }
+    problems
+}
+
+fn unreadable(ctx: &Context) -> Verdict {
+    let unreadable: Vec<_> = file_problems(ctx)
+        .into_iter()
+        .filter_map(|p| match p {
+            FileProblem::Unreadable { path, message } => Some(format!("{}: {message}", path.display())),
+            _ => None,
+        })
+        .collect();
+    if unreadable.is_empty() {
+        return Verdict::pass("every configured file can be read");
+    }
+    Verdict::fail(format!("{} configured file(s) cannot be read", unreadable.len()))
+        .detail(unreadable.join("\n"))
+        .evidence("files", unreadable)
+        .fix([
+            "Check the path in the doctor's config (relative paths are taken from the config file's folder).",
+            "Check that the user running bridge-doctor may read the file (`ls -l`, group membership).",
+        ])
+}
+
+fn invalid_yaml(ctx: &Context) -> Verdict {
+    let invalid: Vec<_> = file_problems(ctx)
+        .into_iter()
+        .filter_map(|p| match p {
+            FileProblem::InvalidYaml { path, pos, message } => {
+                Some(format!("{}:{pos}: {message}", path.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    if invalid.is_empty() {
+        return Verdict::pass("every file is valid YAML");
+    }
+    Verdict::fail(format!("{} file(s) are not valid YAML", invalid.len()))
+        .detail(invalid.join("\n"))
+        .evidence("files", invalid)
+        .fix([
+            "Open the file at the line and column given and fix the syntax: mixed tabs and spaces, a missing space after `:`, or an unquoted value starting with `*`, `&`, `!` or `%` are the usual causes.",
+            "Values with special characters (passwords in URIs, regexes) are safest in single quotes.",
+        ])
+}
+
+/// Placeholder values that must be changed before a bridge works.
+const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("homeserver.address", "https://example.com"),
+    ("homeserver.address", "http://example.localhost:8008"),
+    ("homeserver.domain", "example.com"),
+    ("appservice.as_token", TOKEN_PLACEHOLDER),
+    ("appservice.hs_token", TOKEN_PLACEHOLDER),
+    ("telegram.api_id", "12345"),
+];
+
+fn not_configured(ctx: &Context) -> Verdict {
+    let Some(config) = ctx.target.config() else {
+        return Verdict::skip("needs the bridge config");
+    };
+    let root = &config.document.root;
+    let mut fields: Vec<String> = PLACEHOLDERS
+        .iter()
+        .filter(|(path, placeholder)| {
+            root.path(path).and_then(|n| n.scalar_text()).as_deref() == Some(*placeholder)
+        })
+        .map(|(path, _)| {
+            let pos = root.path(path).map(|n| n.pos).unwrap_or_default();
+            format!("{path} ({}:{pos})", config.path().display())
+        })
+        .collect();
+    for permissions in ["bridge.permissions", "permissions"] {
+        let Some(node) = root.path(permissions) else { continue };
+        let keys: Vec<&str> = node.entries().iter().map(|(k, _)| k.as_str()).collect();
+        if !keys.is_empty() && keys.iter().all(|k| *k == "*" || k.ends_with("example.com")) {
+            fields.push(format!("{permissions} ({}:{}): only the example entries", config.path().display(), node.pos));
+        }
+    }
+    if fields.is_empty() {
+        return Verdict::pass("no field holds its example or placeholder value");
+    }
+    let names: Vec<&str> = fields.iter().map(|f| f.split(' ').next().unwrap_or_default()).collect();
+    Verdict::fail(format!("not configured: {}", names.join(", ")))
+        .detail(format!("These fields still hold the example value: {}", fields.join("; ")))
+        .evidence("fields", names.clone())
+        .fix([
+            "Set each field named above to your own value (dots mean nesting: `homeserver.domain` is `domain:` under `homeserver:`).".to_owned(),
+            "For the tokens, generate the registration (`-g` for mautrix bridges, `bridge-doctor generate-registration` for the doctor): it fills them in.".to_owned(),
+            "Restart the bridge after editing.".to_owned(),
+        ])
+        .faq("configuration-error-field-not-configured")
+}
+
+fn registration_invalid(ctx: &Context) -> Verdict {
+    let Some(registration) = ctx.target.registration() else {
+        return Verdict::skip("the registration could not be read");
+    };
+    if registration.problems.is_empty() {
+        return Verdict::pass("the homeserver would accept this registration");
+    }
+    let lines: Vec<String> = registration.problems.iter().map(ToString::to_string).collect();
+    let fields: Vec<&str> = registration.problems.iter().map(|p| p.field.as_str()).collect();
+    Verdict::fail(format!("the homeserver would refuse this registration ({} problem(s))", lines.len()))
+        .detail(lines.join("\n"))
+        .evidence("fields", fields)
+        .fix([
+            "Fix each field listed above; Synapse does not start at all while one registration is invalid.",
+            "Simplest: regenerate the registration with the bridge's own generator and give the new file to the homeserver.",
+        ])
+}
+
+fn not_loaded(ctx: &Context) -> Verdict {
+    let Some(Ok(hs)) = &ctx.facts.homeserver.config else {
+        return Verdict::skip("needs the homeserver config (`homeserver.config`)");
+    };
+    let path = &ctx.target.registration_path;
+    if hs.app_service_config_files.iter().any(|p| super::tokens::same_file(p, path)) {
+        return Verdict::pass("the homeserver loads this registration");
+    }
+    Verdict::fail("the homeserver does not load this registration")
+        .detail(format!("{} is not in `app_service_config_files` of {}.", path.display(), hs.path.display()))
+        .evidence("field", "app_service_config_files")
+        .evidence("registration", path.display().to_string())
+        .fix([
+            format!("Add `{}` to `app_service_config_files` in {}.", path.display(), hs.path.display()),
+            "Make sure the homeserver's user can read the file.".to_owned(),
+            "Restart the homeserver.".to_owned(),
+        ])
+        .faq("the-as_token-was-not-accepted")
+}
+
+fn url_unset(ctx: &Context) -> Verdict {
+    let Some(registration) = ctx.target.registration() else {
+        return Verdict::skip("the registration could not be read");
+    };
+    let empty = matches!(&registration.url, Some(None)) || registration.url().is_some_and(|u| u.trim().is_empty());
+    if !empty {
+        return Verdict::pass("the registration has a url");
+    }
+    Verdict::fail("the registration has no url: the homeserver will send nothing to this bridge")
+        .detail(format!("`url` is null or empty at {}:{}.", registration.path.display(), registration.position_of("url")))
+        .evidence("field", "url")
+        .fix([
+            "Set `url` in the registration to the address where the homeserver reaches the bridge (the bridge's `appservice.address`).",
+            "Restart the homeserver.",
+        ])
+        .faq("homeserver---bridge-connection-is-not-working")
+}
+
+fn url_mismatch(ctx: &Context) -> Verdict {
+    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration()) else {
+        return Verdict::skip("needs both the bridge config and the registration");
+    };
+    let (Some(address), Some(url)) = (&config.appservice_address, registration.url()) else {
+        return Verdict::skip("appservice.address or url is not set");
+    };
+    if address.value.trim_end_matches('/') == url.trim_end_matches('/') {
+        return Verdict::pass("the registration url is the bridge's appservice.address");
+    }
+    Verdict::fail("the registration url differs from the bridge's appservice.address")
+        .detail(format!(
+            "The homeserver sends to `url` = {url} ({}:{}), but the bridge says it is at `appservice.address` = {} ({}).",
+            registration.path.display(),
+            registration.position_of("url"),
+            address.value,
+            config.locate(address)
+        ))
+        .evidence("field", "url")
+        .fix([
+            "Decide which address is right for reaching the bridge from the homeserver.",
+            "Put it in both places (the registration's `url` and the bridge's `appservice.address`), then restart the homeserver and the bridge.",
+        ])
+        .faq("homeserver---bridge-connection-is-not-working")
+}

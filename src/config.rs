@@ -1,0 +1,380 @@
+//! The doctor's own config file (`config.example.yaml` is the reference).
+//!
+//! Every problem is reported at once, each naming the file, line, column,
+//! field and what to do, because an admin fixing a config one error per
+//! restart gives up.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::fields::{FieldProblem, FieldReader};
+use crate::yaml::{Document, LoadError, Node, Pos};
+
+/// The text mautrix bridges (and we) put where a token must be generated.
+pub const TOKEN_PLACEHOLDER: &str = "This value is generated when generating the registration";
+
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub document: Document,
+    pub homeserver: HomeserverSection,
+    pub appservice: AppserviceSection,
+    /// A sqlx URL; relative SQLite paths are resolved against the config's folder.
+    pub database: String,
+    pub command_prefix: String,
+    pub permissions: Vec<(String, Permission)>,
+    pub bridges: Vec<BridgeEntry>,
+    pub logging: Logging,
+}
+
+#[derive(Clone, Debug)]
+pub struct HomeserverSection {
+    pub address: String,
+    pub domain: String,
+    pub config: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    /// How long `run` waits for an unreachable homeserver before giving up.
+    pub startup_wait_seconds: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppserviceSection {
+    pub address: String,
+    pub hostname: String,
+    pub port: u16,
+    pub id: String,
+    pub bot_username: String,
+    pub bot_displayname: Option<String>,
+    pub as_token: String,
+    pub hs_token: String,
+    pub max_body_bytes: u64,
+    /// The doctor's own registration file (`generate-registration` writes it,
+    /// the checks read it). Not in the contract's key list: an addition.
+    pub registration: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    User,
+    Admin,
+}
+
+#[derive(Clone, Debug)]
+pub struct BridgeEntry {
+    pub id: Option<String>,
+    pub config: Option<PathBuf>,
+    pub registration: PathBuf,
+    pub logs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Logging {
+    pub level: String,
+    pub json: bool,
+}
+
+/// Why the config cannot be used; the `Display` is what the admin reads.
+#[derive(Debug)]
+pub enum ConfigError {
+    Load(LoadError),
+    Fields(Vec<FieldProblem>),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Load(err) => write!(f, "{err}"),
+            ConfigError::Fields(problems) => {
+                writeln!(f, "the config has {} problem(s):", problems.len())?;
+                for problem in problems {
+                    writeln!(f, "  {problem}")?;
+                }
+                write!(f, "See config.example.yaml for every key with its meaning.")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl AppserviceSection {
+    pub fn bot_user_id(&self, domain: &str) -> String {
+        format!("@{}:{}", self.bot_username, domain)
+    }
+
+    pub fn has_placeholder_tokens(&self) -> bool {
+        is_placeholder_token(&self.as_token) || is_placeholder_token(&self.hs_token)
+    }
+}
+
+pub fn is_placeholder_token(token: &str) -> bool {
+    token.is_empty() || token == TOKEN_PLACEHOLDER || token == "generate"
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let document = Document::load(path).map_err(ConfigError::Load)?;
+        Config::from_document(document)
+    }
+
+    pub fn from_document(document: Document) -> Result<Config, ConfigError> {
+        let path = document.path.clone();
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        let root = &document.root;
+        let mut reader = FieldReader::new(&path);
+
+        let homeserver = reader
+            .section(root, "homeserver")
+            .map(|hs| read_homeserver(&mut reader, hs, &base));
+        let appservice = reader
+            .section(root, "appservice")
+            .map(|section| read_appservice(&mut reader, section, base.as_path()));
+        let database = reader
+            .opt_string(root, "database", "database")
+            .unwrap_or_else(|| "sqlite:doctor.db".to_owned());
+        let command_prefix = reader
+            .opt_string(root, "command_prefix", "command_prefix")
+            .unwrap_or_else(|| "!doctor".to_owned());
+        let permissions = read_permissions(&mut reader, root);
+        let bridges = read_bridges(&mut reader, root, &base);
+        let logging = read_logging(&mut reader, root);
+
+        match (homeserver, appservice) {
+            (Some(homeserver), Some(appservice)) if reader.problems.is_empty() => Ok(Config {
+                database: resolve_sqlite_path(&database, &base),
+                path,
+                document,
+                homeserver,
+                appservice,
+                command_prefix,
+                permissions,
+                bridges,
+                logging,
+            }),
+            _ => Err(ConfigError::Fields(reader.problems)),
+        }
+    }
+
+    /// Where a value sits in the file, for evidence ("config.yaml:12:13").
+    pub fn position_of(&self, dotted: &str) -> Pos {
+        self.document
+            .root
+            .path(dotted)
+            .map(|node| node.pos)
+            .unwrap_or_default()
+    }
+}
+
+fn read_homeserver(reader: &mut FieldReader, hs: &Node, base: &Path) -> HomeserverSection {
+    let address = reader
+        .string(hs, "address", "homeserver.address")
+        .unwrap_or_default();
+    if !address.is_empty() && url::Url::parse(&address).is_err() {
+        let pos = hs.get("address").map(|n| n.pos).unwrap_or_default();
+        reader.problem(
+            pos,
+            "homeserver.address",
+            "is not a URL: write it as http://host:port or https://host",
+        );
+    }
+    HomeserverSection {
+        address,
+        domain: reader
+            .string(hs, "domain", "homeserver.domain")
+            .unwrap_or_default(),
+        config: reader
+            .opt_string(hs, "config", "homeserver.config")
+            .map(|p| base.join(p)),
+        log: reader
+            .opt_string(hs, "log", "homeserver.log")
+            .map(|p| base.join(p)),
+        startup_wait_seconds: reader
+            .opt_u64(hs, "startup_wait_seconds", "homeserver.startup_wait_seconds")
+            .unwrap_or(30),
+    }
+}
+
+fn read_appservice(reader: &mut FieldReader, section: &Node, base: &Path) -> AppserviceSection {
+    let port = match reader.opt_u64(section, "port", "appservice.port") {
+        Some(port) if port > 0 && port <= u64::from(u16::MAX) => port as u16,
+        Some(_) => {
+            let pos = section.get("port").map(|n| n.pos).unwrap_or_default();
+            reader.problem(pos, "appservice.port", "must be between 1 and 65535");
+            0
+        }
+        None => 29399,
+    };
+    let bot = section.get("bot");
+    let bot_username = match bot {
+        Some(bot) => reader.string(bot, "username", "appservice.bot.username"),
+        None => {
+            reader.problem(section.pos, "appservice.bot", "section is missing: add `bot:` with `username:`");
+            None
+        }
+    }
+    .unwrap_or_default();
+    let bot_displayname =
+        bot.and_then(|bot| reader.opt_string(bot, "displayname", "appservice.bot.displayname"));
+    AppserviceSection {
+        address: reader
+            .string(section, "address", "appservice.address")
+            .unwrap_or_default(),
+        hostname: reader
+            .opt_string(section, "hostname", "appservice.hostname")
+            .unwrap_or_else(|| "127.0.0.1".to_owned()),
+        port,
+        id: reader
+            .opt_string(section, "id", "appservice.id")
+            .unwrap_or_else(|| "doctor".to_owned()),
+        bot_username,
+        bot_displayname,
+        as_token: reader
+            .string(section, "as_token", "appservice.as_token")
+            .unwrap_or_default(),
+        hs_token: reader
+            .string(section, "hs_token", "appservice.hs_token")
+            .unwrap_or_default(),
+        max_body_bytes: reader
+            .opt_u64(section, "max_body_bytes", "appservice.max_body_bytes")
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        registration: base.join(
+            reader
+                .opt_string(section, "registration", "appservice.registration")
+                .unwrap_or_else(|| "registration.yaml".to_owned()),
+        ),
+    }
+}
+
+fn read_permissions(reader: &mut FieldReader, root: &Node) -> Vec<(String, Permission)> {
+    let Some(node) = root.get("permissions") else {
+        return Vec::new();
+    };
+    let mut permissions = Vec::new();
+    for (who, level) in node.entries() {
+        let field = format!("permissions.{who}");
+        match level.as_str() {
+            Some("admin") => permissions.push((who.clone(), Permission::Admin)),
+            Some("user") => permissions.push((who.clone(), Permission::User)),
+            _ => reader.problem(level.pos, &field, "must be `user` or `admin`"),
+        }
+    }
+    permissions
+}
+
+fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<BridgeEntry> {
+    let Some(list) = root.get("bridges") else {
+        return Vec::new();
+    };
+    if list.is_null() {
+        return Vec::new();
+    }
+    if !matches!(list.value, crate::yaml::Value::Seq(_)) {
+        reader.problem(list.pos, "bridges", "must be a list of `- registration: ...` entries");
+        return Vec::new();
+    }
+    let mut bridges = Vec::new();
+    for (index, item) in list.items().iter().enumerate() {
+        let prefix = format!("bridges[{index}]");
+        let registration = reader.string(item, "registration", &format!("{prefix}.registration"));
+        let logs = match item.get("logs") {
+            None => Vec::new(),
+            Some(logs) if logs.as_str().is_some() => vec![base.join(logs.as_str().unwrap_or_default())],
+            Some(logs) => logs
+                .items()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, log)| reader.string_value(log, &format!("{prefix}.logs[{i}]")))
+                .map(|p| base.join(p))
+                .collect(),
+        };
+        let entry = BridgeEntry {
+            id: reader.opt_string(item, "id", &format!("{prefix}.id")),
+            config: reader
+                .opt_string(item, "config", &format!("{prefix}.config"))
+                .map(|p| base.join(p)),
+            registration: base.join(registration.unwrap_or_default()),
+            logs,
+        };
+        bridges.push(entry);
+    }
+    bridges
+}
+
+fn read_logging(reader: &mut FieldReader, root: &Node) -> Logging {
+    let section = root.get("logging");
+    let level = section
+        .and_then(|s| reader.opt_string(s, "level", "logging.level"))
+        .unwrap_or_else(|| "info".to_owned());
+    let format = section
+        .and_then(|s| reader.opt_string(s, "format", "logging.format"))
+        .unwrap_or_else(|| "pretty".to_owned());
+    if !["pretty", "json"].contains(&format.as_str()) {
+        let pos = section
+            .and_then(|s| s.get("format"))
+            .map(|n| n.pos)
+            .unwrap_or_default();
+        reader.problem(pos, "logging.format", "must be `pretty` or `json`");
+    }
+    Logging {
+        level,
+        json: format == "json",
+    }
+}
+
+/// `sqlite:doctor.db` next to the config rather than wherever the service
+/// happened to be started, so a systemd unit and a shell agree.
+fn resolve_sqlite_path(database: &str, base: &Path) -> String {
+    let Some(rest) = database.strip_prefix("sqlite:") else {
+        return database.to_owned();
+    };
+    let rest = rest.trim_start_matches("//");
+    if rest.starts_with('/') || rest.starts_with(":memory:") {
+        return format!("sqlite:{rest}");
+    }
+    format!("sqlite:{}", base.join(rest).display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "homeserver:\n  address: http://localhost:8008\n  domain: example.org\nappservice:\n  address: http://localhost:29399\n  port: 29399\n  bot:\n    username: doctor\n  as_token: a\n  hs_token: b\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_document(Document::parse(Path::new("/etc/doctor/config.yaml"), text).unwrap())
+    }
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.appservice.id, "doctor");
+        assert_eq!(config.database, "sqlite:/etc/doctor/doctor.db");
+        assert_eq!(config.appservice.bot_user_id("example.org"), "@doctor:example.org");
+        assert_eq!(config.command_prefix, "!doctor");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_field_and_position() {
+        let text = "homeserver:\n  address: [1]\nappservice:\n  port: 70000\n  bot: {}\n  as_token: a\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("config.yaml:2:12: `homeserver.address`: must be a string, found a list"), "{err}");
+        assert!(err.contains("`homeserver.domain`: is missing"), "{err}");
+        assert!(err.contains("`appservice.port`: must be between 1 and 65535"), "{err}");
+        assert!(err.contains("`appservice.bot.username`: is missing"), "{err}");
+        assert!(err.contains("`appservice.hs_token`: is missing"), "{err}");
+    }
+
+    #[test]
+    fn wrong_permission_level_is_named() {
+        let err = parse(&format!("{GOOD}permissions:\n  \"@a:b\": root\n")).unwrap_err();
+        assert!(err.to_string().contains("`permissions.@a:b`: must be `user` or `admin`"));
+    }
+
+    #[test]
+    fn placeholder_tokens_are_recognised() {
+        let config = parse(&GOOD.replace("as_token: a", &format!("as_token: \"{TOKEN_PLACEHOLDER}\""))).unwrap();
+        assert!(config.appservice.has_placeholder_tokens());
+    }
+}

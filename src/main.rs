@@ -1,0 +1,101 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use bridge_doctor::config::Config;
+use bridge_doctor::{generate, run};
+
+#[derive(Parser)]
+#[command(name = "bridge-doctor", version, about = "Diagnoses Matrix appservice bridges and says how to fix them")]
+struct Cli {
+    /// The doctor's config file.
+    #[arg(short, long, global = true, default_value = "config.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the appservice API, self-check, and answer in Matrix (the default).
+    Run,
+    /// Write the doctor's registration; fill placeholder tokens in the config.
+    GenerateRegistration {
+        /// Where to write the registration (default: `appservice.registration`).
+        #[arg(short, long)]
+        registration: Option<PathBuf>,
+        /// Replace a registration that holds other tokens.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("bridge_doctor={0},{0}", config.logging.level)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.logging.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(path: &PathBuf) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let config = match load_config(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(&config);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: cannot start the async runtime: {err}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(run::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    if let run::RunError::Config(message) = &err {
+                        tracing::error!("{message}");
+                        eprintln!("error: {message}");
+                    }
+                    ExitCode::from(err.exit_code() as u8)
+                }
+            }
+        }
+        Command::GenerateRegistration { registration, force } => {
+            let config = match load_config(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let registration = registration.unwrap_or_else(|| config.appservice.registration.clone());
+            match generate::generate(&cli.config, &registration, force) {
+                Ok(generated) => {
+                    println!("wrote {}", registration.display());
+                    if generated.tokens_written_to_config {
+                        println!("wrote new as_token and hs_token into {}", cli.config.display());
+                    }
+                    println!("next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver", registration.display());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `bridge-doctor run`: serve the appservice API, self-check, then wait for
+//! SIGTERM/SIGINT. The listener starts before the self-check because the
+//! homeserver's ping has to reach it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::appservice::{self, AppserviceState, IncomingEvent};
+use crate::config::Config;
+use crate::selfcheck::{self, FailureClass};
+use crate::store::Store;
+
+/// Exit codes of `run`, also listed in the README.
+pub const EXIT_CONFIG: i32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error("self-check failed")]
+    SelfCheck(FailureClass),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Config(_) => EXIT_CONFIG,
+            RunError::SelfCheck(class) => *class as i32,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Consumes what the homeserver delivers. Until the chat commands exist the
+/// doctor only notes each event; the queue decouples answering the
+/// homeserver from handling.
+async fn consume_events(mut events: mpsc::Receiver<IncomingEvent>) {
+    while let Some(incoming) = events.recv().await {
+        let kind = incoming.event.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+        let room = incoming.event.get("room_id").and_then(|r| r.as_str()).unwrap_or("-");
+        tracing::debug!(txn_id = %incoming.txn_id, section = incoming.section, kind, room, "event");
+    }
+}
+
+pub async fn run(config: Config) -> Result<(), RunError> {
+    if config.appservice.has_placeholder_tokens() {
+        return Err(RunError::Config(format!(
+            "{}: `appservice.as_token` or `appservice.hs_token` still holds the placeholder. Run `bridge-doctor generate-registration -c {} -r {}`, give the registration to the homeserver, restart it, then start the doctor again.",
+            config.path.display(),
+            config.path.display(),
+            config.appservice.registration.display()
+        )));
+    }
+    let store = Store::open(&config.database).await.map_err(|e| RunError::Config(e.to_string()))?;
+    let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
+        .parse()
+        .map_err(|_| RunError::Config(format!("{}: `appservice.hostname` must be an IP address such as 127.0.0.1 or 0.0.0.0", config.path.display())))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| RunError::Config(format!("cannot listen on {bind}: {e}. Another program may use the port (`appservice.port`), or the address is not on this machine (`appservice.hostname`).")))?;
+    tracing::info!(%bind, "appservice API listening");
+
+    let (sender, receiver) = mpsc::channel(1024);
+    let state = AppserviceState::new(
+        config.appservice.hs_token.clone(),
+        config.appservice.bot_user_id(&config.homeserver.domain),
+        usize::try_from(config.appservice.max_body_bytes).unwrap_or(usize::MAX),
+        store.clone(),
+        sender,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, appservice::router(Arc::clone(&state)))
+            .with_graceful_shutdown(async {
+                tokio::select! {
+                    () = shutdown_signal() => {},
+                    _ = stop_rx => {},
+                }
+            })
+            .into_future(),
+    );
+    let consumer = tokio::spawn(consume_events(receiver));
+
+    let check = selfcheck::run(&config, &config.appservice.registration).await;
+    selfcheck::log_findings(&check.findings);
+    let outcome = match check.failure {
+        Some(class) => {
+            tracing::error!(exit_code = class as i32, "self-check failed; stopping");
+            let _ = stop_tx.send(());
+            Err(RunError::SelfCheck(class))
+        }
+        None => {
+            match check.ping_ms {
+                Some(ms) => tracing::info!("self-check passed: the homeserver reached the doctor in {ms} ms"),
+                None => tracing::info!("self-check passed"),
+            }
+            Ok(())
+        }
+    };
+    let _ = server.await;
+    drop(state);
+    consumer.abort();
+    store.close().await;
+    outcome
+}

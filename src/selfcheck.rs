@@ -1,0 +1,159 @@
+//! The startup self-check of `run`: the doctor probes itself as a target,
+//! registers its bot when missing, and runs the same checks `check` runs.
+//! It stops at the first failing step, because later steps only repeat it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::checks::{self, Context, Finding, Status};
+use crate::config::Config;
+use crate::facts::{self, Facts, HomeserverFacts, LiveFacts, Mode};
+use crate::homeserver::{HomeserverClient, Versions, VersionsError};
+
+/// Why `run` stopped; the discriminant is the process exit code (documented
+/// in the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureClass {
+    HomeserverUnreachable = 3,
+    AsTokenRejected = 4,
+    Identity = 5,
+    HomeserverCannotReachDoctor = 6,
+}
+
+pub struct SelfCheck {
+    pub findings: Vec<Finding>,
+    pub failure: Option<FailureClass>,
+    /// The homeserver's round trip to the doctor, when the ping succeeded.
+    pub ping_ms: Option<u64>,
+}
+
+/// The steps in order: each is the checks it runs and the class of its failure.
+const STEPS: &[(&[&str], FailureClass)] = &[
+    (&["homeserver.unreachable", "homeserver.tls_untrusted", "homeserver.not_matrix"], FailureClass::HomeserverUnreachable),
+    (&["tokens.as_token_rejected"], FailureClass::AsTokenRejected),
+    (&["domain.mismatch", "homeserver.wrong_server", "namespace.bot_not_covered"], FailureClass::Identity),
+    (&["ping.unsupported", "ping.connection_failed", "ping.timeout", "ping.bad_status", "ping.id_mismatch", "tokens.hs_token_rejected"], FailureClass::HomeserverCannotReachDoctor),
+];
+
+/// Waits for `/versions` up to `wait`, since the homeserver and the doctor
+/// often start together.
+async fn versions_with_wait(client: &HomeserverClient, wait: Duration) -> Result<Versions, VersionsError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let result = client.versions().await;
+        match &result {
+            Err(VersionsError::Connect { error }) if Instant::now() < deadline => {
+                tracing::info!("homeserver not reachable yet ({}), retrying", error.message());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+fn is_unregistered(answer: &crate::homeserver::Answer) -> bool {
+    answer.errcode_is("M_FORBIDDEN")
+        && answer.error.as_deref().is_some_and(|e| e.contains("not registered"))
+}
+
+/// Gathers the doctor's live facts, registering its bot when the
+/// homeserver says it does not exist yet.
+async fn gather_live(config: &Config, client: &HomeserverClient) -> LiveFacts {
+    let mut live = LiveFacts {
+        address: config.homeserver.address.clone(),
+        ..LiveFacts::default()
+    };
+    let wait = Duration::from_secs(config.homeserver.startup_wait_seconds);
+    let versions = versions_with_wait(client, wait).await;
+    let Ok(found) = &versions else {
+        live.versions = Some(versions);
+        return live;
+    };
+    let token = &config.appservice.as_token;
+    let sender = client.whoami(found, token, None).await;
+    let token_ok = matches!(&sender, Ok(answer) if answer.is_success());
+    live.whoami_sender = Some(sender);
+    let bot = ruma::UserId::parse(config.appservice.bot_user_id(&config.homeserver.domain));
+    if token_ok && let Ok(bot) = &bot {
+        let mut as_bot = client.whoami(found, token, Some(bot)).await;
+        if matches!(&as_bot, Ok(answer) if is_unregistered(answer)) {
+            tracing::info!(bot = %bot, "the bot user does not exist yet; registering it");
+            let registered = client
+                .register_appservice_user(found, token, &config.appservice.bot_username)
+                .await;
+            if matches!(&registered, Ok(answer) if answer.is_success()) {
+                as_bot = client.whoami(found, token, Some(bot)).await;
+            }
+            live.bot_registration = Some(registered);
+        }
+        live.whoami_bot = Some(as_bot);
+        live.ping = Some(client.ping_appservice(found, token, &config.appservice.id).await);
+    }
+    live.versions = Some(versions);
+    live
+}
+
+pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
+    let client = HomeserverClient::new(&config.homeserver.address, facts::PROBE_TIMEOUT);
+    let live = gather_live(config, &client).await;
+    let ping_ms = live
+        .ping
+        .as_ref()
+        .and_then(|p| p.as_ref().ok())
+        .and_then(|a| a.as_ref())
+        .filter(|a| a.is_success())
+        .and_then(|a| a.json.as_ref()?.get("duration_ms")?.as_u64());
+    let mut target = facts::doctor_target(config, registration_path);
+    target.live = Some(live);
+    let facts = Facts {
+        mode: Mode::Startup,
+        homeserver: HomeserverFacts {
+            address: config.homeserver.address.clone(),
+            domain: config.homeserver.domain.clone(),
+            config: facts::homeserver_config(config),
+            versions: None,
+            software: None,
+        },
+        targets: vec![target],
+    };
+    let context = Context { facts: &facts, target: &facts.targets[0] };
+    let mut findings = Vec::new();
+    for (ids, class) in STEPS {
+        let step: Vec<Finding> = ids
+            .iter()
+            .filter_map(|id| checks::by_id(id))
+            .map(|check| checks::run_one(check, &context))
+            .collect();
+        let failed = step.iter().any(|f| f.status == Status::Fail);
+        findings.extend(step);
+        if failed {
+            return SelfCheck { findings, failure: Some(*class), ping_ms };
+        }
+    }
+    SelfCheck { findings, failure: None, ping_ms }
+}
+
+/// One log line per finding: id, what is wrong, the fix, the FAQ link.
+pub fn log_findings(findings: &[Finding]) {
+    for finding in findings {
+        match finding.status {
+            Status::Pass => tracing::info!(check = %finding.check, "ok: {}", finding.title),
+            Status::Skip => tracing::debug!(check = %finding.check, "skipped: {}", finding.title),
+            Status::Warn | Status::Fail | Status::Error => {
+                let fix = finding
+                    .fix
+                    .iter()
+                    .enumerate()
+                    .map(|(i, step)| format!("{}. {step}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let faq = finding.faq.as_deref().unwrap_or("-");
+                if finding.status == Status::Warn {
+                    tracing::warn!(check = %finding.check, faq, "{} ({}) Fix: {fix}", finding.title, finding.detail);
+                } else {
+                    tracing::error!(check = %finding.check, faq, "{} ({}) Fix: {fix}", finding.title, finding.detail);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The doctor's database: SQLite by default, PostgreSQL with the same code
+//! through sqlx's `Any` driver. Queries are runtime strings, so building
+//! needs no database.
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: DatabaseKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URI `{0}` is not supported: use sqlite:PATH or postgres://user:password@host/db (the value of `database` in the config)")]
+    Unsupported(String),
+    #[error("cannot open the database ({kind:?}): {source}. Check `database` in the config and that the path or server is reachable.")]
+    Open {
+        kind: DatabaseKind,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot prepare the database tables: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+impl Store {
+    /// Opens (creating a SQLite file when missing) and migrates.
+    pub async fn open(uri: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (kind, connect_uri) = if let Some(path) = uri.strip_prefix("sqlite:") {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            (DatabaseKind::Sqlite, format!("sqlite:{path}{separator}mode=rwc"))
+        } else if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+            (DatabaseKind::Postgres, uri.to_owned())
+        } else {
+            return Err(StoreError::Unsupported(crate::redact::uri(uri)));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if kind == DatabaseKind::Sqlite { 1 } else { 4 })
+            .connect(&connect_uri)
+            .await
+            .map_err(|source| StoreError::Open { kind, source })?;
+        if kind == DatabaseKind::Sqlite {
+            // WAL lets `check` read while `run` writes.
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool, kind })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// Records a transaction id; `false` when it was seen before.
+    pub async fn record_transaction(&self, txn_id: &str, event_count: usize) -> Result<bool, StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let result = sqlx::query(
+            "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
+        )
+        .bind(txn_id)
+        .bind(now)
+        .bind(event_count as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn transaction_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM appservice_transactions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    /// The server's version string, for the support packet.
+    pub async fn server_version(&self) -> Result<String, StoreError> {
+        let sql = match self.kind {
+            DatabaseKind::Sqlite => "SELECT sqlite_version() AS v",
+            DatabaseKind::Postgres => "SELECT version() AS v",
+        };
+        let row = sqlx::query(sql).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<String, _>("v")?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn repeated_transaction_is_recorded_once_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:{}", dir.path().join("d.db").display());
+        let store = Store::open(&uri).await.unwrap();
+        assert!(store.record_transaction("t1", 2).await.unwrap());
+        assert!(!store.record_transaction("t1", 2).await.unwrap());
+        store.close().await;
+        let store = Store::open(&uri).await.unwrap();
+        assert!(!store.record_transaction("t1", 2).await.unwrap());
+        assert_eq!(store.transaction_count().await.unwrap(), 1);
+        assert!(!store.server_version().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unsupported_uri_is_explained_without_password() {
+        let err = Store::open("mysql://u:s3cret@h/db").await.err().unwrap().to_string();
+        assert!(err.contains("not supported"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}
