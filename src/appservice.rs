@@ -70,7 +70,11 @@ impl AppserviceState {
 }
 
 fn error(status: StatusCode, errcode: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"errcode": errcode, "error": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"errcode": errcode, "error": message})),
+    )
+        .into_response()
 }
 
 pub fn router(state: Arc<AppserviceState>) -> Router {
@@ -99,9 +103,17 @@ fn presented_token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<(String, 
         .map(|(_, value)| (value.into_owned(), true))
 }
 
-async fn authenticate(State(state): State<Arc<AppserviceState>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppserviceState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some((token, legacy)) = presented_token(request.headers(), request.uri()) else {
-        return error(StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED", "missing hs_token: send Authorization: Bearer <hs_token>");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "M_UNAUTHORIZED",
+            "missing hs_token: send Authorization: Bearer <hs_token>",
+        );
     };
     let matches: bool = token.as_bytes().ct_eq(state.hs_token.as_bytes()).into();
     if !matches {
@@ -109,7 +121,9 @@ async fn authenticate(State(state): State<Arc<AppserviceState>>, request: Reques
         return error(StatusCode::FORBIDDEN, "M_FORBIDDEN", "invalid hs_token");
     }
     if legacy && !state.legacy_auth_warned.swap(true, Ordering::Relaxed) {
-        tracing::warn!("the homeserver authenticates with the legacy access_token query parameter; it works, but newer homeservers send an Authorization header (Synapse: leave use_appservice_legacy_authorization unset)");
+        tracing::warn!(
+            "the homeserver authenticates with the legacy access_token query parameter; it works, but newer homeservers send an Authorization header (Synapse: leave use_appservice_legacy_authorization unset)"
+        );
     }
     next.run(request).await
 }
@@ -118,19 +132,38 @@ async fn authenticate(State(state): State<Arc<AppserviceState>>, request: Reques
 async fn read_json(state: &AppserviceState, body: Body) -> Result<Value, Response> {
     let bytes: Bytes = axum::body::to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "request body is over the configured limit (appservice.max_body_bytes)"))?;
+        .map_err(|_| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "M_TOO_LARGE",
+                "request body is over the configured limit (appservice.max_body_bytes)",
+            )
+        })?;
     if bytes.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "M_NOT_JSON", "request body is not valid JSON"))?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "M_NOT_JSON",
+            "request body is not valid JSON",
+        )
+    })?;
     if !value.is_object() {
-        return Err(error(StatusCode::BAD_REQUEST, "M_BAD_JSON", "request body must be a JSON object"));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_JSON",
+            "request body must be a JSON object",
+        ));
     }
     Ok(value)
 }
 
-async fn transaction(State(state): State<Arc<AppserviceState>>, Path(txn_id): Path<String>, body: Body) -> Response {
+async fn transaction(
+    State(state): State<Arc<AppserviceState>>,
+    Path(txn_id): Path<String>,
+    body: Body,
+) -> Response {
     let body = match read_json(&state, body).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -161,8 +194,15 @@ async fn transaction(State(state): State<Arc<AppserviceState>>, Path(txn_id): Pa
             }
         }
         Err(err) => {
-            tracing::error!(txn_id, "could not record the transaction, the homeserver will retry: {err}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "could not record the transaction");
+            tracing::error!(
+                txn_id,
+                "could not record the transaction, the homeserver will retry: {err}"
+            );
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "M_UNKNOWN",
+                "could not record the transaction",
+            );
         }
     }
     axum::Json(json!({})).into_response()
@@ -177,18 +217,33 @@ async fn ping(State(state): State<Arc<AppserviceState>>, body: Body) -> Response
     axum::Json(json!({})).into_response()
 }
 
-async fn user_query(State(state): State<Arc<AppserviceState>>, Path(user_id): Path<String>) -> Response {
+async fn user_query(
+    State(state): State<Arc<AppserviceState>>,
+    Path(user_id): Path<String>,
+) -> Response {
     if user_id == state.bot_user_id {
         axum::Json(json!({})).into_response()
     } else {
-        error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "this appservice has no such user")
+        error(
+            StatusCode::NOT_FOUND,
+            "M_NOT_FOUND",
+            "this appservice has no such user",
+        )
     }
 }
 
 async fn room_query() -> Response {
-    error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "this appservice provides no room aliases")
+    error(
+        StatusCode::NOT_FOUND,
+        "M_NOT_FOUND",
+        "this appservice provides no room aliases",
+    )
 }
 
 async fn unrecognized() -> Response {
-    error(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", "unrecognized appservice endpoint")
+    error(
+        StatusCode::NOT_FOUND,
+        "M_UNRECOGNIZED",
+        "unrecognized appservice endpoint",
+    )
 }

@@ -122,7 +122,9 @@ pub struct BridgeConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: not a bridge config format the doctor knows (no `appservice.bot_username` or `appservice.bot.username`). Give only `registration:` for this bridge, or report the bridge so its format can be added.")]
+#[error(
+    "{path}: not a bridge config format the doctor knows (no `appservice.bot_username` or `appservice.bot.username`). Give only `registration:` for this bridge, or report the bridge so its format can be added."
+)]
 pub struct UnknownFormat {
     pub path: String,
 }
@@ -233,7 +235,13 @@ mod tests {
         assert_eq!(config.bot_username.unwrap().value, "whatsappbot");
         assert_eq!(config.username_template.unwrap().value, "whatsapp_{{.}}");
         assert_eq!(config.encryption.pickle_key.unwrap().value, "generate");
-        assert!(config.database_uri.unwrap().value.starts_with("postgres://"));
+        assert!(
+            config
+                .database_uri
+                .unwrap()
+                .value
+                .starts_with("postgres://")
+        );
     }
 
     #[test]

@@ -191,7 +191,11 @@ fn read_homeserver(reader: &mut FieldReader, hs: &Node, base: &Path) -> Homeserv
             .opt_string(hs, "log", "homeserver.log")
             .map(|p| base.join(p)),
         startup_wait_seconds: reader
-            .opt_u64(hs, "startup_wait_seconds", "homeserver.startup_wait_seconds")
+            .opt_u64(
+                hs,
+                "startup_wait_seconds",
+                "homeserver.startup_wait_seconds",
+            )
             .unwrap_or(30),
     }
 }
@@ -210,7 +214,11 @@ fn read_appservice(reader: &mut FieldReader, section: &Node, base: &Path) -> App
     let bot_username = match bot {
         Some(bot) => reader.string(bot, "username", "appservice.bot.username"),
         None => {
-            reader.problem(section.pos, "appservice.bot", "section is missing: add `bot:` with `username:`");
+            reader.problem(
+                section.pos,
+                "appservice.bot",
+                "section is missing: add `bot:` with `username:`",
+            );
             None
         }
     }
@@ -271,7 +279,11 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
         return Vec::new();
     }
     if !matches!(list.value, crate::yaml::Value::Seq(_)) {
-        reader.problem(list.pos, "bridges", "must be a list of `- registration: ...` entries");
+        reader.problem(
+            list.pos,
+            "bridges",
+            "must be a list of `- registration: ...` entries",
+        );
         return Vec::new();
     }
     let mut bridges = Vec::new();
@@ -280,7 +292,9 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
         let registration = reader.string(item, "registration", &format!("{prefix}.registration"));
         let logs = match item.get("logs") {
             None => Vec::new(),
-            Some(logs) if logs.as_str().is_some() => vec![base.join(logs.as_str().unwrap_or_default())],
+            Some(logs) if logs.as_str().is_some() => {
+                vec![base.join(logs.as_str().unwrap_or_default())]
+            }
             Some(logs) => logs
                 .items()
                 .iter()
@@ -351,30 +365,48 @@ mod tests {
         let config = parse(GOOD).unwrap();
         assert_eq!(config.appservice.id, "doctor");
         assert_eq!(config.database, "sqlite:/etc/doctor/doctor.db");
-        assert_eq!(config.appservice.bot_user_id("example.org"), "@doctor:example.org");
+        assert_eq!(
+            config.appservice.bot_user_id("example.org"),
+            "@doctor:example.org"
+        );
         assert_eq!(config.command_prefix, "!doctor");
     }
 
     #[test]
     fn every_problem_is_reported_with_field_and_position() {
-        let text = "homeserver:\n  address: [1]\nappservice:\n  port: 70000\n  bot: {}\n  as_token: a\n";
+        let text =
+            "homeserver:\n  address: [1]\nappservice:\n  port: 70000\n  bot: {}\n  as_token: a\n";
         let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains("config.yaml:2:12: `homeserver.address`: must be a string, found a list"), "{err}");
+        assert!(
+            err.contains("config.yaml:2:12: `homeserver.address`: must be a string, found a list"),
+            "{err}"
+        );
         assert!(err.contains("`homeserver.domain`: is missing"), "{err}");
-        assert!(err.contains("`appservice.port`: must be between 1 and 65535"), "{err}");
-        assert!(err.contains("`appservice.bot.username`: is missing"), "{err}");
+        assert!(
+            err.contains("`appservice.port`: must be between 1 and 65535"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`appservice.bot.username`: is missing"),
+            "{err}"
+        );
         assert!(err.contains("`appservice.hs_token`: is missing"), "{err}");
     }
 
     #[test]
     fn wrong_permission_level_is_named() {
         let err = parse(&format!("{GOOD}permissions:\n  \"@a:b\": root\n")).unwrap_err();
-        assert!(err.to_string().contains("`permissions.@a:b`: must be `user` or `admin`"));
+        assert!(
+            err.to_string()
+                .contains("`permissions.@a:b`: must be `user` or `admin`")
+        );
     }
 
     #[test]
     fn placeholder_tokens_are_recognised() {
-        let config = parse(&GOOD.replace("as_token: a", &format!("as_token: \"{TOKEN_PLACEHOLDER}\""))).unwrap();
+        let config =
+            parse(&GOOD.replace("as_token: a", &format!("as_token: \"{TOKEN_PLACEHOLDER}\"")))
+                .unwrap();
         assert!(config.appservice.has_placeholder_tokens());
     }
 }

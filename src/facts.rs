@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::bridge::BridgeConfig;
 use crate::config::Config;
-use crate::homeserver::{Answer, ConnectError, HomeserverClient, ServerSoftware, Versions, VersionsError};
+use crate::homeserver::{
+    Answer, ConnectError, HomeserverClient, ServerSoftware, Versions, VersionsError,
+};
 use crate::registration::Registration;
 use crate::yaml::{Document, LoadError, Pos};
 
@@ -18,9 +20,19 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a file could not be used, kept for the `config.*` checks.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FileProblem {
-    Unreadable { path: PathBuf, message: String },
-    InvalidYaml { path: PathBuf, pos: Pos, message: String },
-    UnknownFormat { path: PathBuf, message: String },
+    Unreadable {
+        path: PathBuf,
+        message: String,
+    },
+    InvalidYaml {
+        path: PathBuf,
+        pos: Pos,
+        message: String,
+    },
+    UnknownFormat {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl FileProblem {
@@ -173,7 +185,10 @@ impl TargetFacts {
     pub fn appservice_id(&self) -> Option<&str> {
         self.registration()
             .and_then(|r| r.id.as_deref())
-            .or_else(|| self.config().and_then(|c| c.appservice_id.as_ref().map(|f| f.value.as_str())))
+            .or_else(|| {
+                self.config()
+                    .and_then(|c| c.appservice_id.as_ref().map(|f| f.value.as_str()))
+            })
     }
 }
 
@@ -239,7 +254,11 @@ pub fn homeserver_config(config: &Config) -> Option<Result<HomeserverConfig, Fil
 }
 
 /// Probes the homeserver as `target`, without changing anything on it.
-pub async fn probe_target(facts_domain: &str, default_address: &str, target: &TargetFacts) -> LiveFacts {
+pub async fn probe_target(
+    facts_domain: &str,
+    default_address: &str,
+    target: &TargetFacts,
+) -> LiveFacts {
     let address = target
         .config()
         .and_then(|c| c.homeserver_address.as_ref())

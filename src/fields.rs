@@ -23,9 +23,22 @@ pub struct FieldProblem {
 impl fmt::Display for FieldProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.pos.line > 0 {
-            write!(f, "{}:{}: `{}`: {}", self.file.display(), self.pos, self.field, self.message)
+            write!(
+                f,
+                "{}:{}: `{}`: {}",
+                self.file.display(),
+                self.pos,
+                self.field,
+                self.message
+            )
         } else {
-            write!(f, "{}: `{}`: {}", self.file.display(), self.field, self.message)
+            write!(
+                f,
+                "{}: `{}`: {}",
+                self.file.display(),
+                self.field,
+                self.message
+            )
         }
     }
 }

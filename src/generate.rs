@@ -15,15 +15,21 @@ use crate::yaml::Pos;
 pub enum GenerateError {
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
-    #[error("{path}: cannot write: {source}. Check the folder exists and this user may write there.")]
+    #[error(
+        "{path}: cannot write: {source}. Check the folder exists and this user may write there."
+    )]
     Write {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} already holds other tokens than the config; the homeserver may be using them. Copy its as_token and hs_token into the config, or pass --force to replace them (then restart the homeserver).")]
+    #[error(
+        "{path} already holds other tokens than the config; the homeserver may be using them. Copy its as_token and hs_token into the config, or pass --force to replace them (then restart the homeserver)."
+    )]
     WouldReplaceTokens { path: String },
-    #[error("{path}: cannot find `appservice.{field}` to write the new token into; add the key and run again")]
+    #[error(
+        "{path}: cannot find `appservice.{field}` to write the new token into; add the key and run again"
+    )]
     NoTokenField { path: String, field: &'static str },
 }
 
@@ -32,7 +38,11 @@ pub struct Generated {
 }
 
 fn random_token(length: usize) -> String {
-    rand::rng().sample_iter(Alphanumeric).take(length).map(char::from).collect()
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(length)
+        .map(char::from)
+        .collect()
 }
 
 /// Replaces the scalar starting at `pos` on its line with `"replacement"`,
@@ -41,7 +51,10 @@ fn replace_scalar(text: &str, pos: Pos, replacement: &str) -> Option<String> {
     let line_index = usize::try_from(pos.line).ok()?.checked_sub(1)?;
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
     let line = *lines.get(line_index)?;
-    let start = line.char_indices().nth(usize::try_from(pos.column).ok()?.checked_sub(1)?)?.0;
+    let start = line
+        .char_indices()
+        .nth(usize::try_from(pos.column).ok()?.checked_sub(1)?)?
+        .0;
     let rest = &line[start..];
     let content = rest.trim_end_matches(['\n', '\r']);
     let end = match content.chars().next() {
@@ -53,7 +66,11 @@ fn replace_scalar(text: &str, pos: Pos, replacement: &str) -> Option<String> {
     Some(lines.concat())
 }
 
-pub fn generate(config_path: &Path, registration_path: &Path, force: bool) -> Result<Generated, GenerateError> {
+pub fn generate(
+    config_path: &Path,
+    registration_path: &Path,
+    force: bool,
+) -> Result<Generated, GenerateError> {
     let mut config = Config::load(config_path)?;
     let write_error = |path: &Path| {
         let path = path.display().to_string();
@@ -102,7 +119,9 @@ pub fn generate(config_path: &Path, registration_path: &Path, force: bool) -> Re
     if tokens_written {
         std::fs::write(config_path, text).map_err(write_error(config_path))?;
     }
-    Ok(Generated { tokens_written_to_config: tokens_written })
+    Ok(Generated {
+        tokens_written_to_config: tokens_written,
+    })
 }
 
 #[cfg(test)]
@@ -135,23 +154,41 @@ mod tests {
         let config = Config::load(&config_path).unwrap();
         assert!(!config.appservice.has_placeholder_tokens());
         let text = std::fs::read_to_string(&config_path).unwrap();
-        assert!(text.contains("# Where the homeserver reaches the doctor"), "comments lost");
+        assert!(
+            text.contains("# Where the homeserver reaches the doctor"),
+            "comments lost"
+        );
         let reg = Registration::load(&registration).unwrap();
         assert!(reg.problems.is_empty(), "{:?}", reg.problems);
-        assert_eq!(reg.as_token.as_deref(), Some(config.appservice.as_token.as_str()));
+        assert_eq!(
+            reg.as_token.as_deref(),
+            Some(config.appservice.as_token.as_str())
+        );
         assert_eq!(reg.namespaces.users[0].regex, "^@doctor:example\\.com$");
 
         // Same tokens: regenerating is fine and keeps the sender.
         generate(&config_path, &registration, false).unwrap();
-        assert_eq!(Registration::load(&registration).unwrap().sender_localpart, reg.sender_localpart);
+        assert_eq!(
+            Registration::load(&registration).unwrap().sender_localpart,
+            reg.sender_localpart
+        );
 
         // Tokens changed in the config: refuse without --force.
         let changed = text.replace(&config.appservice.as_token, "another-token");
         std::fs::write(&config_path, changed).unwrap();
-        let err = generate(&config_path, &registration, false).err().unwrap().to_string();
+        let err = generate(&config_path, &registration, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("--force"), "{err}");
         assert!(!err.contains("another-token"));
         generate(&config_path, &registration, true).unwrap();
-        assert_eq!(Registration::load(&registration).unwrap().as_token.as_deref(), Some("another-token"));
+        assert_eq!(
+            Registration::load(&registration)
+                .unwrap()
+                .as_token
+                .as_deref(),
+            Some("another-token")
+        );
     }
 }

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ruma::api::auth_scheme::SendAccessToken;
+use ruma::api::client::{account, appservice::request_ping};
 use ruma::api::{
     AppserviceUserIdentity, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
 };
-use ruma::api::client::{account, appservice::request_ping};
 use ruma::{OwnedTransactionId, UserId};
 use serde::Serialize;
 
@@ -45,9 +45,15 @@ impl ConnectError {
         let lower = chain.to_lowercase();
         if err.is_timeout() || lower.contains("timed out") {
             ConnectError::Timeout(chain)
-        } else if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalid peer") {
+        } else if lower.contains("certificate")
+            || lower.contains("unknownissuer")
+            || lower.contains("invalid peer")
+        {
             ConnectError::TlsUntrusted(chain)
-        } else if lower.contains("dns error") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        } else if lower.contains("dns error")
+            || lower.contains("failed to lookup")
+            || lower.contains("name or service not known")
+        {
             ConnectError::Dns(chain)
         } else if lower.contains("connection refused") {
             ConnectError::Refused(chain)
@@ -214,7 +220,8 @@ impl HomeserverClient {
         &self,
         request: Result<http::Request<Vec<u8>>, ruma::api::error::IntoHttpError>,
     ) -> Result<Answer, ConnectError> {
-        let request = request.map_err(|e| ConnectError::Other(format!("cannot build the request: {e}")))?;
+        let request =
+            request.map_err(|e| ConnectError::Other(format!("cannot build the request: {e}")))?;
         let request = reqwest::Request::try_from(request)
             .map_err(|e| ConnectError::Other(format!("cannot build the request: {e}")))?;
         self.send(request).await
@@ -259,7 +266,11 @@ impl HomeserverClient {
         let server = answer.json?.get("server")?.clone();
         Some(ServerSoftware {
             name: server.get("name")?.as_str()?.to_owned(),
-            version: server.get("version")?.as_str().unwrap_or_default().to_owned(),
+            version: server
+                .get("version")?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         })
     }
 
@@ -332,7 +343,10 @@ mod tests {
         let answer = Answer::from_parts(403, br#"{"errcode":"M_FORBIDDEN","error":"nope"}"#);
         assert_eq!(answer.summary(), "403 M_FORBIDDEN: nope");
         let html = Answer::from_parts(502, b"<html>Bad Gateway</html>");
-        assert_eq!(html.summary(), "502 with a non-JSON body: <html>Bad Gateway</html>");
+        assert_eq!(
+            html.summary(),
+            "502 with a non-JSON body: <html>Bad Gateway</html>"
+        );
     }
 
     #[test]

@@ -22,8 +22,14 @@ pub(crate) mod testutil {
 
     /// A file of `../shared/fixtures/`, which sits beside the repository.
     pub fn shared_fixture(relative: &str) -> PathBuf {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(relative);
-        assert!(path.exists(), "fixture {} is missing: ../shared must sit beside the repository", path.display());
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures")
+            .join(relative);
+        assert!(
+            path.exists(),
+            "fixture {} is missing: ../shared must sit beside the repository",
+            path.display()
+        );
         path
     }
 }

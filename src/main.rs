@@ -7,7 +7,11 @@ use bridge_doctor::config::Config;
 use bridge_doctor::{generate, run};
 
 #[derive(Parser)]
-#[command(name = "bridge-doctor", version, about = "Diagnoses Matrix appservice bridges and says how to fix them")]
+#[command(
+    name = "bridge-doctor",
+    version,
+    about = "Diagnoses Matrix appservice bridges and says how to fix them"
+)]
 struct Cli {
     /// The doctor's config file.
     #[arg(short, long, global = true, default_value = "config.yaml")]
@@ -32,9 +36,12 @@ enum Command {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("bridge_doctor={0},{0}", config.logging.level)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("bridge_doctor={0},{0}", config.logging.level))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.logging.json {
         builder.json().init();
     } else {
@@ -76,19 +83,29 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::GenerateRegistration { registration, force } => {
+        Command::GenerateRegistration {
+            registration,
+            force,
+        } => {
             let config = match load_config(&cli.config) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            let registration = registration.unwrap_or_else(|| config.appservice.registration.clone());
+            let registration =
+                registration.unwrap_or_else(|| config.appservice.registration.clone());
             match generate::generate(&cli.config, &registration, force) {
                 Ok(generated) => {
                     println!("wrote {}", registration.display());
                     if generated.tokens_written_to_config {
-                        println!("wrote new as_token and hs_token into {}", cli.config.display());
+                        println!(
+                            "wrote new as_token and hs_token into {}",
+                            cli.config.display()
+                        );
                     }
-                    println!("next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver", registration.display());
+                    println!(
+                        "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
+                        registration.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(err) => {

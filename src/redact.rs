@@ -22,7 +22,10 @@ mod tests {
 
     #[test]
     fn uri_loses_user_info_keeps_host_and_database() {
-        assert_eq!(uri("postgres://user:p%40ss@db.example:5432/bridge?sslmode=disable"), "postgres://db.example:5432/bridge?sslmode=disable");
+        assert_eq!(
+            uri("postgres://user:p%40ss@db.example:5432/bridge?sslmode=disable"),
+            "postgres://db.example:5432/bridge?sslmode=disable"
+        );
         assert_eq!(uri("postgres://u:a@b/c@host/db"), "postgres://host/db");
         assert_eq!(uri("sqlite:x.db"), "sqlite:x.db");
     }

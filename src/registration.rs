@@ -87,14 +87,22 @@ impl Registration {
         let root = document.root.clone();
         let mut reader = FieldReader::new(&path);
         if !matches!(root.value, Value::Map(_)) {
-            reader.problem(root.pos, "(file)", format!("must be a mapping of keys, found {}", root.kind()));
+            reader.problem(
+                root.pos,
+                "(file)",
+                format!("must be a mapping of keys, found {}", root.kind()),
+            );
         }
         let id = reader.string(&root, "id", "id");
         if let Some(id) = &id
             && id.contains('|')
         {
             let pos = root.get("id").map(|n| n.pos).unwrap_or_default();
-            reader.problem(pos, "id", "must not contain `|`: Synapse refuses such an id; pick a plain name");
+            reader.problem(
+                pos,
+                "id",
+                "must not contain `|`: Synapse refuses such an id; pick a plain name",
+            );
         }
         let url = match root.get("url") {
             None => {
@@ -114,7 +122,11 @@ impl Registration {
         for (key, flag) in [(MSC3202_KEY, &msc3202), (MSC4190_KEY, &msc4190)] {
             if let Flag::NotBoolean(_) = flag {
                 let pos = root.get(key).map(|n| n.pos).unwrap_or_default();
-                reader.problem(pos, key, "must be true or false without quotes: Synapse refuses to start otherwise");
+                reader.problem(
+                    pos,
+                    key,
+                    "must be true or false without quotes: Synapse refuses to start otherwise",
+                );
             }
         }
         Registration {
@@ -140,7 +152,11 @@ impl Registration {
     }
 
     pub fn position_of(&self, key: &str) -> Pos {
-        self.document.root.get(key).map(|n| n.pos).unwrap_or_default()
+        self.document
+            .root
+            .get(key)
+            .map(|n| n.pos)
+            .unwrap_or_default()
     }
 
     pub fn url(&self) -> Option<&str> {
@@ -155,11 +171,22 @@ impl Registration {
 fn read_namespaces(reader: &mut FieldReader, root: &Node) -> Namespaces {
     let mut namespaces = Namespaces::default();
     let Some(section) = root.get("namespaces") else {
-        reader.problem(root.pos, "namespaces", "is missing: add `namespaces:` with a `users:` list");
+        reader.problem(
+            root.pos,
+            "namespaces",
+            "is missing: add `namespaces:` with a `users:` list",
+        );
         return namespaces;
     };
     if !matches!(section.value, Value::Map(_)) {
-        reader.problem(section.pos, "namespaces", format!("must be a mapping with users/aliases/rooms, found {}", section.kind()));
+        reader.problem(
+            section.pos,
+            "namespaces",
+            format!(
+                "must be a mapping with users/aliases/rooms, found {}",
+                section.kind()
+            ),
+        );
         return namespaces;
     }
     for (kind, target) in [
@@ -167,12 +194,18 @@ fn read_namespaces(reader: &mut FieldReader, root: &Node) -> Namespaces {
         ("aliases", &mut namespaces.aliases),
         ("rooms", &mut namespaces.rooms),
     ] {
-        let Some(list) = section.get(kind) else { continue };
+        let Some(list) = section.get(kind) else {
+            continue;
+        };
         if list.is_null() {
             continue;
         }
         if !matches!(list.value, Value::Seq(_)) {
-            reader.problem(list.pos, &format!("namespaces.{kind}"), format!("must be a list, found {}", list.kind()));
+            reader.problem(
+                list.pos,
+                &format!("namespaces.{kind}"),
+                format!("must be a list, found {}", list.kind()),
+            );
             continue;
         }
         for (index, item) in list.items().iter().enumerate() {
@@ -182,12 +215,20 @@ fn read_namespaces(reader: &mut FieldReader, root: &Node) -> Namespaces {
                 Some(node) => match node.as_bool() {
                     Some(b) => Some(b),
                     None => {
-                        reader.problem(node.pos, &format!("{field}.exclusive"), format!("must be true or false, found {}", node.kind()));
+                        reader.problem(
+                            node.pos,
+                            &format!("{field}.exclusive"),
+                            format!("must be true or false, found {}", node.kind()),
+                        );
                         None
                     }
                 },
                 None => {
-                    reader.problem(item.pos, &format!("{field}.exclusive"), "is missing: add `exclusive: true` or `false`");
+                    reader.problem(
+                        item.pos,
+                        &format!("{field}.exclusive"),
+                        "is missing: add `exclusive: true` or `false`",
+                    );
                     None
                 }
             };
@@ -248,7 +289,12 @@ mod tests {
 
     #[test]
     fn fixture_registration_parses_cleanly_and_keeps_unstable_keys() {
-        let reg = parse(&std::fs::read_to_string(crate::testutil::shared_fixture("mautrix-telegram/registration.generated.yaml")).unwrap());
+        let reg = parse(
+            &std::fs::read_to_string(crate::testutil::shared_fixture(
+                "mautrix-telegram/registration.generated.yaml",
+            ))
+            .unwrap(),
+        );
         assert!(reg.problems.is_empty(), "{:?}", reg.problems);
         assert_eq!(reg.id.as_deref(), Some("telegram"));
         assert_eq!(reg.namespaces.users.len(), 2);
@@ -259,17 +305,37 @@ mod tests {
 
     #[test]
     fn every_problem_is_listed_with_position() {
-        let reg = parse("id: a|b\nas_token: [x]\nnamespaces:\n  users:\n    - regex: '@a_.*'\n    - exclusive: 'yes'\norg.matrix.msc3202: \"true\"\n");
+        let reg = parse(
+            "id: a|b\nas_token: [x]\nnamespaces:\n  users:\n    - regex: '@a_.*'\n    - exclusive: 'yes'\norg.matrix.msc3202: \"true\"\n",
+        );
         let text: Vec<String> = reg.problems.iter().map(ToString::to_string).collect();
         let all = text.join("\n");
-        assert!(all.contains("reg.yaml:1:5: `id`: must not contain `|`"), "{all}");
+        assert!(
+            all.contains("reg.yaml:1:5: `id`: must not contain `|`"),
+            "{all}"
+        );
         assert!(all.contains("`url`: is missing"), "{all}");
-        assert!(all.contains("reg.yaml:2:11: `as_token`: must be a string, found a list"), "{all}");
+        assert!(
+            all.contains("reg.yaml:2:11: `as_token`: must be a string, found a list"),
+            "{all}"
+        );
         assert!(all.contains("`hs_token`: is missing"), "{all}");
-        assert!(all.contains("`namespaces.users[0].exclusive`: is missing"), "{all}");
-        assert!(all.contains("`namespaces.users[1].regex`: is missing"), "{all}");
-        assert!(all.contains("`namespaces.users[1].exclusive`: must be true or false, found a string"), "{all}");
-        assert!(all.contains("`org.matrix.msc3202`: must be true or false"), "{all}");
+        assert!(
+            all.contains("`namespaces.users[0].exclusive`: is missing"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`namespaces.users[1].regex`: is missing"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`namespaces.users[1].exclusive`: must be true or false, found a string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`org.matrix.msc3202`: must be true or false"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -281,7 +347,12 @@ mod tests {
 
     #[test]
     fn null_url_is_allowed_but_absent_url_is_not() {
-        assert!(parse("url: null\n").problems.iter().all(|p| p.field != "url"));
+        assert!(
+            parse("url: null\n")
+                .problems
+                .iter()
+                .all(|p| p.field != "url")
+        );
         assert!(parse("id: x\n").problems.iter().any(|p| p.field == "url"));
     }
 }

@@ -59,8 +59,16 @@ async fn shutdown_signal() {
 /// homeserver from handling.
 async fn consume_events(mut events: mpsc::Receiver<IncomingEvent>) {
     while let Some(incoming) = events.recv().await {
-        let kind = incoming.event.get("type").and_then(|t| t.as_str()).unwrap_or("?");
-        let room = incoming.event.get("room_id").and_then(|r| r.as_str()).unwrap_or("-");
+        let kind = incoming
+            .event
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("?");
+        let room = incoming
+            .event
+            .get("room_id")
+            .and_then(|r| r.as_str())
+            .unwrap_or("-");
         tracing::debug!(txn_id = %incoming.txn_id, section = incoming.section, kind, room, "event");
     }
 }
@@ -74,10 +82,17 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             config.appservice.registration.display()
         )));
     }
-    let store = Store::open(&config.database).await.map_err(|e| RunError::Config(e.to_string()))?;
+    let store = Store::open(&config.database)
+        .await
+        .map_err(|e| RunError::Config(e.to_string()))?;
     let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
         .parse()
-        .map_err(|_| RunError::Config(format!("{}: `appservice.hostname` must be an IP address such as 127.0.0.1 or 0.0.0.0", config.path.display())))?;
+        .map_err(|_| {
+            RunError::Config(format!(
+                "{}: `appservice.hostname` must be an IP address such as 127.0.0.1 or 0.0.0.0",
+                config.path.display()
+            ))
+        })?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| RunError::Config(format!("cannot listen on {bind}: {e}. Another program may use the port (`appservice.port`), or the address is not on this machine (`appservice.hostname`).")))?;
@@ -114,7 +129,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         None => {
             match check.ping_ms {
-                Some(ms) => tracing::info!("self-check passed: the homeserver reached the doctor in {ms} ms"),
+                Some(ms) => tracing::info!(
+                    "self-check passed: the homeserver reached the doctor in {ms} ms"
+                ),
                 None => tracing::info!("self-check passed"),
             }
             Ok(())

@@ -29,21 +29,51 @@ pub struct SelfCheck {
 
 /// The steps in order: each is the checks it runs and the class of its failure.
 const STEPS: &[(&[&str], FailureClass)] = &[
-    (&["homeserver.unreachable", "homeserver.tls_untrusted", "homeserver.not_matrix"], FailureClass::HomeserverUnreachable),
+    (
+        &[
+            "homeserver.unreachable",
+            "homeserver.tls_untrusted",
+            "homeserver.not_matrix",
+        ],
+        FailureClass::HomeserverUnreachable,
+    ),
     (&["tokens.as_token_rejected"], FailureClass::AsTokenRejected),
-    (&["domain.mismatch", "homeserver.wrong_server", "namespace.bot_not_covered"], FailureClass::Identity),
-    (&["ping.unsupported", "ping.connection_failed", "ping.timeout", "ping.bad_status", "ping.id_mismatch", "tokens.hs_token_rejected"], FailureClass::HomeserverCannotReachDoctor),
+    (
+        &[
+            "domain.mismatch",
+            "homeserver.wrong_server",
+            "namespace.bot_not_covered",
+        ],
+        FailureClass::Identity,
+    ),
+    (
+        &[
+            "ping.unsupported",
+            "ping.connection_failed",
+            "ping.timeout",
+            "ping.bad_status",
+            "ping.id_mismatch",
+            "tokens.hs_token_rejected",
+        ],
+        FailureClass::HomeserverCannotReachDoctor,
+    ),
 ];
 
 /// Waits for `/versions` up to `wait`, since the homeserver and the doctor
 /// often start together.
-async fn versions_with_wait(client: &HomeserverClient, wait: Duration) -> Result<Versions, VersionsError> {
+async fn versions_with_wait(
+    client: &HomeserverClient,
+    wait: Duration,
+) -> Result<Versions, VersionsError> {
     let deadline = Instant::now() + wait;
     loop {
         let result = client.versions().await;
         match &result {
             Err(VersionsError::Connect { error }) if Instant::now() < deadline => {
-                tracing::info!("homeserver not reachable yet ({}), retrying", error.message());
+                tracing::info!(
+                    "homeserver not reachable yet ({}), retrying",
+                    error.message()
+                );
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             _ => return result,
@@ -53,7 +83,10 @@ async fn versions_with_wait(client: &HomeserverClient, wait: Duration) -> Result
 
 fn is_unregistered(answer: &crate::homeserver::Answer) -> bool {
     answer.errcode_is("M_FORBIDDEN")
-        && answer.error.as_deref().is_some_and(|e| e.contains("not registered"))
+        && answer
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not registered"))
 }
 
 /// Gathers the doctor's live facts, registering its bot when the
@@ -87,7 +120,11 @@ async fn gather_live(config: &Config, client: &HomeserverClient) -> LiveFacts {
             live.bot_registration = Some(registered);
         }
         live.whoami_bot = Some(as_bot);
-        live.ping = Some(client.ping_appservice(found, token, &config.appservice.id).await);
+        live.ping = Some(
+            client
+                .ping_appservice(found, token, &config.appservice.id)
+                .await,
+        );
     }
     live.versions = Some(versions);
     live
@@ -116,7 +153,10 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
         },
         targets: vec![target],
     };
-    let context = Context { facts: &facts, target: &facts.targets[0] };
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
     let mut findings = Vec::new();
     for (ids, class) in STEPS {
         let step: Vec<Finding> = ids
@@ -127,10 +167,18 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
         let failed = step.iter().any(|f| f.status == Status::Fail);
         findings.extend(step);
         if failed {
-            return SelfCheck { findings, failure: Some(*class), ping_ms };
+            return SelfCheck {
+                findings,
+                failure: Some(*class),
+                ping_ms,
+            };
         }
     }
-    SelfCheck { findings, failure: None, ping_ms }
+    SelfCheck {
+        findings,
+        failure: None,
+        ping_ms,
+    }
 }
 
 /// One log line per finding: id, what is wrong, the fix, the FAQ link.

@@ -19,9 +19,13 @@ pub enum DatabaseKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database URI `{0}` is not supported: use sqlite:PATH or postgres://user:password@host/db (the value of `database` in the config)")]
+    #[error(
+        "database URI `{0}` is not supported: use sqlite:PATH or postgres://user:password@host/db (the value of `database` in the config)"
+    )]
     Unsupported(String),
-    #[error("cannot open the database ({kind:?}): {source}. Check `database` in the config and that the path or server is reachable.")]
+    #[error(
+        "cannot open the database ({kind:?}): {source}. Check `database` in the config and that the path or server is reachable."
+    )]
     Open {
         kind: DatabaseKind,
         #[source]
@@ -39,7 +43,10 @@ impl Store {
         install_default_drivers();
         let (kind, connect_uri) = if let Some(path) = uri.strip_prefix("sqlite:") {
             let separator = if path.contains('?') { '&' } else { '?' };
-            (DatabaseKind::Sqlite, format!("sqlite:{path}{separator}mode=rwc"))
+            (
+                DatabaseKind::Sqlite,
+                format!("sqlite:{path}{separator}mode=rwc"),
+            )
         } else if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
             (DatabaseKind::Postgres, uri.to_owned())
         } else {
@@ -52,7 +59,9 @@ impl Store {
             .map_err(|source| StoreError::Open { kind, source })?;
         if kind == DatabaseKind::Sqlite {
             // WAL lets `check` read while `run` writes.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool, kind })
@@ -63,7 +72,11 @@ impl Store {
     }
 
     /// Records a transaction id; `false` when it was seen before.
-    pub async fn record_transaction(&self, txn_id: &str, event_count: usize) -> Result<bool, StoreError> {
+    pub async fn record_transaction(
+        &self,
+        txn_id: &str,
+        event_count: usize,
+    ) -> Result<bool, StoreError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let result = sqlx::query(
             "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
@@ -118,7 +131,11 @@ mod tests {
 
     #[tokio::test]
     async fn unsupported_uri_is_explained_without_password() {
-        let err = Store::open("mysql://u:s3cret@h/db").await.err().unwrap().to_string();
+        let err = Store::open("mysql://u:s3cret@h/db")
+            .await
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not supported"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }

@@ -124,13 +124,17 @@ pub struct Document {
 /// Why a YAML file could not be turned into a [`Document`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: cannot read the file: {source}. Check the path and that this user may read it.")]
+    #[error(
+        "{path}: cannot read the file: {source}. Check the path and that this user may read it."
+    )]
     Unreadable {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{pos}: not valid YAML: {message}. Fix the syntax at that line (indentation and quoting are the usual causes).")]
+    #[error(
+        "{path}:{pos}: not valid YAML: {message}. Fix the syntax at that line (indentation and quoting are the usual causes)."
+    )]
     Invalid {
         path: PathBuf,
         pos: Pos,

@@ -6,13 +6,34 @@ use crate::config::TOKEN_PLACEHOLDER;
 use crate::facts::FileProblem;
 
 pub const CHECKS: &[Check] = &[
-    Check { id: "config.unreadable", run: unreadable },
-    Check { id: "config.invalid_yaml", run: invalid_yaml },
-    Check { id: "config.not_configured", run: not_configured },
-    Check { id: "registration.invalid", run: registration_invalid },
-    Check { id: "registration.not_loaded", run: not_loaded },
-    Check { id: "registration.url_unset", run: url_unset },
-    Check { id: "registration.url_mismatch", run: url_mismatch },
+    Check {
+        id: "config.unreadable",
+        run: unreadable,
+    },
+    Check {
+        id: "config.invalid_yaml",
+        run: invalid_yaml,
+    },
+    Check {
+        id: "config.not_configured",
+        run: not_configured,
+    },
+    Check {
+        id: "registration.invalid",
+        run: registration_invalid,
+    },
+    Check {
+        id: "registration.not_loaded",
+        run: not_loaded,
+    },
+    Check {
+        id: "registration.url_unset",
+        run: url_unset,
+    },
+    Check {
+        id: "registration.url_mismatch",
+        run: url_mismatch,
+    },
 ];
 
 /// Every file problem of this target: registration, bridge config, homeserver config.
@@ -34,7 +55,9 @@ fn unreadable(ctx: &Context) -> Verdict {
     let unreadable: Vec<_> = file_problems(ctx)
         .into_iter()
         .filter_map(|p| match p {
-            FileProblem::Unreadable { path, message } => Some(format!("{}: {message}", path.display())),
+            FileProblem::Unreadable { path, message } => {
+                Some(format!("{}: {message}", path.display()))
+            }
             _ => None,
         })
         .collect();
@@ -98,16 +121,25 @@ fn not_configured(ctx: &Context) -> Verdict {
         })
         .collect();
     for permissions in ["bridge.permissions", "permissions"] {
-        let Some(node) = root.path(permissions) else { continue };
+        let Some(node) = root.path(permissions) else {
+            continue;
+        };
         let keys: Vec<&str> = node.entries().iter().map(|(k, _)| k.as_str()).collect();
         if !keys.is_empty() && keys.iter().all(|k| *k == "*" || k.ends_with("example.com")) {
-            fields.push(format!("{permissions} ({}:{}): only the example entries", config.path().display(), node.pos));
+            fields.push(format!(
+                "{permissions} ({}:{}): only the example entries",
+                config.path().display(),
+                node.pos
+            ));
         }
     }
     if fields.is_empty() {
         return Verdict::pass("no field holds its example or placeholder value");
     }
-    let names: Vec<&str> = fields.iter().map(|f| f.split(' ').next().unwrap_or_default()).collect();
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|f| f.split(' ').next().unwrap_or_default())
+        .collect();
     Verdict::fail(format!("not configured: {}", names.join(", ")))
         .detail(format!("These fields still hold the example value: {}", fields.join("; ")))
         .evidence("fields", names.clone())
@@ -126,8 +158,16 @@ fn registration_invalid(ctx: &Context) -> Verdict {
     if registration.problems.is_empty() {
         return Verdict::pass("the homeserver would accept this registration");
     }
-    let lines: Vec<String> = registration.problems.iter().map(ToString::to_string).collect();
-    let fields: Vec<&str> = registration.problems.iter().map(|p| p.field.as_str()).collect();
+    let lines: Vec<String> = registration
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let fields: Vec<&str> = registration
+        .problems
+        .iter()
+        .map(|p| p.field.as_str())
+        .collect();
     Verdict::fail(format!("the homeserver would refuse this registration ({} problem(s))", lines.len()))
         .detail(lines.join("\n"))
         .evidence("fields", fields)
@@ -142,15 +182,27 @@ fn not_loaded(ctx: &Context) -> Verdict {
         return Verdict::skip("needs the homeserver config (`homeserver.config`)");
     };
     let path = &ctx.target.registration_path;
-    if hs.app_service_config_files.iter().any(|p| super::tokens::same_file(p, path)) {
+    if hs
+        .app_service_config_files
+        .iter()
+        .any(|p| super::tokens::same_file(p, path))
+    {
         return Verdict::pass("the homeserver loads this registration");
     }
     Verdict::fail("the homeserver does not load this registration")
-        .detail(format!("{} is not in `app_service_config_files` of {}.", path.display(), hs.path.display()))
+        .detail(format!(
+            "{} is not in `app_service_config_files` of {}.",
+            path.display(),
+            hs.path.display()
+        ))
         .evidence("field", "app_service_config_files")
         .evidence("registration", path.display().to_string())
         .fix([
-            format!("Add `{}` to `app_service_config_files` in {}.", path.display(), hs.path.display()),
+            format!(
+                "Add `{}` to `app_service_config_files` in {}.",
+                path.display(),
+                hs.path.display()
+            ),
             "Make sure the homeserver's user can read the file.".to_owned(),
             "Restart the homeserver.".to_owned(),
         ])
@@ -161,7 +213,8 @@ fn url_unset(ctx: &Context) -> Verdict {
     let Some(registration) = ctx.target.registration() else {
         return Verdict::skip("the registration could not be read");
     };
-    let empty = matches!(&registration.url, Some(None)) || registration.url().is_some_and(|u| u.trim().is_empty());
+    let empty = matches!(&registration.url, Some(None))
+        || registration.url().is_some_and(|u| u.trim().is_empty());
     if !empty {
         return Verdict::pass("the registration has a url");
     }
@@ -176,7 +229,8 @@ fn url_unset(ctx: &Context) -> Verdict {
 }
 
 fn url_mismatch(ctx: &Context) -> Verdict {
-    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration()) else {
+    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration())
+    else {
         return Verdict::skip("needs both the bridge config and the registration");
     };
     let (Some(address), Some(url)) = (&config.appservice_address, registration.url()) else {

@@ -5,11 +5,26 @@ use super::{Check, Context, Verdict};
 use crate::homeserver::{ConnectError, Versions, VersionsError};
 
 pub const CHECKS: &[Check] = &[
-    Check { id: "homeserver.unreachable", run: unreachable },
-    Check { id: "homeserver.tls_untrusted", run: tls_untrusted },
-    Check { id: "homeserver.not_matrix", run: not_matrix },
-    Check { id: "homeserver.wrong_server", run: wrong_server },
-    Check { id: "homeserver.outdated", run: outdated },
+    Check {
+        id: "homeserver.unreachable",
+        run: unreachable,
+    },
+    Check {
+        id: "homeserver.tls_untrusted",
+        run: tls_untrusted,
+    },
+    Check {
+        id: "homeserver.not_matrix",
+        run: not_matrix,
+    },
+    Check {
+        id: "homeserver.wrong_server",
+        run: wrong_server,
+    },
+    Check {
+        id: "homeserver.outdated",
+        run: outdated,
+    },
 ];
 
 /// The `/versions` probe of this target, or the verdict to give when there is none.
@@ -29,7 +44,11 @@ fn connect_error<'a>(ctx: &'a Context) -> Result<Option<&'a ConnectError>, Verdi
 }
 
 fn address(ctx: &Context) -> String {
-    ctx.target.live.as_ref().map(|l| l.address.clone()).unwrap_or_default()
+    ctx.target
+        .live
+        .as_ref()
+        .map(|l| l.address.clone())
+        .unwrap_or_default()
 }
 
 fn unreachable(ctx: &Context) -> Verdict {
@@ -39,7 +58,9 @@ fn unreachable(ctx: &Context) -> Verdict {
             let cause = match error {
                 ConnectError::Dns(_) => "the host name does not resolve",
                 ConnectError::Refused(_) => "nothing listens on that host and port",
-                ConnectError::Timeout(_) => "the connection timed out (firewall, wrong host, or the server hangs)",
+                ConnectError::Timeout(_) => {
+                    "the connection timed out (firewall, wrong host, or the server hangs)"
+                }
                 _ => "the connection failed",
             };
             Verdict::fail(format!("the homeserver at {} cannot be reached: {cause}", address(ctx)))
@@ -93,7 +114,14 @@ fn not_matrix(ctx: &Context) -> Verdict {
 
 /// The `server_name` the live homeserver answered with (whoami's user ID).
 pub fn live_server_name(ctx: &Context) -> Option<String> {
-    let answer = ctx.target.live.as_ref()?.whoami_sender.as_ref()?.as_ref().ok()?;
+    let answer = ctx
+        .target
+        .live
+        .as_ref()?
+        .whoami_sender
+        .as_ref()?
+        .as_ref()
+        .ok()?;
     let user_id = answer.json.as_ref()?.get("user_id")?.as_str()?;
     user_id.split_once(':').map(|(_, server)| server.to_owned())
 }
@@ -104,7 +132,10 @@ fn wrong_server(ctx: &Context) -> Verdict {
     };
     let (expected, source) = match ctx.facts.homeserver.server_name_from_config() {
         Some(name) => (name.to_owned(), "server_name in the homeserver config"),
-        None => (ctx.facts.homeserver.domain.clone(), "homeserver.domain in the doctor's config"),
+        None => (
+            ctx.facts.homeserver.domain.clone(),
+            "homeserver.domain in the doctor's config",
+        ),
     };
     if live == expected {
         return Verdict::pass(format!("{} is the homeserver for {expected}", address(ctx)));
@@ -125,11 +156,14 @@ fn outdated(ctx: &Context) -> Verdict {
         Err(skip) => skip,
         Ok(Err(_)) => Verdict::skip("the homeserver did not answer /versions"),
         Ok(Ok(found)) => {
-            let missing: Vec<&str> = [("v1.4", "what mautrix bridges need"), ("v1.7", "the appservice ping")]
-                .into_iter()
-                .filter(|(version, _)| !found.supports(version))
-                .map(|(version, _)| version)
-                .collect();
+            let missing: Vec<&str> = [
+                ("v1.4", "what mautrix bridges need"),
+                ("v1.7", "the appservice ping"),
+            ]
+            .into_iter()
+            .filter(|(version, _)| !found.supports(version))
+            .map(|(version, _)| version)
+            .collect();
             if missing.is_empty() {
                 Verdict::pass("the homeserver supports spec v1.7 or later")
             } else {

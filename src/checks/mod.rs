@@ -135,8 +135,8 @@ pub fn catalogue() -> impl Iterator<Item = &'static Check> {
         namespace::CHECKS,
         ping::CHECKS,
     ]
-        .into_iter()
-        .flatten()
+    .into_iter()
+    .flatten()
 }
 
 /// Runs every check on every target. A check that panics is reported as
@@ -224,7 +224,11 @@ mod tests {
         let path = crate::testutil::shared_fixture("../spec/checks.md");
         let spec = std::fs::read_to_string(path).unwrap();
         for check in catalogue() {
-            assert!(spec.contains(&format!("`{}`", check.id)), "{} is not in checks.md", check.id);
+            assert!(
+                spec.contains(&format!("`{}`", check.id)),
+                "{} is not in checks.md",
+                check.id
+            );
         }
     }
 }

@@ -6,7 +6,10 @@ use regex::Regex;
 use super::{Check, Context, Verdict};
 use crate::registration::NamespaceEntry;
 
-pub const CHECKS: &[Check] = &[Check { id: "namespace.bot_not_covered", run: bot_not_covered }];
+pub const CHECKS: &[Check] = &[Check {
+    id: "namespace.bot_not_covered",
+    run: bot_not_covered,
+}];
 
 /// How a namespace regex behaves under Python's `re.match`.
 #[derive(Debug)]
@@ -60,10 +63,16 @@ pub fn covered(entries: &[NamespaceEntry], user_id: &str) -> Option<bool> {
 }
 
 fn bot_not_covered(ctx: &Context) -> Verdict {
-    let (Some(registration), Some(bot)) = (ctx.target.registration(), ctx.target.bot_user_id(ctx.facts)) else {
+    let (Some(registration), Some(bot)) =
+        (ctx.target.registration(), ctx.target.bot_user_id(ctx.facts))
+    else {
         return Verdict::skip("needs the registration and the bot username from the bridge config");
     };
-    let localpart = bot.trim_start_matches('@').split(':').next().unwrap_or_default();
+    let localpart = bot
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .unwrap_or_default();
     if registration.sender_localpart.as_deref() == Some(localpart) {
         return Verdict::pass(format!("{bot} is the registration's sender_localpart"));
     }
@@ -74,24 +83,38 @@ fn bot_not_covered(ctx: &Context) -> Verdict {
         .as_ref()
         .and_then(|l| l.bot_registration.as_ref())
         .and_then(|r| r.as_ref().ok())
-        .filter(|answer| answer.errcode_is("M_EXCLUSIVE") || answer.errcode_is("M_INVALID_USERNAME"));
+        .filter(|answer| {
+            answer.errcode_is("M_EXCLUSIVE") || answer.errcode_is("M_INVALID_USERNAME")
+        });
     let verdict = match covered(&registration.namespaces.users, &bot) {
         Some(true) if refused_live.is_none() => {
             return Verdict::pass(format!("{bot} is in the registration's users namespace"));
         }
         None if refused_live.is_none() => {
-            return Verdict::warn(format!("unverifiable: the users namespace uses regex syntax the doctor cannot run, so it cannot tell whether {bot} is covered"));
+            return Verdict::warn(format!(
+                "unverifiable: the users namespace uses regex syntax the doctor cannot run, so it cannot tell whether {bot} is covered"
+            ));
         }
-        _ => Verdict::fail(format!("the bridge bot {bot} is not covered by the registration: the homeserver refuses to register it")),
+        _ => Verdict::fail(format!(
+            "the bridge bot {bot} is not covered by the registration: the homeserver refuses to register it"
+        )),
     };
-    let regexes: Vec<&str> = registration.namespaces.users.iter().map(|n| n.regex.as_str()).collect();
+    let regexes: Vec<&str> = registration
+        .namespaces
+        .users
+        .iter()
+        .map(|n| n.regex.as_str())
+        .collect();
     let mut detail = format!(
         "Neither `sender_localpart` nor any `namespaces.users` regex of {} matches {bot} (regexes: {}).",
         registration.path.display(),
         regexes.join(", ")
     );
     if let Some(answer) = refused_live {
-        detail.push_str(&format!(" The homeserver answered the registration of the bot with {}.", answer.summary()));
+        detail.push_str(&format!(
+            " The homeserver answered the registration of the bot with {}.",
+            answer.summary()
+        ));
     }
     verdict
         .detail(detail)
@@ -120,7 +143,10 @@ mod tests {
 
     #[test]
     fn lookaround_is_unverifiable_not_invalid() {
-        assert!(matches!(PyRegex::compile("@(?!admin).*:x"), PyRegex::Unverifiable(_)));
+        assert!(matches!(
+            PyRegex::compile("@(?!admin).*:x"),
+            PyRegex::Unverifiable(_)
+        ));
         assert!(matches!(PyRegex::compile("@a[:x"), PyRegex::Invalid(_)));
     }
 }

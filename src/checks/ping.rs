@@ -6,11 +6,26 @@ use crate::facts::{Mode, TargetKind};
 use crate::homeserver::Answer;
 
 pub const CHECKS: &[Check] = &[
-    Check { id: "ping.connection_failed", run: connection_failed },
-    Check { id: "ping.timeout", run: timeout },
-    Check { id: "ping.bad_status", run: bad_status },
-    Check { id: "ping.id_mismatch", run: id_mismatch },
-    Check { id: "ping.unsupported", run: unsupported },
+    Check {
+        id: "ping.connection_failed",
+        run: connection_failed,
+    },
+    Check {
+        id: "ping.timeout",
+        run: timeout,
+    },
+    Check {
+        id: "ping.bad_status",
+        run: bad_status,
+    },
+    Check {
+        id: "ping.id_mismatch",
+        run: id_mismatch,
+    },
+    Check {
+        id: "ping.unsupported",
+        run: unsupported,
+    },
 ];
 
 const FAQ_ANCHOR: &str = "homeserver---bridge-connection-is-not-working";
@@ -23,8 +38,13 @@ pub fn ping_answer<'a>(ctx: &'a Context) -> Result<Option<&'a Answer>, Verdict> 
         .as_ref()
         .ok_or_else(|| Verdict::skip("offline: no network probe was made"))?;
     match &live.ping {
-        None => Err(Verdict::skip("no ping was made (homeserver unreachable, or no as_token or id)")),
-        Some(Err(error)) => Err(Verdict::skip(format!("the ping request failed: {}", error.message()))),
+        None => Err(Verdict::skip(
+            "no ping was made (homeserver unreachable, or no as_token or id)",
+        )),
+        Some(Err(error)) => Err(Verdict::skip(format!(
+            "the ping request failed: {}",
+            error.message()
+        ))),
         Some(Ok(answer)) => Ok(answer.as_ref()),
     }
 }
@@ -68,19 +88,31 @@ fn reach_fix(ctx: &Context) -> Vec<String> {
 }
 
 fn connection_failed(ctx: &Context) -> Verdict {
-    with_answer(ctx, "the homeserver can connect to the appservice", |answer| {
-        let broken_ok = answer.is_success() && answer.json.as_ref().and_then(|j| j.get("duration_ms")).is_none();
-        if !(answer.errcode_is("M_CONNECTION_FAILED") || broken_ok) {
-            return None;
-        }
-        let title = format!("the homeserver cannot connect to the appservice at {}", url(ctx));
-        // The doctor being down during `check` is expected when `run` is not up.
-        let verdict = if ctx.target.kind == TargetKind::Doctor && ctx.facts.mode == Mode::Check {
-            Verdict::warn(title)
-        } else {
-            Verdict::fail(title)
-        };
-        Some(
+    with_answer(
+        ctx,
+        "the homeserver can connect to the appservice",
+        |answer| {
+            let broken_ok = answer.is_success()
+                && answer
+                    .json
+                    .as_ref()
+                    .and_then(|j| j.get("duration_ms"))
+                    .is_none();
+            if !(answer.errcode_is("M_CONNECTION_FAILED") || broken_ok) {
+                return None;
+            }
+            let title = format!(
+                "the homeserver cannot connect to the appservice at {}",
+                url(ctx)
+            );
+            // The doctor being down during `check` is expected when `run` is not up.
+            let verdict = if ctx.target.kind == TargetKind::Doctor && ctx.facts.mode == Mode::Check
+            {
+                Verdict::warn(title)
+            } else {
+                Verdict::fail(title)
+            };
+            Some(
             verdict
                 .detail(format!("The homeserver's ping answered {}. This is the homeserver's own error while connecting to the bridge, not an error of the bridge.", answer.summary()))
                 .evidence("field", "url")
@@ -88,12 +120,16 @@ fn connection_failed(ctx: &Context) -> Verdict {
                 .fix(reach_fix(ctx))
                 .faq(FAQ_ANCHOR),
         )
-    })
+        },
+    )
 }
 
 fn timeout(ctx: &Context) -> Verdict {
-    with_answer(ctx, "the appservice answers the homeserver in time", |answer| {
-        answer.errcode_is("M_CONNECTION_TIMEOUT").then(|| {
+    with_answer(
+        ctx,
+        "the appservice answers the homeserver in time",
+        |answer| {
+            answer.errcode_is("M_CONNECTION_TIMEOUT").then(|| {
             Verdict::fail("the homeserver's connection to the appservice timed out")
                 .detail(format!("The ping answered {}.", answer.summary()))
                 .evidence("field", "url")
@@ -103,7 +139,8 @@ fn timeout(ctx: &Context) -> Verdict {
                 ])
                 .faq(FAQ_ANCHOR)
         })
-    })
+        },
+    )
 }
 
 /// The status the bridge answered the homeserver with, from `M_BAD_STATUS`.
@@ -115,14 +152,22 @@ pub fn bad_status_code(answer: &Answer) -> Option<u64> {
 }
 
 fn bad_status(ctx: &Context) -> Verdict {
-    with_answer(ctx, "the appservice answers the ping with success", |answer| {
-        let status = bad_status_code(answer)?;
-        // 401/403 are the bridge rejecting the hs_token: tokens.hs_token_rejected owns those.
-        if status == 401 || status == 403 {
-            return None;
-        }
-        let body = answer.json.as_ref().and_then(|j| j.get("body")).and_then(|b| b.as_str()).unwrap_or_default();
-        Some(
+    with_answer(
+        ctx,
+        "the appservice answers the ping with success",
+        |answer| {
+            let status = bad_status_code(answer)?;
+            // 401/403 are the bridge rejecting the hs_token: tokens.hs_token_rejected owns those.
+            if status == 401 || status == 403 {
+                return None;
+            }
+            let body = answer
+                .json
+                .as_ref()
+                .and_then(|j| j.get("body"))
+                .and_then(|b| b.as_str())
+                .unwrap_or_default();
+            Some(
             Verdict::fail(format!("the appservice answered the homeserver's ping with HTTP {status}"))
                 .detail(format!("The homeserver reached {} but got {status}; body: {}", url(ctx), body.chars().take(200).collect::<String>()))
                 .evidence("field", "url")
@@ -134,14 +179,21 @@ fn bad_status(ctx: &Context) -> Verdict {
                 ])
                 .faq(FAQ_ANCHOR),
         )
-    })
+        },
+    )
 }
 
 fn id_mismatch(ctx: &Context) -> Verdict {
-    with_answer(ctx, "the appservice id matches the registration", |answer| {
-        let mismatch = answer.errcode_is("M_FORBIDDEN")
-            && answer.error.as_deref().is_some_and(|e| e.to_lowercase().contains("mismatching application service"));
-        mismatch.then(|| {
+    with_answer(
+        ctx,
+        "the appservice id matches the registration",
+        |answer| {
+            let mismatch = answer.errcode_is("M_FORBIDDEN")
+                && answer
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase().contains("mismatching application service"));
+            mismatch.then(|| {
             Verdict::fail("the bridge's appservice.id is not the id of the registration the homeserver loaded")
                 .detail(format!("The ping answered {}.", answer.summary()))
                 .evidence("field", "appservice.id")
@@ -151,7 +203,8 @@ fn id_mismatch(ctx: &Context) -> Verdict {
                 ])
                 .faq(FAQ_ANCHOR)
         })
-    })
+        },
+    )
 }
 
 fn unsupported(ctx: &Context) -> Verdict {

@@ -8,19 +8,40 @@ use crate::facts::Facts;
 use crate::homeserver::ConnectError;
 
 pub const CHECKS: &[Check] = &[
-    Check { id: "tokens.mismatch", run: mismatch },
-    Check { id: "tokens.as_token_rejected", run: as_token_rejected },
-    Check { id: "tokens.hs_token_rejected", run: hs_token_rejected },
-    Check { id: "domain.mismatch", run: domain_mismatch },
+    Check {
+        id: "tokens.mismatch",
+        run: mismatch,
+    },
+    Check {
+        id: "tokens.as_token_rejected",
+        run: as_token_rejected,
+    },
+    Check {
+        id: "tokens.hs_token_rejected",
+        run: hs_token_rejected,
+    },
+    Check {
+        id: "domain.mismatch",
+        run: domain_mismatch,
+    },
 ];
 
 fn mismatch(ctx: &Context) -> Verdict {
-    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration()) else {
+    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration())
+    else {
         return Verdict::skip("needs both the bridge config and the registration");
     };
     let pairs = [
-        ("as_token", config.as_token.as_ref(), registration.as_token.as_deref()),
-        ("hs_token", config.hs_token.as_ref(), registration.hs_token.as_deref()),
+        (
+            "as_token",
+            config.as_token.as_ref(),
+            registration.as_token.as_deref(),
+        ),
+        (
+            "hs_token",
+            config.hs_token.as_ref(),
+            registration.hs_token.as_deref(),
+        ),
     ];
     let differing: Vec<&str> = pairs
         .iter()
@@ -30,7 +51,9 @@ fn mismatch(ctx: &Context) -> Verdict {
         .map(|(name, _, _)| *name)
         .collect();
     if differing.is_empty() {
-        return Verdict::pass("as_token and hs_token are the same in the config and the registration");
+        return Verdict::pass(
+            "as_token and hs_token are the same in the config and the registration",
+        );
     }
     let which = differing.join(" and ");
     Verdict::fail(format!("{which} differs between the bridge config and the registration"))
@@ -57,7 +80,10 @@ fn rejected_causes(ctx: &Context) -> Vec<String> {
     let mut causes = Vec::new();
     let facts: &Facts = ctx.facts;
     if let Some(Ok(hs)) = &facts.homeserver.config {
-        let loaded = hs.app_service_config_files.iter().any(|p| same_file(p, &ctx.target.registration_path));
+        let loaded = hs
+            .app_service_config_files
+            .iter()
+            .any(|p| same_file(p, &ctx.target.registration_path));
         if !loaded {
             causes.push(format!(
                 "The registration {} is not listed in `app_service_config_files` of {}: add it and restart the homeserver.",
@@ -78,7 +104,11 @@ fn rejected_causes(ctx: &Context) -> Vec<String> {
         "`homeserver.address` ({}) reaches a different homeserver than the one that loaded the registration.",
         ctx.target.live.as_ref().map(|l| l.address.as_str()).unwrap_or("?")
     ));
-    if ctx.target.registration().is_some_and(|r| r.document.root.get("ip_range_whitelist").is_some()) {
+    if ctx
+        .target
+        .registration()
+        .is_some_and(|r| r.document.root.get("ip_range_whitelist").is_some())
+    {
         causes.push("The registration has `ip_range_whitelist`: requests from an address outside it are refused.".to_owned());
     }
     causes
@@ -99,14 +129,19 @@ fn as_token_rejected(ctx: &Context) -> Verdict {
         return Verdict::skip("no whoami was made (homeserver unreachable or no as_token)");
     };
     let answer = match answer {
-        Err(error) => return Verdict::skip(format!("whoami failed: {}", ConnectError::message(error))),
+        Err(error) => {
+            return Verdict::skip(format!("whoami failed: {}", ConnectError::message(error)));
+        }
         Ok(answer) => answer,
     };
     if answer.is_success() {
         return Verdict::pass("the homeserver accepts the as_token");
     }
     if !(answer.errcode_is("M_UNKNOWN_TOKEN") || answer.status == 401) {
-        return Verdict::warn(format!("whoami with the as_token answered {}", answer.summary()));
+        return Verdict::warn(format!(
+            "whoami with the as_token answered {}",
+            answer.summary()
+        ));
     }
     let causes = rejected_causes(ctx);
     Verdict::fail("as_token not accepted: the homeserver does not know this appservice's as_token")
@@ -114,10 +149,18 @@ fn as_token_rejected(ctx: &Context) -> Verdict {
             "whoami with the as_token of {} answered {}. Likely causes, most likely first:\n{}",
             ctx.target.registration_path.display(),
             answer.summary(),
-            causes.iter().enumerate().map(|(i, c)| format!("  {}. {c}", i + 1)).collect::<Vec<_>>().join("\n")
+            causes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("  {}. {c}", i + 1))
+                .collect::<Vec<_>>()
+                .join("\n")
         ))
         .evidence("field", "as_token")
-        .evidence("registration", ctx.target.registration_path.display().to_string())
+        .evidence(
+            "registration",
+            ctx.target.registration_path.display().to_string(),
+        )
         .fix(causes)
         .faq("the-as_token-was-not-accepted")
 }
@@ -131,12 +174,19 @@ fn hs_token_rejected(ctx: &Context) -> Verdict {
     let Some(status) = bad_status_code(answer).filter(|s| *s == 401 || *s == 403) else {
         return Verdict::pass("the appservice accepts the homeserver's hs_token");
     };
-    let body = answer.json.as_ref().and_then(|j| j.get("body")).and_then(|b| b.as_str()).unwrap_or_default();
+    let body = answer
+        .json
+        .as_ref()
+        .and_then(|j| j.get("body"))
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
     let stripped = body.contains("M_MISSING_TOKEN");
-    let mut verdict = Verdict::fail(format!("the appservice rejected the homeserver's hs_token (HTTP {status})"))
-        .evidence("field", "hs_token")
-        .evidence("status", status)
-        .faq("homeserver---bridge-connection-is-not-working");
+    let mut verdict = Verdict::fail(format!(
+        "the appservice rejected the homeserver's hs_token (HTTP {status})"
+    ))
+    .evidence("field", "hs_token")
+    .evidence("status", status)
+    .faq("homeserver---bridge-connection-is-not-working");
     if stripped {
         verdict = verdict
             .detail("The bridge says no token arrived at all (M_MISSING_TOKEN): something between the homeserver and the bridge removes the Authorization header.")
@@ -163,14 +213,23 @@ fn domain_mismatch(ctx: &Context) -> Verdict {
         return Verdict::skip("the config has no homeserver.domain");
     };
     let (server_name, source) = match ctx.facts.homeserver.server_name_from_config() {
-        Some(name) => (name.to_owned(), "`server_name` in the homeserver config".to_owned()),
+        Some(name) => (
+            name.to_owned(),
+            "`server_name` in the homeserver config".to_owned(),
+        ),
         None => match live_server_name(ctx) {
             Some(name) => (name, "the homeserver's answer to whoami".to_owned()),
-            None => return Verdict::skip("the homeserver's server_name is unknown (no homeserver config, no live answer)"),
+            None => {
+                return Verdict::skip(
+                    "the homeserver's server_name is unknown (no homeserver config, no live answer)",
+                );
+            }
         },
     };
     if domain.value == server_name {
-        return Verdict::pass(format!("homeserver.domain is the server_name {server_name}"));
+        return Verdict::pass(format!(
+            "homeserver.domain is the server_name {server_name}"
+        ));
     }
     Verdict::fail(format!("homeserver.domain is {}, but the homeserver's server_name is {server_name}", domain.value))
         .detail(format!("{} says {}, while {source} says {server_name}. User IDs built with the wrong domain are refused.", config.locate(domain), domain.value))

@@ -1,0 +1,329 @@
+//! The doctor against a real Synapse: registration, self-check, the
+//! appservice API as the homeserver and a stranger call it, restarts.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+fn token_of(config: &Path, key: &str) -> String {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .unwrap();
+    line.split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn start_doctor(config: &Path, log: &Path) -> Process {
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(config);
+    spawn_logged(command, log)
+}
+
+#[test]
+fn doctor_registers_self_checks_and_serves_the_appservice_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, port) = write_doctor_config(dir.path(), "http://127.0.0.1:1", "");
+    let registration = dir.path().join("doctor-registration.yaml");
+    let out = doctor(&[
+        "generate-registration",
+        "-c",
+        config.to_str().unwrap(),
+        "-r",
+        registration.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let synapse = Synapse::start(&dir.path().join("hs"), &[&registration]);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("http://127.0.0.1:1", &synapse.url());
+    std::fs::write(&config, text).unwrap();
+    let as_token = token_of(&config, "as_token");
+    let hs_token = token_of(&config, "hs_token");
+
+    let log = dir.path().join("doctor-1.log");
+    let mut doctor = start_doctor(&config, &log);
+    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+    let startup = doctor.log_text();
+    assert!(
+        startup.contains("registering it"),
+        "the bot should have been registered on first start:\n{startup}"
+    );
+    assert!(
+        startup.contains("the homeserver reached the doctor in"),
+        "{startup}"
+    );
+
+    let http = reqwest::blocking_client();
+    // The homeserver's ping of the doctor, asked with the doctor's as_token.
+    let ping = http
+        .post(&format!(
+            "{}/_matrix/client/v1/appservice/doctor/ping",
+            synapse.url()
+        ))
+        .bearer(&as_token)
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(ping.status, 200, "{}", ping.body);
+    assert!(ping.body["duration_ms"].is_u64(), "{}", ping.body);
+
+    let whoami = http
+        .get(&format!(
+            "{}/_matrix/client/v3/account/whoami?user_id=@doctor:{SERVER_NAME}",
+            synapse.url()
+        ))
+        .bearer(&as_token)
+        .send()
+        .unwrap();
+    assert_eq!(whoami.body["user_id"], format!("@doctor:{SERVER_NAME}"));
+
+    let base = format!("http://127.0.0.1:{port}");
+    let txn = |id: &str| format!("{base}/_matrix/app/v1/transactions/{id}");
+    let events = json!({"events": [{"type": "m.room.message", "room_id": "!r:doctor.test", "content": {"body": "hi"}}]});
+    let missing = http.put(&txn("t1")).json(&events).send().unwrap();
+    assert_eq!(
+        (missing.status, missing.body["errcode"].as_str()),
+        (401, Some("M_UNAUTHORIZED"))
+    );
+    let wrong = http
+        .put(&txn("t1"))
+        .bearer("not-the-token")
+        .json(&events)
+        .send()
+        .unwrap();
+    assert_eq!(
+        (wrong.status, wrong.body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN"))
+    );
+    assert_eq!(
+        http.put(&txn("t1"))
+            .bearer(&hs_token)
+            .json(&events)
+            .send()
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        http.put(&txn("t1"))
+            .bearer(&hs_token)
+            .json(&events)
+            .send()
+            .unwrap()
+            .status,
+        200
+    );
+    let legacy = http
+        .put(&format!("{}?access_token={hs_token}", txn("t-legacy")))
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(legacy.status, 200);
+    let malformed = http
+        .put(&txn("t2"))
+        .bearer(&hs_token)
+        .body(b"{not json".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(
+        (malformed.status, malformed.body["errcode"].as_str()),
+        (400, Some("M_NOT_JSON"))
+    );
+    let oversize = http
+        .put(&txn("t3"))
+        .bearer(&hs_token)
+        .body(vec![b' '; 8192])
+        .send()
+        .unwrap();
+    assert_eq!(
+        (oversize.status, oversize.body["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE"))
+    );
+    let bot = http
+        .get(&format!(
+            "{base}/_matrix/app/v1/users/@doctor:{SERVER_NAME}"
+        ))
+        .bearer(&hs_token)
+        .send()
+        .unwrap();
+    assert_eq!(bot.status, 200);
+    let other = http
+        .get(&format!(
+            "{base}/_matrix/app/v1/users/@someone:{SERVER_NAME}"
+        ))
+        .bearer(&hs_token)
+        .send()
+        .unwrap();
+    assert_eq!(
+        (other.status, other.body["errcode"].as_str()),
+        (404, Some("M_NOT_FOUND"))
+    );
+    let alias = http
+        .get(&format!("{base}/_matrix/app/v1/rooms/%23a:{SERVER_NAME}"))
+        .bearer(&hs_token)
+        .send()
+        .unwrap();
+    assert_eq!(alias.status, 404);
+    let unknown = http
+        .get(&format!("{base}/_matrix/app/v1/thirdparty/protocol/x"))
+        .bearer(&hs_token)
+        .send()
+        .unwrap();
+    assert_eq!(
+        (unknown.status, unknown.body["errcode"].as_str()),
+        (404, Some("M_UNRECOGNIZED"))
+    );
+
+    assert_eq!(
+        doctor.terminate(),
+        Some(0),
+        "graceful shutdown on SIGTERM:\n{}",
+        doctor.log_text()
+    );
+    let first_run = doctor.log_text();
+    assert_eq!(
+        first_run.matches("transaction received").count(),
+        2,
+        "t1 once and t-legacy:\n{first_run}"
+    );
+    assert!(first_run.contains("repeated transaction ignored"));
+    assert_eq!(
+        first_run.matches("legacy access_token").count(),
+        1,
+        "one warning for legacy auth"
+    );
+
+    // After a restart the repeated id is still known.
+    let log2 = dir.path().join("doctor-2.log");
+    let mut doctor = start_doctor(&config, &log2);
+    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+    assert!(
+        !doctor.log_text().contains("registering it"),
+        "the bot exists now"
+    );
+    assert_eq!(
+        http.put(&txn("t1"))
+            .bearer(&hs_token)
+            .json(&events)
+            .send()
+            .unwrap()
+            .status,
+        200
+    );
+    doctor.wait_for_log("repeated transaction ignored", Duration::from_secs(10));
+    assert_eq!(doctor.terminate(), Some(0));
+    assert!(
+        !doctor.log_text().contains("transaction received"),
+        "t1 must not be processed again"
+    );
+
+    for text in [first_run, doctor.log_text(), startup] {
+        assert!(
+            !text.contains(&as_token) && !text.contains(&hs_token),
+            "a token leaked into the log"
+        );
+    }
+}
+
+#[test]
+fn wrong_as_token_stops_run_naming_the_token_and_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_doctor_config(dir.path(), "http://127.0.0.1:1", "");
+    let registration = dir.path().join("doctor-registration.yaml");
+    assert!(
+        doctor(&["generate-registration", "-c", config.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let synapse = Synapse::start(&dir.path().join("hs"), &[&registration]);
+    let good = token_of(&config, "as_token");
+    let wrong = "canary-wrong-as-token-0123456789";
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("http://127.0.0.1:1", &synapse.url())
+        .replace(&good, wrong);
+    std::fs::write(&config, text).unwrap();
+
+    let mut doctor = start_doctor(&config, &dir.path().join("doctor.log"));
+    assert_eq!(
+        doctor.wait(Duration::from_secs(60)),
+        Some(4),
+        "{}",
+        doctor.log_text()
+    );
+    let log = doctor.log_text();
+    assert!(log.contains("as_token not accepted"), "{log}");
+    assert!(log.contains("tokens.as_token_rejected"), "{log}");
+    assert!(
+        log.contains("doctor-registration.yaml"),
+        "the registration is named:\n{log}"
+    );
+    assert!(
+        log.contains("troubleshooting.html#the-as_token-was-not-accepted"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(wrong) && !log.contains(&good),
+        "a token leaked:\n{log}"
+    );
+}
+
+#[test]
+fn placeholder_tokens_tell_to_generate_the_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_doctor_config(dir.path(), "http://127.0.0.1:1", "");
+    let out = doctor(&["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bridge-doctor generate-registration"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn broken_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "homeserver:\n  address: http://x\n  domain: [a]\n").unwrap();
+    let out = doctor(&["run", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:3:11: `homeserver.domain`: must be a string"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`appservice`: section is missing"),
+        "{stderr}"
+    );
+    std::fs::write(&path, "homeserver: [\n").unwrap();
+    let stderr = String::from_utf8_lossy(&doctor(&["run", "-c", path.to_str().unwrap()]).stderr)
+        .into_owned();
+    assert!(
+        stderr.contains("bad.yaml:") && stderr.contains("not valid YAML"),
+        "{stderr}"
+    );
+    let stderr =
+        String::from_utf8_lossy(&doctor(&["run", "-c", "/nonexistent.yaml"]).stderr).into_owned();
+    assert!(
+        stderr.contains("/nonexistent.yaml: cannot read the file"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,310 @@
+//! Test harness: a real Synapse (from the venv of `scripts/setup-venv.sh`)
+//! in a temp dir on a free loopback port, and the doctor binary.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const SERVER_NAME: &str = "doctor.test";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The venv with Synapse and mautrix-telegram, created once per machine.
+pub fn venv() -> &'static Path {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-venv.sh");
+        let output = Command::new("bash")
+            .arg(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run setup-venv.sh");
+        assert!(output.status.success(), "setup-venv.sh failed");
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+    })
+}
+
+pub fn python() -> PathBuf {
+    venv().join("bin/python")
+}
+
+pub fn doctor_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bridge-doctor")
+}
+
+/// Polls `url` until it answers any HTTP status, or panics after `limit`.
+pub fn wait_for_http(url: &str, limit: Duration, what: &str, log: &Path) {
+    let start = Instant::now();
+    let client = reqwest::blocking_client();
+    while start.elapsed() < limit {
+        if client.get(url).send().is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "{what} did not come up within {limit:?}; its log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// Minimal blocking HTTP for the tests, on reqwest's async client.
+pub mod reqwest {
+    pub use ::reqwest::*;
+
+    pub struct Blocking {
+        runtime: tokio::runtime::Runtime,
+        client: ::reqwest::Client,
+    }
+
+    pub struct Sent {
+        pub status: u16,
+        pub body: serde_json::Value,
+    }
+
+    pub struct Pending<'a> {
+        blocking: &'a Blocking,
+        builder: ::reqwest::RequestBuilder,
+    }
+
+    impl<'a> Pending<'a> {
+        pub fn bearer(self, token: &str) -> Pending<'a> {
+            Pending {
+                builder: self.builder.bearer_auth(token),
+                ..self
+            }
+        }
+        pub fn json(self, body: &serde_json::Value) -> Pending<'a> {
+            Pending {
+                builder: self
+                    .builder
+                    .body(body.to_string())
+                    .header("content-type", "application/json"),
+                ..self
+            }
+        }
+        pub fn body(self, body: Vec<u8>) -> Pending<'a> {
+            Pending {
+                builder: self.builder.body(body),
+                ..self
+            }
+        }
+        pub fn send(self) -> std::result::Result<Sent, ::reqwest::Error> {
+            self.blocking.runtime.block_on(async {
+                let response = self.builder.send().await?;
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await?;
+                Ok(Sent {
+                    status,
+                    body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+                })
+            })
+        }
+    }
+
+    impl Blocking {
+        pub fn get(&self, url: &str) -> Pending<'_> {
+            Pending {
+                blocking: self,
+                builder: self.client.get(url),
+            }
+        }
+        pub fn post(&self, url: &str) -> Pending<'_> {
+            Pending {
+                blocking: self,
+                builder: self.client.post(url),
+            }
+        }
+        pub fn put(&self, url: &str) -> Pending<'_> {
+            Pending {
+                blocking: self,
+                builder: self.client.put(url),
+            }
+        }
+    }
+
+    pub fn blocking_client() -> Blocking {
+        Blocking {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: ::reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.wait(Duration::from_secs(20))
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        None
+    }
+
+    /// Waits until the log holds `needle`; panics with the log after `limit`.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "process exited ({status}) before logging {needle:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "no {needle:?} in the log within {limit:?}; log:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn_logged(mut command: Command, log: &Path) -> Process {
+    let file = std::fs::File::create(log).unwrap();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    Process {
+        child,
+        log: log.to_owned(),
+    }
+}
+
+pub struct Synapse {
+    pub process: Process,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub config_path: PathBuf,
+}
+
+impl Synapse {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("homeserver.log")
+    }
+
+    /// Writes a homeserver.yaml loading `registrations`, generates its keys
+    /// and starts Synapse; returns once `/versions` answers.
+    pub fn start(dir: &Path, registrations: &[&Path]) -> Synapse {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let config_path = dir.join("homeserver.yaml");
+        let list: Vec<String> = registrations
+            .iter()
+            .map(|p| format!("'{}'", p.display()))
+            .collect();
+        let fill = |template: &str| {
+            let text = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("scripts")
+                    .join(template),
+            )
+            .unwrap();
+            text.replace("@DIR@", &dir.display().to_string())
+                .replace("@PORT@", &port.to_string())
+                .replace("@REGISTRATIONS@", &format!("[{}]", list.join(", ")))
+        };
+        std::fs::write(dir.join("log.config"), fill("synapse-log.config.template")).unwrap();
+        std::fs::write(&config_path, fill("synapse-homeserver.yaml.template")).unwrap();
+        let status = Command::new(python())
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&config_path)
+            .arg("--generate-keys")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "synapse --generate-keys failed");
+        let mut command = Command::new(python());
+        command
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&config_path);
+        let process = spawn_logged(command, &dir.join("synapse.stdout"));
+        let synapse = Synapse {
+            process,
+            dir: dir.to_owned(),
+            port,
+            config_path,
+        };
+        wait_for_http(
+            &format!("{}/_matrix/client/versions", synapse.url()),
+            Duration::from_secs(90),
+            "Synapse",
+            &synapse.dir.join("synapse.stdout"),
+        );
+        synapse
+    }
+}
+
+/// Writes a doctor config for a homeserver at `homeserver_url`.
+pub fn write_doctor_config(dir: &Path, homeserver_url: &str, extra: &str) -> (PathBuf, u16) {
+    let port = free_port();
+    let path = dir.join("doctor.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "homeserver:\n  address: {homeserver_url}\n  domain: {SERVER_NAME}\n  startup_wait_seconds: 5\nappservice:\n  address: http://127.0.0.1:{port}\n  hostname: 127.0.0.1\n  port: {port}\n  id: doctor\n  bot:\n    username: doctor\n  as_token: \"This value is generated when generating the registration\"\n  hs_token: \"This value is generated when generating the registration\"\n  registration: doctor-registration.yaml\n  max_body_bytes: 4096\ndatabase: sqlite:doctor.db\npermissions:\n  \"@admin:{SERVER_NAME}\": admin\nlogging:\n  level: debug\n{extra}"
+        ),
+    )
+    .unwrap();
+    (path, port)
+}
+
+pub fn doctor(args: &[&str]) -> std::process::Output {
+    Command::new(doctor_bin()).args(args).output().unwrap()
+}
