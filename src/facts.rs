@@ -80,6 +80,10 @@ pub struct HomeserverConfig {
     pub path: PathBuf,
     pub server_name: Option<String>,
     pub app_service_config_files: Vec<PathBuf>,
+    /// Names under `experimental_features` whose value is true.
+    pub experimental_features: Vec<String>,
+    /// `matrix_authentication_service.enabled` (or the older MSC3861 block).
+    pub delegated_auth: bool,
 }
 
 impl HomeserverConfig {
@@ -99,6 +103,25 @@ impl HomeserverConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            experimental_features: root
+                .get("experimental_features")
+                .map(|features| {
+                    features
+                        .entries()
+                        .iter()
+                        .filter(|(_, value)| value.as_bool() == Some(true))
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            delegated_auth: root
+                .path("matrix_authentication_service.enabled")
+                .and_then(|n| n.as_bool())
+                == Some(true)
+                || root
+                    .path("experimental_features.msc3861.enabled")
+                    .and_then(|n| n.as_bool())
+                    == Some(true),
         }
     }
 }
@@ -110,6 +133,8 @@ pub struct HomeserverFacts {
     pub domain: String,
     /// `None` when `homeserver.config` is not set.
     pub config: Option<Result<HomeserverConfig, FileProblem>>,
+    /// Every registration the homeserver config loads, for cross-registration checks.
+    pub registrations: Vec<(PathBuf, Result<Registration, FileProblem>)>,
     /// `None` when offline.
     pub versions: Option<Result<Versions, VersionsError>>,
     pub software: Option<ServerSoftware>,
@@ -152,6 +177,8 @@ pub struct TargetFacts {
     pub logs: Vec<PathBuf>,
     /// `None`: offline.
     pub live: Option<LiveFacts>,
+    /// `None`: no database URI known for this target.
+    pub database: Option<crate::database::DatabaseFacts>,
 }
 
 impl TargetFacts {
@@ -209,6 +236,7 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
         config: Some(Ok(BridgeConfig::from_doctor(config))),
         logs: Vec::new(),
         live: None,
+        database: None,
     }
 }
 
@@ -240,6 +268,7 @@ pub fn bridge_target(entry: &crate::config::BridgeEntry) -> TargetFacts {
         config,
         logs: entry.logs.clone(),
         live: None,
+        database: None,
     }
 }
 
@@ -306,4 +335,95 @@ pub async fn probe_target(
     live.ping = ping;
     live.versions = Some(versions);
     live
+}
+
+/// Which targets `check` looks at: the doctor, then each bridge of the
+/// config; with none listed and a homeserver config given, every
+/// registration it loads (other than the doctor's).
+pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<TargetFacts> {
+    let mut targets = vec![doctor_target(config, &config.appservice.registration)];
+    if config.bridges.is_empty() {
+        if let Some(hs) = homeserver {
+            targets.extend(
+                hs.app_service_config_files
+                    .iter()
+                    .filter(|path| !same_file(path, &config.appservice.registration))
+                    .map(|path| {
+                        bridge_target(&crate::config::BridgeEntry {
+                            id: None,
+                            config: None,
+                            registration: path.clone(),
+                            logs: Vec::new(),
+                        })
+                    }),
+            );
+        }
+    } else {
+        targets.extend(config.bridges.iter().map(bridge_target));
+    }
+    targets
+}
+
+/// Every fact `check` needs. `only` keeps the doctor plus the named bridges;
+/// `offline` skips every network probe.
+pub async fn gather(config: &Config, only: &[String], offline: bool) -> Facts {
+    let hs_config = homeserver_config(config);
+    let hs_loaded = hs_config.as_ref().and_then(|c| c.as_ref().ok());
+    let mut targets = targets(config, hs_loaded);
+    if !only.is_empty() {
+        targets.retain(|t| t.kind == TargetKind::Doctor || only.contains(&t.id));
+    }
+    let registrations = hs_loaded
+        .map(|hs| {
+            hs.app_service_config_files
+                .iter()
+                .map(|path| {
+                    (
+                        path.clone(),
+                        Registration::load(path).map_err(FileProblem::from),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut homeserver = HomeserverFacts {
+        address: config.homeserver.address.clone(),
+        domain: config.homeserver.domain.clone(),
+        config: hs_config,
+        registrations,
+        versions: None,
+        software: None,
+    };
+    if !offline {
+        let client = HomeserverClient::new(&config.homeserver.address, PROBE_TIMEOUT);
+        let probes = futures::future::join_all(
+            targets
+                .iter()
+                .map(|t| probe_target(&config.homeserver.domain, &config.homeserver.address, t)),
+        );
+        let (versions, software, probes) =
+            tokio::join!(client.versions(), client.software(), probes);
+        for (target, live) in targets.iter_mut().zip(probes) {
+            target.live = Some(live);
+        }
+        homeserver.versions = Some(versions);
+        homeserver.software = software;
+    }
+    let databases = futures::future::join_all(targets.iter().map(crate::database::inspect)).await;
+    for (target, database) in targets.iter_mut().zip(databases) {
+        target.database = database;
+    }
+    Facts {
+        mode: Mode::Check,
+        homeserver,
+        targets,
+    }
+}
+
+/// Two paths name the same file (symlinks and `..` resolved when they exist).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }

@@ -3,8 +3,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::io::IsTerminal;
+
 use bridge_doctor::config::Config;
-use bridge_doctor::{generate, run};
+use bridge_doctor::report::Report;
+use bridge_doctor::{checks, facts, generate, run};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,36 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Diagnose the doctor and every bridge; print a report.
+    Check {
+        /// Only these bridges (by id); the doctor is always checked.
+        #[arg(long = "bridge")]
+        bridges: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Skip every network probe.
+        #[arg(long)]
+        offline: bool,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        strict: bool,
+        /// Show passing checks too.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|err| {
+        eprintln!("error: cannot start the async runtime: {err}");
+        ExitCode::from(2)
+    })
 }
 
 fn init_logging(config: &Config) {
@@ -65,12 +98,9 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             init_logging(&config);
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime() {
                 Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("error: cannot start the async runtime: {err}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(run::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +143,45 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Check {
+            bridges,
+            format,
+            offline,
+            strict,
+            verbose,
+        } => {
+            let config = match load_config(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let runtime = match runtime() {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let facts = runtime.block_on(facts::gather(&config, &bridges, offline));
+            let unknown: Vec<&String> = bridges
+                .iter()
+                .filter(|b| !facts.targets.iter().any(|t| &t.id == *b))
+                .collect();
+            if !unknown.is_empty() {
+                let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
+                eprintln!(
+                    "error: no bridge with id {unknown:?} in {}; known: {}",
+                    cli.config.display(),
+                    known.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+            let report = Report::new(&facts, checks::run_all(&facts));
+            match format {
+                Format::Json => println!("{}", report.to_json()),
+                Format::Human => print!(
+                    "{}",
+                    report.to_human(verbose, std::io::stdout().is_terminal())
+                ),
+            }
+            ExitCode::from(report.exit_code(strict))
         }
     }
 }

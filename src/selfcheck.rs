@@ -148,6 +148,7 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
             address: config.homeserver.address.clone(),
             domain: config.homeserver.domain.clone(),
             config: facts::homeserver_config(config),
+            registrations: Vec::new(),
             versions: None,
             software: None,
         },

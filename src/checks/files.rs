@@ -185,7 +185,7 @@ fn not_loaded(ctx: &Context) -> Verdict {
     if hs
         .app_service_config_files
         .iter()
-        .any(|p| super::tokens::same_file(p, path))
+        .any(|p| crate::facts::same_file(p, path))
     {
         return Verdict::pass("the homeserver loads this registration");
     }

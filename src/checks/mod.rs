@@ -11,10 +11,13 @@ use serde_json::{Map, Value};
 
 use crate::facts::{Facts, TargetFacts};
 
+mod database;
+mod ephemeral;
 mod files;
 mod homeserver;
 mod namespace;
 mod ping;
+mod registrations;
 mod tokens;
 
 /// FAQ the fixes are based on; anchors name its sections.
@@ -130,10 +133,13 @@ pub struct Check {
 pub fn catalogue() -> impl Iterator<Item = &'static Check> {
     [
         files::CHECKS,
+        registrations::CHECKS,
         tokens::CHECKS,
         homeserver::CHECKS,
         namespace::CHECKS,
         ping::CHECKS,
+        ephemeral::CHECKS,
+        database::CHECKS,
     ]
     .into_iter()
     .flatten()

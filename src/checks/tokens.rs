@@ -83,7 +83,7 @@ fn rejected_causes(ctx: &Context) -> Vec<String> {
         let loaded = hs
             .app_service_config_files
             .iter()
-            .any(|p| same_file(p, &ctx.target.registration_path));
+            .any(|p| crate::facts::same_file(p, &ctx.target.registration_path));
         if !loaded {
             causes.push(format!(
                 "The registration {} is not listed in `app_service_config_files` of {}: add it and restart the homeserver.",
@@ -112,13 +112,6 @@ fn rejected_causes(ctx: &Context) -> Vec<String> {
         causes.push("The registration has `ip_range_whitelist`: requests from an address outside it are refused.".to_owned());
     }
     causes
-}
-
-pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 fn as_token_rejected(ctx: &Context) -> Verdict {

@@ -1,0 +1,413 @@
+//! `bridge-doctor check` against a real Synapse with a real mautrix-telegram,
+//! one planted fault at a time, each named by its catalogue id.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    synapse: Synapse,
+    bridge: TelegramBridge,
+    doctor_config: PathBuf,
+    _doctor: Process,
+    secrets: Vec<String>,
+}
+
+fn token_line(path: &Path, key: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .unwrap();
+    line.split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let placeholder = "http://127.0.0.1:1";
+    let mut bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
+    let (doctor_config, _) = write_doctor_config(&root, placeholder, "");
+    let doctor_registration = root.join("doctor-registration.yaml");
+    assert!(
+        doctor(&[
+            "generate-registration",
+            "-c",
+            doctor_config.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let synapse = Synapse::start(
+        &root.join("hs"),
+        &[&doctor_registration, &bridge.registration()],
+    );
+    edit(&bridge.config(), placeholder, &synapse.url());
+    edit(&doctor_config, placeholder, &synapse.url());
+    let extra = format!(
+        "bridges:\n  - config: {}\n    registration: {}\n",
+        bridge.config().display(),
+        bridge.registration().display()
+    );
+    // The doctor reads a copy of homeserver.yaml, so faults can be planted in
+    // it without touching the running Synapse's own file.
+    let hs_copy = root.join("homeserver-seen-by-doctor.yaml");
+    std::fs::copy(&synapse.config_path, &hs_copy).unwrap();
+    let text = std::fs::read_to_string(&doctor_config).unwrap().replace(
+        "homeserver:\n",
+        &format!("homeserver:\n  config: {}\n", hs_copy.display()),
+    );
+    std::fs::write(&doctor_config, format!("{text}{extra}")).unwrap();
+    bridge.start();
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(&doctor_config);
+    let mut doctor_process = spawn_logged(command, &root.join("doctor.log"));
+    doctor_process.wait_for_log("self-check passed", Duration::from_secs(60));
+    let secrets = vec![
+        token_line(&bridge.registration(), "as_token"),
+        token_line(&bridge.registration(), "hs_token"),
+        token_line(&doctor_config, "as_token"),
+        token_line(&doctor_config, "hs_token"),
+        format!("macaroon-canary-{}", synapse.port),
+        "d524b414d21f4d37f08684c1df41ac9c".to_owned(),
+    ];
+    Setup {
+        _dir: dir,
+        root,
+        synapse,
+        bridge,
+        doctor_config,
+        _doctor: doctor_process,
+        secrets,
+    }
+}
+
+impl Setup {
+    fn check(&self, extra: &[&str]) -> (Value, i32) {
+        let mut args = vec![
+            "check",
+            "-c",
+            self.doctor_config.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        let out = doctor(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for secret in &self.secrets {
+            assert!(
+                !stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()),
+                "a secret value leaked into the output"
+            );
+        }
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+        (report, out.status.code().unwrap_or(-1))
+    }
+}
+
+fn status<'a>(report: &'a Value, target: &str, check: &str) -> &'a str {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} for {target}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+fn failures(report: &Value, target: &str) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == target && (r["status"] == "fail" || r["status"] == "error"))
+        .map(|r| format!("{}: {} / {}", r["check"], r["title"], r["detail"]))
+        .collect()
+}
+
+/// Plants a fault with `plant`, asserts `check` names it with `expected`
+/// status for the telegram target, then undoes it.
+fn expect_fault(
+    setup: &Setup,
+    what: &str,
+    file: &Path,
+    from: &str,
+    to: &str,
+    check: &str,
+    expected: &str,
+) {
+    let original = edit(file, from, to);
+    let planted = std::fs::read_to_string(file).unwrap();
+    let (report, code) = setup.check(&[]);
+    std::fs::write(file, original).unwrap();
+    let got = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == "telegram" && r["check"] == check)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        got["status"], expected,
+        "{what}: {got:#}\nplanted file:\n{planted}"
+    );
+    if expected == "fail" {
+        assert_eq!(code, 1, "{what}: exit code");
+        let finding = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == "telegram" && r["check"] == check)
+            .unwrap();
+        assert!(
+            !finding["fix"].as_array().unwrap().is_empty(),
+            "{what}: a fail carries fix steps"
+        );
+    }
+}
+
+#[test]
+fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
+    let mut setup = setup();
+    let (report, code) = setup.check(&[]);
+    assert!(
+        failures(&report, "telegram").is_empty(),
+        "healthy bridge: {:#?}",
+        failures(&report, "telegram")
+    );
+    assert!(
+        failures(&report, "doctor").is_empty(),
+        "the doctor: {:#?}",
+        failures(&report, "doctor")
+    );
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["homeserver"]["software"], "Synapse");
+    assert_eq!(
+        status(&report, "telegram", "ping.connection_failed"),
+        "pass"
+    );
+    assert_eq!(
+        status(&report, "telegram", "database.foreign_tables"),
+        "pass"
+    );
+
+    let config = setup.bridge.config();
+    let registration = setup.bridge.registration();
+    let hs = setup.root.join("homeserver-seen-by-doctor.yaml");
+    let as_token = token_line(&registration, "as_token");
+    expect_fault(
+        &setup,
+        "tokens mismatch",
+        &config,
+        &format!("as_token: {as_token}"),
+        "as_token: somethingelse",
+        "tokens.mismatch",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "as_token unknown",
+        &config,
+        &format!("as_token: {as_token}"),
+        "as_token: somethingelse",
+        "tokens.as_token_rejected",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "registration not loaded",
+        &hs,
+        &format!("'{}'", registration.display()),
+        "'/nonexistent.yaml'",
+        "registration.not_loaded",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "domain mismatch",
+        &config,
+        "domain: doctor.test",
+        "domain: other.test",
+        "domain.mismatch",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "bot not covered",
+        &config,
+        "bot_username: telegrambot",
+        "bot_username: tgbot",
+        "namespace.bot_not_covered",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "ghost regex too narrow",
+        &registration,
+        "'@telegram_.*:doctor\\.test'",
+        "'@telegram_[a-z]+:doctor\\.test'",
+        "namespace.ghosts_not_covered",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "invalid regex",
+        &registration,
+        "'@telegram_.*:doctor\\.test'",
+        "'@telegram_[.*:doctor\\.test'",
+        "namespace.invalid_regex",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "ephemeral flags missing",
+        &registration,
+        "de.sorunome.msc2409.push_ephemeral: true\nreceive_ephemeral: true",
+        "",
+        "ephemeral.registration_disabled",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "url mismatch",
+        &registration,
+        &format!("url: http://127.0.0.1:{}", setup.bridge.port),
+        "url: http://127.0.0.1:1",
+        "registration.url_mismatch",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "placeholder",
+        &config,
+        "domain: doctor.test",
+        "domain: example.com",
+        "config.not_configured",
+        "fail",
+    );
+    let allow = "enabled\n        allow: false";
+    let original = edit(&config, allow, "enabled\n        allow: true");
+    expect_fault(
+        &setup,
+        "encryption appservice incomplete",
+        &config,
+        "        appservice: false",
+        "        appservice: true",
+        "encryption.appservice_mode_incomplete",
+        "fail",
+    );
+    std::fs::write(&config, original).unwrap();
+    expect_fault(
+        &setup,
+        "MAS without msc4190",
+        &hs,
+        "enable_registration: false",
+        "enable_registration: false\nmatrix_authentication_service:\n  enabled: true",
+        "encryption.msc4190_required",
+        "pass",
+    );
+    expect_fault(
+        &setup,
+        "foreign tables",
+        &config,
+        "database: sqlite:mautrix-telegram.db",
+        &format!(
+            "database: sqlite:{}",
+            setup.synapse.dir.join("homeserver.db").display()
+        ),
+        "database.foreign_tables",
+        "fail",
+    );
+
+    // MAS with encryption allowed but without msc4190.
+    let original = edit(&config, allow, "enabled\n        allow: true");
+    expect_fault(
+        &setup,
+        "MAS without msc4190",
+        &hs,
+        "enable_registration: false",
+        "enable_registration: false\nmatrix_authentication_service:\n  enabled: true",
+        "encryption.msc4190_required",
+        "fail",
+    );
+    std::fs::write(&config, original).unwrap();
+
+    // Another registration, loaded by the homeserver, with the same as_token and namespace.
+    let copy = setup.root.join("copy-registration.yaml");
+    std::fs::write(
+        &copy,
+        std::fs::read_to_string(&registration)
+            .unwrap()
+            .replace("id: telegram", "id: telegram2"),
+    )
+    .unwrap();
+    let list = format!("'{}'", registration.display());
+    expect_fault(
+        &setup,
+        "duplicate as_token",
+        &hs,
+        &list,
+        &format!("{list}, '{}'", copy.display()),
+        "registration.duplicate_as_token",
+        "fail",
+    );
+    expect_fault(
+        &setup,
+        "exclusive conflict",
+        &hs,
+        &list,
+        &format!("{list}, '{}'", copy.display()),
+        "namespace.exclusive_conflict",
+        "fail",
+    );
+
+    // The bridge runs with an hs_token the registration does not have.
+    setup.bridge.stop();
+    let hs_token = token_line(&config, "hs_token");
+    let original = edit(
+        &config,
+        &format!("hs_token: {hs_token}"),
+        "hs_token: canary-wrong-hs-token",
+    );
+    setup.bridge.start();
+    let (report, _) = setup.check(&[]);
+    assert_eq!(
+        status(&report, "telegram", "tokens.hs_token_rejected"),
+        "fail",
+        "{report:#}"
+    );
+    setup.bridge.stop();
+    std::fs::write(&config, original).unwrap();
+
+    // The bridge is down: the homeserver's ping is refused.
+    let (report, code) = setup.check(&[]);
+    assert_eq!(
+        status(&report, "telegram", "ping.connection_failed"),
+        "fail",
+        "{report:#}"
+    );
+    assert_eq!(code, 1);
+
+    // Offline: no probe, live checks skip, file checks still run.
+    let (report, _) = setup.check(&["--offline"]);
+    assert_eq!(
+        status(&report, "telegram", "ping.connection_failed"),
+        "skip"
+    );
+    assert_eq!(status(&report, "telegram", "tokens.mismatch"), "pass");
+}
