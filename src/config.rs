@@ -27,6 +27,8 @@ pub struct Config {
     pub permissions: Vec<(String, Permission)>,
     pub bridges: Vec<BridgeEntry>,
     pub logging: Logging,
+    /// How much of the end of each log the `logs.*` checks read.
+    pub log_window_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +142,11 @@ impl Config {
         let permissions = read_permissions(&mut reader, root);
         let bridges = read_bridges(&mut reader, root, &base);
         let logging = read_logging(&mut reader, root);
+        let log_window_bytes = reader
+            .opt_u64(root, "log_window_mib", "log_window_mib")
+            .unwrap_or(50)
+            * 1024
+            * 1024;
 
         match (homeserver, appservice) {
             (Some(homeserver), Some(appservice)) if reader.problems.is_empty() => Ok(Config {
@@ -152,6 +159,7 @@ impl Config {
                 permissions,
                 bridges,
                 logging,
+                log_window_bytes,
             }),
             _ => Err(ConfigError::Fields(reader.problems)),
         }

@@ -133,6 +133,9 @@ pub struct HomeserverFacts {
     pub domain: String,
     /// `None` when `homeserver.config` is not set.
     pub config: Option<Result<HomeserverConfig, FileProblem>>,
+    /// Appservice lines from the tail of the homeserver log (`homeserver.log`):
+    /// `None` when no log is configured, `Err` when it cannot be read.
+    pub appservice_log: Option<Result<Vec<String>, String>>,
     /// Every registration the homeserver config loads, for cross-registration checks.
     pub registrations: Vec<(PathBuf, Result<Registration, FileProblem>)>,
     /// `None` when offline.
@@ -179,6 +182,17 @@ pub struct TargetFacts {
     pub live: Option<LiveFacts>,
     /// `None`: no database URI known for this target.
     pub database: Option<crate::database::DatabaseFacts>,
+    /// `None`: no log of this target (nor a homeserver log) was scanned.
+    pub logs_scanned: Option<LogFacts>,
+}
+
+/// Knowledge-base symptoms found in a target's logs and in the homeserver
+/// log lines that mention it.
+#[derive(Debug, Default)]
+pub struct LogFacts {
+    pub hits: Vec<crate::explain::EntryHits>,
+    pub files_without_debug: Vec<String>,
+    pub unreadable: Vec<String>,
 }
 
 impl TargetFacts {
@@ -237,6 +251,7 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
         logs: Vec::new(),
         live: None,
         database: None,
+        logs_scanned: None,
     }
 }
 
@@ -269,6 +284,7 @@ pub fn bridge_target(entry: &crate::config::BridgeEntry) -> TargetFacts {
         logs: entry.logs.clone(),
         live: None,
         database: None,
+        logs_scanned: None,
     }
 }
 
@@ -390,6 +406,7 @@ pub async fn gather(config: &Config, only: &[String], offline: bool) -> Facts {
         address: config.homeserver.address.clone(),
         domain: config.homeserver.domain.clone(),
         config: hs_config,
+        appservice_log: config.homeserver.log.as_deref().map(appservice_log_lines),
         registrations,
         versions: None,
         software: None,
@@ -409,6 +426,7 @@ pub async fn gather(config: &Config, only: &[String], offline: bool) -> Facts {
         homeserver.versions = Some(versions);
         homeserver.software = software;
     }
+    scan_logs(config, &mut targets);
     let databases = futures::future::join_all(targets.iter().map(crate::database::inspect)).await;
     for (target, database) in targets.iter_mut().zip(databases) {
         target.database = database;
@@ -425,5 +443,110 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
+    }
+}
+
+/// How much of the homeserver log's end is read for the appservice state.
+const HOMESERVER_LOG_TAIL: u64 = 5 * 1024 * 1024;
+
+/// Synapse's lines about delivering to appservices, from the log's tail.
+pub fn appservice_log_lines(path: &Path) -> Result<Vec<String>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    file.seek(SeekFrom::Start(length.saturating_sub(HOMESERVER_LOG_TAIL)))
+        .map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|line| {
+            [
+                "Scheduling retries on ",
+                "push_bulk to ",
+                "Starting recoverer for AS ID ",
+            ]
+            .iter()
+            .any(|m| line.contains(m))
+        })
+        .map(str::to_owned)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appservice_lines_come_from_the_real_synapse_log() {
+        let lines = appservice_log_lines(&crate::testutil::shared_fixture(
+            "logs/synapse-homeserver.log",
+        ))
+        .unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("Scheduling retries on telegram in"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("push_bulk to http://localhost:29317"))
+        );
+        assert!(lines.iter().all(|l| !l.contains("GET /_matrix")));
+    }
+}
+
+/// Opens `path` positioned at its last `window` bytes.
+pub fn open_tail(path: &Path, window: u64) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(window)))?;
+    Ok(file)
+}
+
+/// Scans the recent part of every configured log with the knowledge base.
+fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
+    let scanner = crate::explain::Scanner::new();
+    let window = config.log_window_bytes;
+    let homeserver = config.homeserver.log.as_ref().map(|path| {
+        let mut scan = scanner.new_scan();
+        let read = open_tail(path, window)
+            .and_then(|file| scanner.scan(file, &path.display().to_string(), &mut scan));
+        (scan, read.err().map(|e| format!("{}: {e}", path.display())))
+    });
+    for target in targets.iter_mut() {
+        if target.logs.is_empty() && homeserver.is_none() {
+            continue;
+        }
+        let mut facts = LogFacts::default();
+        let mut scan = scanner.new_scan();
+        for path in &target.logs {
+            let name = path.display().to_string();
+            if let Err(err) =
+                open_tail(path, window).and_then(|file| scanner.scan(file, &name, &mut scan))
+            {
+                facts.unreadable.push(format!("{name}: {err}"));
+            }
+        }
+        facts.hits = scan.matched().cloned().collect();
+        facts.files_without_debug = scan.files_without_debug;
+        if let Some((hs_scan, error)) = &homeserver {
+            let id = target.appservice_id().unwrap_or_default().to_owned();
+            let url = target
+                .registration()
+                .and_then(|r| r.url())
+                .unwrap_or_default()
+                .to_owned();
+            facts.hits.extend(hs_scan.mentioning(&[
+                &format!(" {id} "),
+                &format!("AS ID {id}"),
+                &url,
+            ]));
+            facts.unreadable.extend(error.clone());
+        }
+        target.logs_scanned = Some(facts);
     }
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use bridge_doctor::config::Config;
 use bridge_doctor::report::Report;
-use bridge_doctor::{checks, facts, generate, run};
+use bridge_doctor::{checks, explain, facts, generate, run};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +35,12 @@ enum Command {
         /// Replace a registration that holds other tokens.
         #[arg(long)]
         force: bool,
+    },
+    /// Name every known problem in log text (files, or stdin when none).
+    Explain {
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Diagnose the doctor and every bridge; print a report.
     Check {
@@ -182,6 +188,35 @@ fn main() -> ExitCode {
                 ),
             }
             ExitCode::from(report.exit_code(strict))
+        }
+        Command::Explain { files, format } => {
+            let scanner = explain::Scanner::new();
+            let mut scan = scanner.new_scan();
+            let result = if files.is_empty() {
+                scanner.scan(std::io::stdin().lock(), "-", &mut scan)
+            } else {
+                files.iter().try_for_each(|path| {
+                    let file = std::fs::File::open(path).map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?;
+                    scanner.scan(file, &path.display().to_string(), &mut scan)
+                })
+            };
+            if let Err(err) = result {
+                eprintln!(
+                    "error: cannot read {err}. Check the path and that this user may read it."
+                );
+                return ExitCode::from(2);
+            }
+            let explained = explain::Explained::from_scan(&scan);
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&explained).unwrap_or_default()
+                ),
+                Format::Human => print!("{}", explained.to_human()),
+            }
+            ExitCode::from(u8::from(!explained.matches.is_empty()))
         }
     }
 }

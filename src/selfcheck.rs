@@ -149,6 +149,7 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
             domain: config.homeserver.domain.clone(),
             config: facts::homeserver_config(config),
             registrations: Vec::new(),
+            appservice_log: None,
             versions: None,
             software: None,
         },

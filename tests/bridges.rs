@@ -57,9 +57,10 @@ fn setup() -> Setup {
     edit(&bridge.config(), placeholder, &synapse.url());
     edit(&doctor_config, placeholder, &synapse.url());
     let extra = format!(
-        "bridges:\n  - config: {}\n    registration: {}\n",
+        "bridges:\n  - config: {}\n    registration: {}\n    logs: [{}]\n",
         bridge.config().display(),
-        bridge.registration().display()
+        bridge.registration().display(),
+        bridge.dir.join("mautrix-telegram.log").display()
     );
     // The doctor reads a copy of homeserver.yaml, so faults can be planted in
     // it without touching the running Synapse's own file.
@@ -67,7 +68,11 @@ fn setup() -> Setup {
     std::fs::copy(&synapse.config_path, &hs_copy).unwrap();
     let text = std::fs::read_to_string(&doctor_config).unwrap().replace(
         "homeserver:\n",
-        &format!("homeserver:\n  config: {}\n", hs_copy.display()),
+        &format!(
+            "homeserver:\n  config: {}\n  log: {}\n",
+            hs_copy.display(),
+            synapse.log_path().display()
+        ),
     );
     std::fs::write(&doctor_config, format!("{text}{extra}")).unwrap();
     bridge.start();
@@ -204,6 +209,11 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
     assert_eq!(
         status(&report, "telegram", "database.foreign_tables"),
         "pass"
+    );
+    assert_eq!(
+        status(&report, "telegram", "ping.backoff"),
+        "pass",
+        "a real, healthy homeserver.log"
     );
 
     let config = setup.bridge.config();
@@ -390,6 +400,11 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
         status(&report, "telegram", "tokens.hs_token_rejected"),
         "fail",
         "{report:#}"
+    );
+    assert_eq!(
+        status(&report, "telegram", "logs.hs_token_rejected"),
+        "fail",
+        "the running bridge logs the refused hs_token"
     );
     setup.bridge.stop();
     std::fs::write(&config, original).unwrap();

@@ -15,6 +15,7 @@ mod database;
 mod ephemeral;
 mod files;
 mod homeserver;
+mod logs;
 mod namespace;
 mod ping;
 mod registrations;
@@ -154,6 +155,7 @@ pub fn run_all(facts: &Facts) -> Vec<Finding> {
         for check in catalogue() {
             findings.push(run_one(check, &context));
         }
+        findings.extend(logs::findings(&context));
     }
     findings
 }
@@ -169,15 +171,21 @@ pub fn run_one(check: &Check, context: &Context) -> Finding {
             Verdict::new(Status::Error, "the check itself failed; please report this")
                 .detail(message)
         });
-    Finding {
-        check: check.id.to_owned(),
-        target: context.target.id.clone(),
-        status: verdict.status,
-        title: verdict.title,
-        detail: verdict.detail,
-        evidence: verdict.evidence,
-        fix: verdict.fix,
-        faq: verdict.faq,
+    Finding::from_verdict(check.id.to_owned(), &context.target.id, verdict)
+}
+
+impl Finding {
+    pub fn from_verdict(check: String, target: &str, verdict: Verdict) -> Finding {
+        Finding {
+            check,
+            target: target.to_owned(),
+            status: verdict.status,
+            title: verdict.title,
+            detail: verdict.detail,
+            evidence: verdict.evidence,
+            fix: verdict.fix,
+            faq: verdict.faq,
+        }
     }
 }
 

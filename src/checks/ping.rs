@@ -26,6 +26,10 @@ pub const CHECKS: &[Check] = &[
         id: "ping.unsupported",
         run: unsupported,
     },
+    Check {
+        id: "ping.backoff",
+        run: backoff,
+    },
 ];
 
 const FAQ_ANCHOR: &str = "homeserver---bridge-connection-is-not-working";
@@ -220,4 +224,50 @@ fn unsupported(ctx: &Context) -> Verdict {
         }
         Ok(Some(_)) => Verdict::pass("the homeserver supports the appservice ping"),
     }
+}
+
+/// The homeserver's log lines about delivering to this target: by its id
+/// (recoverer, retries) or by its url (push_bulk failures).
+fn backoff(ctx: &Context) -> Verdict {
+    let lines = match &ctx.facts.homeserver.appservice_log {
+        None => return Verdict::skip("no homeserver log configured (`homeserver.log`)"),
+        Some(Err(error)) => {
+            return Verdict::skip(format!("the homeserver log cannot be read: {error}"));
+        }
+        Some(Ok(lines)) => lines,
+    };
+    let id = ctx.target.appservice_id().unwrap_or_default();
+    let url = ctx
+        .target
+        .registration()
+        .and_then(|r| r.url())
+        .unwrap_or_default();
+    let retries = format!("Scheduling retries on {id} ");
+    let recoverer = format!("Starting recoverer for AS ID {id}");
+    let push = format!("push_bulk to {url} ");
+    let mine: Vec<&String> = lines
+        .iter()
+        .filter(|l| {
+            l.contains(&retries) || l.contains(&recoverer) || (!url.is_empty() && l.contains(&push))
+        })
+        .collect();
+    if mine.is_empty() {
+        return Verdict::pass("the homeserver log shows no failed deliveries to this appservice");
+    }
+    let shown: Vec<String> = mine
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(|l| l.chars().take(300).collect())
+        .collect();
+    Verdict::fail("the homeserver failed to deliver to this appservice and is backing off")
+        .detail(format!("{} matching line(s) at the end of the homeserver log; the last ones:\n{}", mine.len(), shown.join("\n")))
+        .evidence("lines", shown)
+        .fix([
+            "Fix what stops the homeserver from reaching the bridge (see the ping checks of this target).",
+            "Then trigger a ping (restarting a current mautrix bridge does it, or `bridge-doctor check`): on Synapse 1.132 and later it resets the backoff at once.",
+            "On older homeservers, wait for the next retry or restart the homeserver.",
+        ])
+        .faq("why-is-the-bridge-bot-not-accepting-invites-or-not-receiving-messages-from-matrix")
 }

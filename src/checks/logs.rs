@@ -1,0 +1,70 @@
+//! `logs.<entry>`: one check per knowledge-base entry with log symptoms,
+//! per target, over the target's logs and the homeserver log lines that
+//! mention it. The ids come from the knowledge base, so a new entry in
+//! `kb/*.yaml` is a new check with no code.
+
+use super::{Context, Finding, Verdict};
+use crate::kb::{self, Entry, Level};
+
+fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
+    let Some(logs) = &ctx.target.logs_scanned else {
+        return Verdict::skip("no log configured for this target (bridges[].logs, homeserver.log)");
+    };
+    let found = if entry.absent_from_log.is_empty() {
+        logs.hits
+            .iter()
+            .filter(|h| h.entry.id == entry.id)
+            .flat_map(|h| h.lines())
+            .collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
+    let no_debug = !entry.absent_from_log.is_empty() && !logs.files_without_debug.is_empty();
+    if found.is_empty() && !no_debug {
+        return Verdict::pass(format!(
+            "not seen in the logs: {}",
+            entry.title.to_lowercase()
+        ));
+    }
+    let verdict = match entry.level {
+        Level::Fail => Verdict::fail(entry.title.clone()),
+        Level::Warn => Verdict::warn(entry.title.clone()),
+    };
+    let detail = if no_debug {
+        format!(
+            "{} No debug-level line in: {}.",
+            entry.explanation,
+            logs.files_without_debug.join(", ")
+        )
+    } else {
+        let shown: Vec<String> = found
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}:{}: {}",
+                    l.file,
+                    l.number,
+                    l.text.chars().take(300).collect::<String>()
+                )
+            })
+            .collect();
+        format!("{}\n{}", entry.explanation, shown.join("\n"))
+    };
+    let mut verdict = verdict
+        .detail(detail)
+        .fix(entry.fix.clone())
+        .faq(&entry.faq);
+    if !found.is_empty() {
+        verdict = verdict.evidence("lines", serde_json::to_value(&found).unwrap_or_default());
+    }
+    verdict
+}
+
+/// Every `logs.*` finding for one target, in knowledge-base order.
+pub fn findings(ctx: &Context) -> Vec<Finding> {
+    kb::entries()
+        .iter()
+        .filter(|entry| !entry.symptoms.is_empty() || !entry.absent_from_log.is_empty())
+        .map(|entry| Finding::from_verdict(entry.check_id(), &ctx.target.id, verdict(ctx, entry)))
+        .collect()
+}
