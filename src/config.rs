@@ -117,7 +117,9 @@ pub fn is_placeholder_token(token: &str) -> bool {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let document = Document::load(path).map_err(ConfigError::Load)?;
+        // Absolute, so every path shown later says where the file really is.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let document = Document::load(&path).map_err(ConfigError::Load)?;
         Config::from_document(document)
     }
 

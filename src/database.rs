@@ -38,15 +38,37 @@ fn read_only_uri(uri: &str, base: &Path) -> Option<String> {
     Some(format!("sqlite:{}?mode=ro", path.display()))
 }
 
-async fn list_tables(uri: &str) -> Result<(Vec<String>, Vec<String>), String> {
+/// One connection, within 5 s; errors are safe to show (no credentials).
+async fn connect(uri: &str) -> Result<AnyConnection, String> {
     sqlx::any::install_default_drivers();
-    let options: AnyConnectOptions = uri.parse().map_err(|e: sqlx::Error| e.to_string())?;
+    let options: AnyConnectOptions = uri
+        .parse()
+        .map_err(|e: sqlx::Error| crate::redact::uri(&e.to_string()))?;
     let options = options.disable_statement_logging();
-    let connect = options.connect();
-    let mut connection: AnyConnection = tokio::time::timeout(Duration::from_secs(5), connect)
+    tokio::time::timeout(Duration::from_secs(5), options.connect())
         .await
         .map_err(|_| "timed out after 5 s".to_owned())?
-        .map_err(|e| crate::redact::uri(&e.to_string()))?;
+        .map_err(|e| crate::redact::uri(&e.to_string()))
+}
+
+/// The database server's version string (for SQLite, the library's).
+pub async fn server_version(uri: &str) -> Result<String, String> {
+    let mut connection = connect(uri).await?;
+    let sql = if uri.starts_with("sqlite:") {
+        "SELECT sqlite_version() AS v"
+    } else {
+        "SELECT version() AS v"
+    };
+    let row = sqlx::query(sql)
+        .fetch_one(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = connection.close().await;
+    row.try_get::<String, _>("v").map_err(|e| e.to_string())
+}
+
+async fn list_tables(uri: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut connection = connect(uri).await?;
     let sql = if uri.starts_with("sqlite:") {
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     } else {
@@ -83,7 +105,19 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let field = config.database_uri.as_ref()?;
     let base = config.path().parent().unwrap_or(Path::new("."));
     let shown_uri = crate::redact::uri(&field.value);
-    let tables = match read_only_uri(&field.value, base) {
+    let uri = read_only_uri(&field.value, base);
+    // The doctor creates its SQLite file on first `run`; before that there is nothing to inspect.
+    let not_created_yet = |uri: &str| {
+        uri.strip_prefix("sqlite:")
+            .and_then(|p| p.split('?').next())
+            .is_some_and(|p| !Path::new(p).exists())
+    };
+    if target.kind == crate::facts::TargetKind::Doctor
+        && uri.as_deref().is_some_and(not_created_yet)
+    {
+        return None;
+    }
+    let tables = match uri {
         None => Err(format!("`{shown_uri}` is not a SQLite or PostgreSQL URI")),
         Some(uri) => list_tables(&uri).await,
     };

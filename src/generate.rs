@@ -9,7 +9,6 @@ use rand::distr::Alphanumeric;
 
 use crate::config::{Config, is_placeholder_token};
 use crate::registration::{Registration, render_doctor_registration};
-use crate::yaml::Pos;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -45,27 +44,6 @@ fn random_token(length: usize) -> String {
         .collect()
 }
 
-/// Replaces the scalar starting at `pos` on its line with `"replacement"`,
-/// keeping indentation and any trailing comment.
-fn replace_scalar(text: &str, pos: Pos, replacement: &str) -> Option<String> {
-    let line_index = usize::try_from(pos.line).ok()?.checked_sub(1)?;
-    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let line = *lines.get(line_index)?;
-    let start = line
-        .char_indices()
-        .nth(usize::try_from(pos.column).ok()?.checked_sub(1)?)?
-        .0;
-    let rest = &line[start..];
-    let content = rest.trim_end_matches(['\n', '\r']);
-    let end = match content.chars().next() {
-        Some(quote @ ('"' | '\'')) => content[1..].find(quote).map(|i| i + 2)?,
-        _ => content.find(" #").unwrap_or(content.len()),
-    };
-    let new_line = format!("{}\"{replacement}\"{}", &line[..start], &rest[end..]);
-    lines[line_index] = &new_line;
-    Some(lines.concat())
-}
-
 pub fn generate(
     config_path: &Path,
     registration_path: &Path,
@@ -90,10 +68,12 @@ pub fn generate(
         }
         let pos = config.position_of(&format!("appservice.{field}"));
         let token = random_token(64);
-        text = replace_scalar(&text, pos, &token).ok_or_else(|| GenerateError::NoTokenField {
-            path: config_path.display().to_string(),
-            field,
-        })?;
+        text = crate::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\"")).ok_or_else(
+            || GenerateError::NoTokenField {
+                path: config_path.display().to_string(),
+                field,
+            },
+        )?;
         match field {
             "as_token" => config.appservice.as_token = token,
             _ => config.appservice.hs_token = token,
@@ -127,15 +107,6 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replaces_quoted_and_plain_scalars_keeping_comments() {
-        let text = "a:\n  t: \"old value\" # keep\n  u: plain # also\n";
-        let out = replace_scalar(text, Pos { line: 2, column: 6 }, "NEW").unwrap();
-        assert_eq!(out, "a:\n  t: \"NEW\" # keep\n  u: plain # also\n");
-        let out = replace_scalar(&out, Pos { line: 3, column: 6 }, "X").unwrap();
-        assert!(out.ends_with("  u: \"X\" # also\n"), "{out}");
-    }
 
     fn write_config(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("config.yaml");

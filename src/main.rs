@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use bridge_doctor::config::Config;
 use bridge_doctor::report::Report;
-use bridge_doctor::{checks, explain, facts, generate, run};
+use bridge_doctor::{checks, explain, facts, generate, packet, run};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,21 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Build the support packet zip and print its path.
+    Packet {
+        /// A folder (the name is generated) or a file name.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// What happened and how to reproduce it; goes into the packet.
+        #[arg(long)]
+        note: Option<String>,
+        /// At most this many MiB from the end of each log.
+        #[arg(long, default_value_t = 20)]
+        max_log_mib: u64,
+        /// Only log lines from this time on ("2026-11-22 10:00").
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Diagnose the doctor and every bridge; print a report.
     Check {
@@ -217,6 +232,44 @@ fn main() -> ExitCode {
                 Format::Human => print!("{}", explained.to_human()),
             }
             ExitCode::from(u8::from(!explained.matches.is_empty()))
+        }
+        Command::Packet {
+            output,
+            note,
+            max_log_mib,
+            since,
+        } => {
+            let config = match load_config(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let runtime = match runtime() {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let options = packet::PacketOptions {
+                output,
+                note,
+                max_log_bytes: max_log_mib.saturating_mul(1024 * 1024),
+                since: since.map(|s| s.replace('T', " ")),
+                progress: std::io::stderr().is_terminal(),
+            };
+            match runtime.block_on(packet::build(&config, &options)) {
+                Ok(built) => {
+                    for warning in &built.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    if let Some(advice) = &built.debug_advice {
+                        eprintln!("note: {advice}");
+                    }
+                    println!("{}", built.path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

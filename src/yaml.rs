@@ -257,6 +257,62 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+/// Byte range, within `text`, of the scalar that starts at `pos`, quotes
+/// included. `value` (the parsed text) lets a plain scalar inside a flow
+/// mapping end where it ends rather than at the end of the line.
+pub fn scalar_span(text: &str, pos: Pos, value: Option<&str>) -> Option<std::ops::Range<usize>> {
+    let line_index = usize::try_from(pos.line).ok()?.checked_sub(1)?;
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line_index)
+        .map(str::len)
+        .sum();
+    let line = text[line_start..].split_inclusive('\n').next()?;
+    let column = usize::try_from(pos.column).ok()?.checked_sub(1)?;
+    let start = line.char_indices().nth(column)?.0;
+    let rest = line[start..].trim_end_matches(['\n', '\r']);
+    let length = match rest.chars().next() {
+        Some('"') => closing_double_quote(&rest[1..])? + 2,
+        Some('\'') => rest[1..].find('\'').map(|i| i + 2)?,
+        _ => match value {
+            Some(value) if !value.is_empty() && rest.starts_with(value) => value.len(),
+            _ => rest
+                .find(" #")
+                .unwrap_or(rest.len())
+                .min(rest.trim_end().len()),
+        },
+    };
+    Some(line_start + start..line_start + start + length)
+}
+
+fn closing_double_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// `text` with the scalar at `pos` replaced by `replacement` (written as is:
+/// the caller quotes it), keeping indentation and trailing comments.
+pub fn replace_scalar(
+    text: &str,
+    pos: Pos,
+    value: Option<&str>,
+    replacement: &str,
+) -> Option<String> {
+    let span = scalar_span(text, pos, value)?;
+    Some(format!(
+        "{}{replacement}{}",
+        &text[..span.start],
+        &text[span.end..]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +341,29 @@ mod tests {
             LoadError::Invalid { pos, .. } => assert!(pos.line >= 1),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn replaces_quoted_and_plain_scalars_keeping_comments() {
+        let text = "a:\n  t: \"old value\" # keep\n  u: plain # also\n";
+        let out = replace_scalar(text, Pos { line: 2, column: 6 }, None, "\"NEW\"").unwrap();
+        assert_eq!(out, "a:\n  t: \"NEW\" # keep\n  u: plain # also\n");
+        let out = replace_scalar(&out, Pos { line: 3, column: 6 }, Some("plain"), "\"X\"").unwrap();
+        assert!(out.ends_with("  u: \"X\" # also\n"), "{out}");
+    }
+
+    #[test]
+    fn scalar_span_in_flow_mapping_and_escaped_quotes() {
+        let text = "a: {password: hunter2, user: bob}\nb: \"x\\\"y\" # c\n";
+        let doc = Document::parse(Path::new("t.yaml"), text).unwrap();
+        let node = doc.root.path("a.password").unwrap();
+        let span = scalar_span(text, node.pos, node.as_str()).unwrap();
+        assert_eq!(&text[span], "hunter2");
+        let node = doc.root.get("b").unwrap();
+        assert_eq!(
+            &text[scalar_span(text, node.pos, node.as_str()).unwrap()],
+            "\"x\\\"y\""
+        );
     }
 
     #[test]
