@@ -69,7 +69,7 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
         "{startup}"
     );
 
-    let http = reqwest::blocking_client();
+    let http = blocking::client();
     // The homeserver's ping of the doctor, asked with the doctor's as_token.
     let ping = http
         .post(&format!(

@@ -44,7 +44,7 @@ pub fn doctor_bin() -> &'static str {
 /// Polls `url` until it answers any HTTP status, or panics after `limit`.
 pub fn wait_for_http(url: &str, limit: Duration, what: &str, log: &Path) {
     let start = Instant::now();
-    let client = reqwest::blocking_client();
+    let client = blocking::client();
     while start.elapsed() < limit {
         if client.get(url).send().is_ok() {
             return;
@@ -58,8 +58,7 @@ pub fn wait_for_http(url: &str, limit: Duration, what: &str, log: &Path) {
 }
 
 /// Minimal blocking HTTP for the tests, on reqwest's async client.
-pub mod reqwest {
-    pub use ::reqwest::*;
+pub mod blocking {
 
     pub struct Blocking {
         runtime: tokio::runtime::Runtime,
@@ -132,7 +131,7 @@ pub mod reqwest {
         }
     }
 
-    pub fn blocking_client() -> Blocking {
+    pub fn client() -> Blocking {
         Blocking {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
