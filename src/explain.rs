@@ -106,8 +106,13 @@ impl Scanner {
             .iter()
             .flat_map(|e| e.symptoms.iter().map(|s| s.literal.as_str()))
             .collect();
-        let automaton =
-            AhoCorasick::new(&literals).expect("knowledge-base literals form an automaton");
+        // Leftmost-first lets the crate use its SIMD (Teddy) prefilter, which
+        // the standard match kind cannot; we only need to know a line has a hit.
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&literals)
+            .expect("knowledge-base literals form an automaton");
         let regexes = entries
             .iter()
             .map(|e| {

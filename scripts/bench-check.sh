@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Benchmark of `bridge-doctor check` over 20 bridges: 20 real mautrix-telegram
+# registrations loaded by a local Synapse, each bridge with its SQLite
+# database and a log, every live probe on (the bridges are not running, so
+# each ping is a real failed connection). Prints the best and median of five
+# runs against the 2 s goal.   bash scripts/bench-check.sh [BRIDGES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+count="${1:-20}"
+venv=$(bash scripts/setup-venv.sh)
+cargo build --release --locked --quiet
+doctor="${CARGO_TARGET_DIR:-$repo/target}/release/bridge-doctor"
+work=$(mktemp -d)
+synapse_pid=""
+cleanup() { [ -n "$synapse_pid" ] && kill "$synapse_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+source scripts/lib.sh
+
+hs_port=$(free_port)
+registrations=""
+bridges=""
+echo "generating $count bridges with mautrix-telegram -g ..."
+for i in $(seq 1 "$count"); do
+    dir="$work/bridge$i"
+    make_telegram "$dir" "http://127.0.0.1:$hs_port" "$(free_port)"
+    # Each bridge its own id, bot and prefix, as separate installs have.
+    sed -i -e "s/^id: telegram$/id: telegram$i/" -e "s/telegram_/tg${i}_/g" -e "s/telegrambot/tg${i}bot/g" "$dir/registration.yaml"
+    sed -i -e "s/^    id: telegram$/    id: telegram$i/" -e "s/bot_username: telegrambot/bot_username: tg${i}bot/" -e "s/telegram_{userid}/tg${i}_{userid}/" "$dir/config.yaml"
+    "$venv/bin/python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('create table portal(id text); create table puppet(id text); create table version(v int);')" "$dir/mautrix-telegram.db"
+    cp "$repo/../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log" "$dir/mautrix-telegram.log" 2>/dev/null || echo "[INFO@mau.init] started" > "$dir/mautrix-telegram.log"
+    registrations+="'$dir/registration.yaml', "
+    bridges+="    - config: $dir/config.yaml\n      registration: $dir/registration.yaml\n      logs: [$dir/mautrix-telegram.log]\n"
+done
+
+sed -e "s|address: http://localhost:8008|address: http://127.0.0.1:$hs_port|" -e "s|domain: example.com|domain: doctor.test|" \
+    -e "s|^    #config: /etc/matrix-synapse/homeserver.yaml|    config: $work/hs/homeserver.yaml|" \
+    -e "s|^    #log: /var/log/matrix-synapse/homeserver.log|    log: $work/hs/homeserver.log|" \
+    -e "s|^bridges:|bridges:\n$bridges|" config.example.yaml > "$work/config.yaml"
+"$doctor" generate-registration -c "$work/config.yaml" -r "$work/registration.yaml" >/dev/null
+start_synapse "$work/hs" "$hs_port" "['$work/registration.yaml', ${registrations%, }]"
+
+"$doctor" check -c "$work/config.yaml" --format json > "$work/report.json" || true
+"$venv/bin/python" - "$work/report.json" "$count" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+targets = [t for t in report["targets"] if t["kind"] == "bridge"]
+assert len(targets) == int(sys.argv[2]), f"{len(targets)} bridges in the report"
+print(f"{len(targets)} bridges, {len(report['results'])} results per run, summary {report['summary']}")
+PY
+"$venv/bin/python" - "$doctor" "$work/config.yaml" "$count" <<'PY'
+import subprocess, sys, time
+doctor, config, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+times = []
+for _ in range(5):
+    start = time.perf_counter()
+    subprocess.run([doctor, "check", "-c", config, "--format", "json"], stdout=subprocess.DEVNULL)
+    times.append(time.perf_counter() - start)
+times.sort()
+print(f"check over {count} bridges: best {times[0]:.2f} s, median {times[2]:.2f} s (goal: under 2 s; ratio to goal {times[2] / 2.0:.2f})")
+PY
