@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, and the tests against a real Synapse (and, as
-# they come, real bridges), whose Python venv this creates once.
+# Runs every test: unit tests, and the tests against a real Synapse, a real
+# mautrix-telegram (Python venv created once) and a real PostgreSQL server
+# (Debian's package, installed here when missing; each test starts its own
+# private cluster on a free loopback port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh >/dev/null
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
+    echo "installing PostgreSQL from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
 cargo test --locked --all-targets

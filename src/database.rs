@@ -72,7 +72,7 @@ async fn list_tables(uri: &str) -> Result<(Vec<String>, Vec<String>), String> {
     let sql = if uri.starts_with("sqlite:") {
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     } else {
-        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+        "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
     };
     let rows = sqlx::query(sql)
         .fetch_all(&mut connection)

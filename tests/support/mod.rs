@@ -399,3 +399,114 @@ pub fn edit(path: &Path, from: &str, to: &str) -> String {
     std::fs::write(path, original.replacen(from, to, 1)).unwrap();
     original
 }
+
+/// A private PostgreSQL cluster from Debian's packages, on a free loopback
+/// port, with password authentication. Stopped when dropped.
+pub struct Postgres {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+    pub password: String,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server is not installed: scripts/test.sh installs it (apt-get install postgresql)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|p| p.join("initdb").exists())
+            .expect("no initdb under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        // The server runs as `postgres` (initdb refuses root): it must reach the dir.
+        let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        let data = dir.path().join("data");
+        // Special characters on purpose: URIs must survive them, redaction must hide them.
+        let password = "pg:Canary@Pass/w0rd!".to_owned();
+        std::fs::write(dir.path().join("pw"), &password).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status();
+        let as_postgres = |program: &str| {
+            let mut command = Command::new("runuser");
+            command
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join(program));
+            command
+        };
+        let status = as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=scram-sha-256"])
+            .arg(format!("--pwfile={}", dir.path().join("pw").display()))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        let port = free_port();
+        let status = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                dir.path().display()
+            ))
+            .arg("-l")
+            .arg(dir.path().join("server.log"))
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "pg_ctl start failed: {}",
+            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        );
+        Postgres {
+            _dir: dir,
+            data,
+            bin,
+            port,
+            password,
+        }
+    }
+
+    /// A URI for `database` as the superuser, password percent-encoded.
+    pub fn uri(&self, database: &str) -> String {
+        let encoded: String =
+            url::form_urlencoded::byte_serialize(self.password.as_bytes()).collect();
+        format!(
+            "postgres://postgres:{encoded}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// Runs SQL in `database` with psql.
+    pub fn sql(&self, database: &str, sql: &str) {
+        let out = Command::new("psql")
+            .arg(self.uri(database))
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
