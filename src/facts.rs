@@ -380,6 +380,15 @@ pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<Ta
     targets
 }
 
+/// The ids of every target `check` would look at.
+pub fn target_ids(config: &Config) -> Vec<String> {
+    let hs_config = homeserver_config(config).and_then(Result::ok);
+    targets(config, hs_config.as_ref())
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
 /// Every fact `check` needs. `only` keeps the doctor plus the named bridges;
 /// `offline` skips every network probe.
 pub async fn gather(config: &Config, only: &[String], offline: bool) -> Facts {

@@ -180,13 +180,9 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
-            let facts = runtime.block_on(facts::gather(&config, &bridges, offline));
-            let unknown: Vec<&String> = bridges
-                .iter()
-                .filter(|b| !facts.targets.iter().any(|t| &t.id == *b))
-                .collect();
+            let known = facts::target_ids(&config);
+            let unknown: Vec<&String> = bridges.iter().filter(|b| !known.contains(b)).collect();
             if !unknown.is_empty() {
-                let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
                 eprintln!(
                     "error: no bridge with id {unknown:?} in {}; known: {}",
                     cli.config.display(),
@@ -194,6 +190,7 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
+            let facts = runtime.block_on(facts::gather(&config, &bridges, offline));
             let report = Report::new(&facts, checks::run_all(&facts));
             match format {
                 Format::Json => println!("{}", report.to_json()),

@@ -327,9 +327,14 @@ fn packet_against_a_live_synapse_has_the_layout_and_no_secret() {
 #[test]
 fn packet_is_built_with_the_homeserver_down() {
     let planted = plant("http://127.0.0.1:1", None);
-    let (zip, output) = build_packet(&planted, &[]);
+    let (zip, output) = build_packet(&planted, &["--since", "2026-11-22 10:00:02"]);
     let files = unzip(&zip);
     assert_no_secret(&planted, &files, &output);
+    let log = file(&files, "logs/telegram/bridge.log");
+    assert!(
+        !log.contains("10:00:01") && log.contains("10:00:02") && log.contains("10:00:04"),
+        "--since keeps only later lines:\n{log}"
+    );
     assert!(
         file(&files, "warnings.txt").contains("homeserver http://127.0.0.1:1"),
         "{}",
