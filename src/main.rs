@@ -172,12 +172,9 @@ fn main() -> ExitCode {
             strict,
             verbose,
         } => {
-            let config = match load_config(&cli.config) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            let runtime = match runtime() {
-                Ok(runtime) => runtime,
+            let (config, runtime) = match load_config(&cli.config).and_then(|c| Ok((c, runtime()?)))
+            {
+                Ok(loaded) => loaded,
                 Err(code) => return code,
             };
             let known = facts::target_ids(&config);
@@ -236,12 +233,9 @@ fn main() -> ExitCode {
             max_log_mib,
             since,
         } => {
-            let config = match load_config(&cli.config) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            let runtime = match runtime() {
-                Ok(runtime) => runtime,
+            let (config, runtime) = match load_config(&cli.config).and_then(|c| Ok((c, runtime()?)))
+            {
+                Ok(loaded) => loaded,
                 Err(code) => return code,
             };
             let options = packet::PacketOptions {

@@ -10,20 +10,6 @@ use std::time::Duration;
 use serde_json::json;
 use support::*;
 
-fn token_of(config: &Path, key: &str) -> String {
-    let text = std::fs::read_to_string(config).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
-        .unwrap();
-    line.split_once(':')
-        .unwrap()
-        .1
-        .trim()
-        .trim_matches('"')
-        .to_owned()
-}
-
 fn start_doctor(config: &Path, log: &Path) -> Process {
     let mut command = Command::new(doctor_bin());
     command.arg("run").arg("-c").arg(config);
@@ -53,8 +39,8 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
         .unwrap()
         .replace("http://127.0.0.1:1", &synapse.url());
     std::fs::write(&config, text).unwrap();
-    let as_token = token_of(&config, "as_token");
-    let hs_token = token_of(&config, "hs_token");
+    let as_token = yaml_value(&config, "as_token");
+    let hs_token = yaml_value(&config, "hs_token");
 
     let log = dir.path().join("doctor-1.log");
     let mut doctor = start_doctor(&config, &log);
@@ -252,7 +238,7 @@ fn wrong_as_token_stops_run_naming_the_token_and_registration() {
             .success()
     );
     let synapse = Synapse::start(&dir.path().join("hs"), &[&registration]);
-    let good = token_of(&config, "as_token");
+    let good = yaml_value(&config, "as_token");
     let wrong = "canary-wrong-as-token-0123456789";
     let text = std::fs::read_to_string(&config)
         .unwrap()

@@ -20,36 +20,13 @@ struct Setup {
     secrets: Vec<String>,
 }
 
-fn token_line(path: &Path, key: &str) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
-        .unwrap();
-    line.split_once(':')
-        .unwrap()
-        .1
-        .trim()
-        .trim_matches('"')
-        .to_owned()
-}
-
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     let placeholder = "http://127.0.0.1:1";
     let mut bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
-    let (doctor_config, _) = write_doctor_config(&root, placeholder, "");
+    let doctor_config = doctor_config_generated(&root, placeholder, "");
     let doctor_registration = root.join("doctor-registration.yaml");
-    assert!(
-        doctor(&[
-            "generate-registration",
-            "-c",
-            doctor_config.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
     let synapse = Synapse::start(
         &root.join("hs"),
         &[&doctor_registration, &bridge.registration()],
@@ -81,10 +58,10 @@ fn setup() -> Setup {
     let mut doctor_process = spawn_logged(command, &root.join("doctor.log"));
     doctor_process.wait_for_log("self-check passed", Duration::from_secs(60));
     let secrets = vec![
-        token_line(&bridge.registration(), "as_token"),
-        token_line(&bridge.registration(), "hs_token"),
-        token_line(&doctor_config, "as_token"),
-        token_line(&doctor_config, "hs_token"),
+        yaml_value(&bridge.registration(), "as_token"),
+        yaml_value(&bridge.registration(), "hs_token"),
+        yaml_value(&doctor_config, "as_token"),
+        yaml_value(&doctor_config, "hs_token"),
         format!("macaroon-canary-{}", synapse.port),
         "d524b414d21f4d37f08684c1df41ac9c".to_owned(),
     ];
@@ -125,14 +102,7 @@ impl Setup {
 }
 
 fn status<'a>(report: &'a Value, target: &str, check: &str) -> &'a str {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["target"] == target && r["check"] == check)
-        .unwrap_or_else(|| panic!("no {check} for {target}"))["status"]
-        .as_str()
-        .unwrap()
+    result(report, target, check)["status"].as_str().unwrap()
 }
 
 fn failures(report: &Value, target: &str) -> Vec<String> {
@@ -219,7 +189,7 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
     let config = setup.bridge.config();
     let registration = setup.bridge.registration();
     let hs = setup.root.join("homeserver-seen-by-doctor.yaml");
-    let as_token = token_line(&registration, "as_token");
+    let as_token = yaml_value(&registration, "as_token");
     expect_fault(
         &setup,
         "tokens mismatch",
@@ -388,7 +358,7 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
 
     // The bridge runs with an hs_token the registration does not have.
     setup.bridge.stop();
-    let hs_token = token_line(&config, "hs_token");
+    let hs_token = yaml_value(&config, "hs_token");
     let original = edit(
         &config,
         &format!("hs_token: {hs_token}"),

@@ -41,25 +41,11 @@ fn warn_only_setup(dir: &Path) -> std::path::PathBuf {
     let registration = dir.join("whatsapp-registration.yaml");
     std::fs::write(&registration, "id: whatsapp\nurl: http://localhost:29318\nas_token: tok\nhs_token: tok\nsender_localpart: s\nreceive_ephemeral: true\nnamespaces:\n  users:\n    - regex: '^@whatsapp_.*:doctor\\.test$'\n      exclusive: true\n    - regex: '^@whatsappbot:doctor\\.test$'\n      exclusive: true\n").unwrap();
     empty_sqlite_database(&dir.join("whatsapp.db"));
-    let (doctor_config, _) = write_doctor_config(
+    doctor_config_generated(
         dir,
         "http://127.0.0.1:1",
-        &format!(
-            "bridges:\n  - config: {}\n    registration: {}\n",
-            config.display(),
-            registration.display()
-        ),
-    );
-    assert!(
-        doctor(&[
-            "generate-registration",
-            "-c",
-            doctor_config.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
-    doctor_config
+        &bridges_yaml(&[(&config, &registration, &[])]),
+    )
 }
 
 /// An empty SQLite database file, made with the doctor's own store code.
@@ -184,15 +170,7 @@ fn registrations_loaded_by_the_homeserver_are_targets_when_no_bridge_is_listed()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["doctor", "telegram"]);
-    let status = |check: &str| {
-        report["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["target"] == "telegram" && r["check"] == check)
-            .unwrap()["status"]
-            .clone()
-    };
+    let status = |check: &str| result(&report, "telegram", check)["status"].clone();
     assert_eq!(status("registration.invalid"), "pass");
     assert_eq!(status("registration.not_loaded"), "pass");
     assert_eq!(
@@ -201,4 +179,19 @@ fn registrations_loaded_by_the_homeserver_are_targets_when_no_bridge_is_listed()
         "no bridge config: checks that need it skip"
     );
     assert_eq!(status("registration.url_mismatch"), "skip");
+}
+
+#[test]
+fn a_missing_log_file_is_reported_as_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = warn_only_setup(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("whatsapp-registration.yaml\n", "whatsapp-registration.yaml\n    logs: [/nonexistent/whatsapp.log]\n");
+    std::fs::write(&config, text).unwrap();
+    let out = doctor(&["check", "-c", config.to_str().unwrap(), "--offline", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unreadable = result(&report, "whatsapp", "config.unreadable");
+    assert_eq!(unreadable["status"], "fail");
+    assert!(unreadable["detail"].as_str().unwrap().contains("/nonexistent/whatsapp.log"), "{unreadable}");
 }

@@ -29,20 +29,6 @@ struct Planted {
     secrets: Vec<String>,
 }
 
-fn token(path: &Path, key: &str) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
-        .unwrap();
-    line.split_once(':')
-        .unwrap()
-        .1
-        .trim()
-        .trim_matches('"')
-        .to_owned()
-}
-
 /// A doctor config with one mautrix-telegram bridge whose config and log
 /// hold canaries in every shape the packet must mask.
 fn plant(homeserver_url: &str, hs_config: Option<&Path>) -> Planted {
@@ -57,7 +43,7 @@ fn plant(homeserver_url: &str, hs_config: Option<&Path>) -> Planted {
     let mut config_text = std::fs::read_to_string(bridge.config()).unwrap();
     config_text.push_str("canary_section:\n    my_weird_secret: CanaryWeird123\n    nested:\n        deeper:\n            password: CanaryNested456\n    login_shared_secret_map:\n        doctor.test: as_token:CanaryDoublePuppet789\n    provisioning:\n        shared_secret: CanaryProvisioning000\n    login_shared_secret: CanaryLoginShared999\n    pickle_key: CanaryPickle111\n");
     std::fs::write(bridge.config(), config_text).unwrap();
-    let as_token = token(&bridge.registration(), "as_token");
+    let as_token = yaml_value(&bridge.registration(), "as_token");
     let log = root.join("telegram/bridge.log");
     let mut lines = String::new();
     lines.push_str(
@@ -71,16 +57,7 @@ fn plant(homeserver_url: &str, hs_config: Option<&Path>) -> Planted {
     lines.push_str("[2026-11-22 10:00:04,000] [ERROR@mau.mx] mautrix.errors.request.MUnknownToken: Invalid access token passed.\n");
     std::fs::write(&log, lines).unwrap();
 
-    let (doctor_config, _) = write_doctor_config(&root, homeserver_url, "");
-    assert!(
-        doctor(&[
-            "generate-registration",
-            "-c",
-            doctor_config.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
+    let doctor_config = doctor_config_generated(&root, homeserver_url, "");
     let mut text = std::fs::read_to_string(&doctor_config).unwrap();
     if let Some(hs) = hs_config {
         text = text.replace(
@@ -98,9 +75,9 @@ fn plant(homeserver_url: &str, hs_config: Option<&Path>) -> Planted {
     let mut secrets: Vec<String> = CANARIES.iter().map(|s| (*s).to_owned()).collect();
     secrets.extend([
         as_token,
-        token(&bridge.registration(), "hs_token"),
-        token(&doctor_config, "as_token"),
-        token(&doctor_config, "hs_token"),
+        yaml_value(&bridge.registration(), "hs_token"),
+        yaml_value(&doctor_config, "as_token"),
+        yaml_value(&doctor_config, "hs_token"),
     ]);
     Planted {
         _dir: dir,

@@ -38,25 +38,11 @@ fn bridge_setup(dir: &Path, database_uri: &str) -> std::path::PathBuf {
     std::fs::write(&config, text).unwrap();
     let registration = dir.join("whatsapp-registration.yaml");
     std::fs::write(&registration, "id: whatsapp\nurl: http://localhost:29318\nas_token: a\nhs_token: b\nsender_localpart: s\nnamespaces:\n  users:\n    - regex: '^@whatsapp_.*:example\\.com$'\n      exclusive: true\n").unwrap();
-    let (doctor_config, _) = write_doctor_config(
+    doctor_config_generated(
         dir,
         "http://127.0.0.1:1",
-        &format!(
-            "bridges:\n  - config: {}\n    registration: {}\n",
-            config.display(),
-            registration.display()
-        ),
-    );
-    assert!(
-        doctor(&[
-            "generate-registration",
-            "-c",
-            doctor_config.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
-    doctor_config
+        &bridges_yaml(&[(&config, &registration, &[])]),
+    )
 }
 
 fn database_status(doctor_config: &Path, password: &str) -> (String, String, String) {
@@ -72,22 +58,12 @@ fn database_status(doctor_config: &Path, password: &str) -> (String, String, Str
     assert!(!stdout.contains(password), "the database password leaked");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let status = |check: &str| {
-        report["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["target"] == "whatsapp" && r["check"] == check)
-            .unwrap()["status"]
+        result(&report, "whatsapp", check)["status"]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    let detail = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["target"] == "whatsapp" && r["check"] == "database.foreign_tables")
-        .unwrap()["detail"]
+    let detail = result(&report, "whatsapp", "database.foreign_tables")["detail"]
         .as_str()
         .unwrap()
         .to_owned();

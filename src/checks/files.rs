@@ -52,7 +52,7 @@ fn file_problems<'a>(ctx: &'a Context) -> Vec<&'a FileProblem> {
 }
 
 fn unreadable(ctx: &Context) -> Verdict {
-    let unreadable: Vec<_> = file_problems(ctx)
+    let mut unreadable: Vec<_> = file_problems(ctx)
         .into_iter()
         .filter_map(|p| match p {
             FileProblem::Unreadable { path, message } => {
@@ -61,6 +61,10 @@ fn unreadable(ctx: &Context) -> Verdict {
             _ => None,
         })
         .collect();
+    // Logs the `logs.*` checks could not read are configured files too.
+    if let Some(logs) = &ctx.target.logs_scanned {
+        unreadable.extend(logs.unreadable.iter().cloned());
+    }
     if unreadable.is_empty() {
         return Verdict::pass("every configured file can be read");
     }

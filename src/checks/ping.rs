@@ -155,6 +155,16 @@ pub fn bad_status_code(answer: &Answer) -> Option<u64> {
     answer.json.as_ref()?.get("status")?.as_u64()
 }
 
+/// The body the bridge answered the homeserver with, from `M_BAD_STATUS`.
+pub fn bad_status_body(answer: &Answer) -> &str {
+    answer
+        .json
+        .as_ref()
+        .and_then(|j| j.get("body"))
+        .and_then(|b| b.as_str())
+        .unwrap_or_default()
+}
+
 fn bad_status(ctx: &Context) -> Verdict {
     with_answer(
         ctx,
@@ -165,12 +175,7 @@ fn bad_status(ctx: &Context) -> Verdict {
             if status == 401 || status == 403 {
                 return None;
             }
-            let body = answer
-                .json
-                .as_ref()
-                .and_then(|j| j.get("body"))
-                .and_then(|b| b.as_str())
-                .unwrap_or_default();
+            let body = bad_status_body(answer);
             Some(
             Verdict::fail(format!("the appservice answered the homeserver's ping with HTTP {status}"))
                 .detail(format!("The homeserver reached {} but got {status}; body: {}", url(ctx), body.chars().take(200).collect::<String>()))

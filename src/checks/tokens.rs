@@ -1,7 +1,7 @@
 //! Tokens and identity: do the bridge and the homeserver agree on who the
 //! bridge is?
 
-use super::ping::{bad_status_code, ping_answer};
+use super::ping::{bad_status_body, bad_status_code, ping_answer};
 use super::{Check, Context, Verdict};
 use crate::checks::homeserver::live_server_name;
 use crate::facts::Facts;
@@ -167,12 +167,7 @@ fn hs_token_rejected(ctx: &Context) -> Verdict {
     let Some(status) = bad_status_code(answer).filter(|s| *s == 401 || *s == 403) else {
         return Verdict::pass("the appservice accepts the homeserver's hs_token");
     };
-    let body = answer
-        .json
-        .as_ref()
-        .and_then(|j| j.get("body"))
-        .and_then(|b| b.as_str())
-        .unwrap_or_default();
+    let body = bad_status_body(answer);
     let stripped = body.contains("M_MISSING_TOKEN");
     let mut verdict = Verdict::fail(format!(
         "the appservice rejected the homeserver's hs_token (HTTP {status})"

@@ -510,3 +510,62 @@ impl Drop for Postgres {
             .status();
     }
 }
+
+/// Writes a doctor config with `extra` appended (bridges, say) and runs
+/// `generate-registration` on it, as an admin would.
+pub fn doctor_config_generated(dir: &Path, homeserver_url: &str, extra: &str) -> PathBuf {
+    let (config, _) = write_doctor_config(dir, homeserver_url, extra);
+    let out = doctor(&["generate-registration", "-c", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    config
+}
+
+/// The `bridges:` list of a doctor config: (config, registration, logs).
+pub fn bridges_yaml(bridges: &[(&Path, &Path, &[&Path])]) -> String {
+    let mut yaml = String::from("bridges:\n");
+    for (config, registration, logs) in bridges {
+        yaml.push_str(&format!(
+            "  - config: {}\n    registration: {}\n",
+            config.display(),
+            registration.display()
+        ));
+        if !logs.is_empty() {
+            let logs: Vec<String> = logs.iter().map(|l| l.display().to_string()).collect();
+            yaml.push_str(&format!("    logs: [{}]\n", logs.join(", ")));
+        }
+    }
+    yaml
+}
+
+/// The value of the first `key:` line of a YAML file (tokens, for canaries).
+pub fn yaml_value(path: &Path, key: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in {}", path.display()));
+    line.split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// One result of a `check --format json` report.
+pub fn result<'a>(
+    report: &'a serde_json::Value,
+    target: &str,
+    check: &str,
+) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} for {target}"))
+}
