@@ -119,7 +119,12 @@ impl Answer {
     }
 
     /// "403 M_FORBIDDEN: Application service has not registered this user"
+    /// Redacted: error texts quote whatever the other side sent.
     pub fn summary(&self) -> String {
+        crate::redact::line(&self.raw_summary())
+    }
+
+    fn raw_summary(&self) -> String {
         match (&self.errcode, &self.error) {
             (Some(code), Some(error)) => format!("{} {code}: {error}", self.status),
             (Some(code), None) => format!("{} {code}", self.status),

@@ -186,12 +186,28 @@ fn a_missing_log_file_is_reported_as_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let config = warn_only_setup(dir.path());
     let text = std::fs::read_to_string(&config).unwrap();
-    let text = text.replace("whatsapp-registration.yaml\n", "whatsapp-registration.yaml\n    logs: [/nonexistent/whatsapp.log]\n");
+    let text = text.replace(
+        "whatsapp-registration.yaml\n",
+        "whatsapp-registration.yaml\n    logs: [/nonexistent/whatsapp.log]\n",
+    );
     std::fs::write(&config, text).unwrap();
-    let out = doctor(&["check", "-c", config.to_str().unwrap(), "--offline", "--format", "json"]);
+    let out = doctor(&[
+        "check",
+        "-c",
+        config.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let unreadable = result(&report, "whatsapp", "config.unreadable");
     assert_eq!(unreadable["status"], "fail");
-    assert!(unreadable["detail"].as_str().unwrap().contains("/nonexistent/whatsapp.log"), "{unreadable}");
+    assert!(
+        unreadable["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/whatsapp.log"),
+        "{unreadable}"
+    );
 }

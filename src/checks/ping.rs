@@ -120,7 +120,7 @@ fn connection_failed(ctx: &Context) -> Verdict {
             verdict
                 .detail(format!("The homeserver's ping answered {}. This is the homeserver's own error while connecting to the bridge, not an error of the bridge.", answer.summary()))
                 .evidence("field", "url")
-                .evidence("homeserver_error", answer.error.clone().unwrap_or_default())
+                .evidence("homeserver_error", crate::redact::line(answer.error.as_deref().unwrap_or_default()))
                 .fix(reach_fix(ctx))
                 .faq(FAQ_ANCHOR),
         )
@@ -156,13 +156,14 @@ pub fn bad_status_code(answer: &Answer) -> Option<u64> {
 }
 
 /// The body the bridge answered the homeserver with, from `M_BAD_STATUS`.
-pub fn bad_status_body(answer: &Answer) -> &str {
-    answer
+pub fn bad_status_body(answer: &Answer) -> String {
+    let body = answer
         .json
         .as_ref()
         .and_then(|j| j.get("body"))
         .and_then(|b| b.as_str())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    crate::redact::line(body)
 }
 
 fn bad_status(ctx: &Context) -> Verdict {
