@@ -380,71 +380,80 @@ pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<Ta
     targets
 }
 
-/// The ids of every target `check` would look at.
-pub fn target_ids(config: &Config) -> Vec<String> {
-    let hs_config = homeserver_config(config).and_then(Result::ok);
-    targets(config, hs_config.as_ref())
-        .into_iter()
-        .map(|t| t.id)
-        .collect()
+impl Facts {
+    /// The file facts of every target `check` looks at: the homeserver
+    /// config, the registrations it loads, each target's files. No network.
+    pub fn load(config: &Config) -> Facts {
+        let hs_config = homeserver_config(config);
+        let hs_loaded = hs_config.as_ref().and_then(|c| c.as_ref().ok());
+        let targets = targets(config, hs_loaded);
+        let registrations = hs_loaded
+            .map(|hs| {
+                hs.app_service_config_files
+                    .iter()
+                    .map(|path| {
+                        (
+                            path.clone(),
+                            Registration::load(path).map_err(FileProblem::from),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Facts {
+            mode: Mode::Check,
+            homeserver: HomeserverFacts {
+                address: config.homeserver.address.clone(),
+                domain: config.homeserver.domain.clone(),
+                config: hs_config,
+                appservice_log: config.homeserver.log.as_deref().map(appservice_log_lines),
+                registrations,
+                versions: None,
+                software: None,
+            },
+            targets,
+        }
+    }
+
+    /// Keeps the doctor and the bridges named in `only` (all when empty).
+    pub fn keep_only(&mut self, only: &[String]) {
+        if !only.is_empty() {
+            self.targets
+                .retain(|t| t.kind == TargetKind::Doctor || only.contains(&t.id));
+        }
+    }
+
+    /// Adds what is observed rather than read from config files: live
+    /// probes (unless `offline`; all targets at once), logs, databases.
+    pub async fn observe(&mut self, config: &Config, offline: bool) {
+        if !offline {
+            let client = HomeserverClient::new(&config.homeserver.address, PROBE_TIMEOUT);
+            let probes =
+                futures::future::join_all(self.targets.iter().map(|t| {
+                    probe_target(&config.homeserver.domain, &config.homeserver.address, t)
+                }));
+            let (versions, software, probes) =
+                tokio::join!(client.versions(), client.software(), probes);
+            for (target, live) in self.targets.iter_mut().zip(probes) {
+                target.live = Some(live);
+            }
+            self.homeserver.versions = Some(versions);
+            self.homeserver.software = software;
+        }
+        scan_logs(config, &mut self.targets);
+        let databases =
+            futures::future::join_all(self.targets.iter().map(crate::database::inspect)).await;
+        for (target, database) in self.targets.iter_mut().zip(databases) {
+            target.database = database;
+        }
+    }
 }
 
-/// Every fact `check` needs. `only` keeps the doctor plus the named bridges;
-/// `offline` skips every network probe.
-pub async fn gather(config: &Config, only: &[String], offline: bool) -> Facts {
-    let hs_config = homeserver_config(config);
-    let hs_loaded = hs_config.as_ref().and_then(|c| c.as_ref().ok());
-    let mut targets = targets(config, hs_loaded);
-    if !only.is_empty() {
-        targets.retain(|t| t.kind == TargetKind::Doctor || only.contains(&t.id));
-    }
-    let registrations = hs_loaded
-        .map(|hs| {
-            hs.app_service_config_files
-                .iter()
-                .map(|path| {
-                    (
-                        path.clone(),
-                        Registration::load(path).map_err(FileProblem::from),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut homeserver = HomeserverFacts {
-        address: config.homeserver.address.clone(),
-        domain: config.homeserver.domain.clone(),
-        config: hs_config,
-        appservice_log: config.homeserver.log.as_deref().map(appservice_log_lines),
-        registrations,
-        versions: None,
-        software: None,
-    };
-    if !offline {
-        let client = HomeserverClient::new(&config.homeserver.address, PROBE_TIMEOUT);
-        let probes = futures::future::join_all(
-            targets
-                .iter()
-                .map(|t| probe_target(&config.homeserver.domain, &config.homeserver.address, t)),
-        );
-        let (versions, software, probes) =
-            tokio::join!(client.versions(), client.software(), probes);
-        for (target, live) in targets.iter_mut().zip(probes) {
-            target.live = Some(live);
-        }
-        homeserver.versions = Some(versions);
-        homeserver.software = software;
-    }
-    scan_logs(config, &mut targets);
-    let databases = futures::future::join_all(targets.iter().map(crate::database::inspect)).await;
-    for (target, database) in targets.iter_mut().zip(databases) {
-        target.database = database;
-    }
-    Facts {
-        mode: Mode::Check,
-        homeserver,
-        targets,
-    }
+/// Every fact of every target, observed (the support packet's view).
+pub async fn gather(config: &Config, offline: bool) -> Facts {
+    let mut facts = Facts::load(config);
+    facts.observe(config, offline).await;
+    facts
 }
 
 /// Two paths name the same file (symlinks and `..` resolved when they exist).

@@ -6,8 +6,9 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 
 use bridge_doctor::config::Config;
+use bridge_doctor::facts::Facts;
 use bridge_doctor::report::Report;
-use bridge_doctor::{checks, explain, facts, generate, packet, run};
+use bridge_doctor::{checks, explain, generate, packet, run};
 
 #[derive(Parser)]
 #[command(
@@ -177,9 +178,13 @@ fn main() -> ExitCode {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            let known = facts::target_ids(&config);
-            let unknown: Vec<&String> = bridges.iter().filter(|b| !known.contains(b)).collect();
+            let mut facts = Facts::load(&config);
+            let unknown: Vec<&String> = bridges
+                .iter()
+                .filter(|b| !facts.targets.iter().any(|t| &t.id == *b))
+                .collect();
             if !unknown.is_empty() {
+                let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
                 eprintln!(
                     "error: no bridge with id {unknown:?} in {}; known: {}",
                     cli.config.display(),
@@ -187,7 +192,8 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            let facts = runtime.block_on(facts::gather(&config, &bridges, offline));
+            facts.keep_only(&bridges);
+            runtime.block_on(facts.observe(&config, offline));
             let report = Report::new(&facts, checks::run_all(&facts));
             match format {
                 Format::Json => println!("{}", report.to_json()),

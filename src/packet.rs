@@ -382,7 +382,7 @@ fn report_markdown(
 pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, PacketError> {
     let now = time::OffsetDateTime::now_utc();
     let path = output_path(options.output.as_deref(), now);
-    let facts = facts::gather(config, &[], false).await;
+    let facts = facts::gather(config, false).await;
     let findings = checks::run_all(&facts);
     let report = Report::new(&facts, findings.clone());
     let (database_type, database_version) = database_info(config).await;
