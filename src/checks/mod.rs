@@ -246,3 +246,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod tests_by_area;

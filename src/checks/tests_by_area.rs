@@ -1,0 +1,667 @@
+//! Every check as a pure function: facts built by hand in memory (YAML
+//! text, answers as the homeserver gives them), no file and no network.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Context, Status, by_id, run_one};
+use crate::bridge::BridgeConfig;
+use crate::database::DatabaseFacts;
+use crate::facts::{
+    Facts, HomeserverConfig, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind,
+};
+use crate::homeserver::{Answer, ConnectError, Versions, VersionsError};
+use crate::registration::Registration;
+use crate::yaml::Document;
+
+const REGISTRATION: &str = "id: telegram\nurl: http://localhost:29317\nas_token: AS\nhs_token: HS\nsender_localpart: sender\nnamespaces:\n  users:\n    - exclusive: true\n      regex: '@telegram_.*:doctor\\.test'\n    - exclusive: true\n      regex: '@telegrambot:doctor\\.test'\nreceive_ephemeral: true\n";
+const CONFIG: &str = "homeserver:\n    address: http://localhost:8008\n    domain: doctor.test\nappservice:\n    address: http://localhost:29317\n    id: telegram\n    bot_username: telegrambot\n    as_token: AS\n    hs_token: HS\n    database: sqlite:tg.db\n    ephemeral_events: true\nbridge:\n    username_template: telegram_{userid}\n    permissions:\n        doctor.test: full\n    encryption:\n        allow: false\n        default: false\n        appservice: false\n        msc4190: false\n        require: false\n";
+
+fn doc(name: &str, text: &str) -> Document {
+    Document::parse(Path::new(name), text).unwrap()
+}
+
+struct Builder {
+    registration: String,
+    config: Option<String>,
+    homeserver: Option<String>,
+    others: Vec<(String, String)>,
+    live: Option<LiveFacts>,
+    versions: Option<Result<Versions, VersionsError>>,
+    database: Option<DatabaseFacts>,
+    kind: TargetKind,
+    mode: Mode,
+}
+
+fn bridge() -> Builder {
+    Builder {
+        registration: REGISTRATION.to_owned(),
+        config: Some(CONFIG.to_owned()),
+        homeserver: None,
+        others: Vec::new(),
+        live: None,
+        versions: None,
+        database: None,
+        kind: TargetKind::Bridge,
+        mode: Mode::Check,
+    }
+}
+
+impl Builder {
+    fn registration(mut self, from: &str, to: &str) -> Self {
+        assert!(self.registration.contains(from), "{from}");
+        self.registration = self.registration.replace(from, to);
+        self
+    }
+    fn config(mut self, from: &str, to: &str) -> Self {
+        let config = self.config.take().unwrap();
+        assert!(config.contains(from), "{from}");
+        self.config = Some(config.replace(from, to));
+        self
+    }
+    fn homeserver(mut self, yaml: &str) -> Self {
+        self.homeserver = Some(yaml.to_owned());
+        self
+    }
+    fn other(mut self, path: &str, yaml: &str) -> Self {
+        self.others.push((path.to_owned(), yaml.to_owned()));
+        self
+    }
+    fn live(mut self, live: LiveFacts) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    fn build(self) -> Facts {
+        let registration = Registration::parse(doc("/b/registration.yaml", &self.registration));
+        let config = self
+            .config
+            .map(|text| Ok(BridgeConfig::from_document(doc("/b/config.yaml", &text)).unwrap()));
+        let mut registrations: Vec<(PathBuf, Result<Registration, crate::facts::FileProblem>)> =
+            vec![(
+                PathBuf::from("/b/registration.yaml"),
+                Ok(registration.clone()),
+            )];
+        registrations.extend(self.others.iter().map(|(path, yaml)| {
+            (
+                PathBuf::from(path),
+                Ok(Registration::parse(doc(path, yaml))),
+            )
+        }));
+        let homeserver_config = self.homeserver.map(|yaml| {
+            Ok(HomeserverConfig::from_document(&doc(
+                "/hs/homeserver.yaml",
+                &yaml,
+            )))
+        });
+        Facts {
+            mode: self.mode,
+            homeserver: HomeserverFacts {
+                address: "http://localhost:8008".into(),
+                domain: "doctor.test".into(),
+                registrations: if homeserver_config.is_some() {
+                    registrations
+                } else {
+                    Vec::new()
+                },
+                config: homeserver_config,
+                appservice_log: None,
+                versions: self.versions,
+                software: None,
+            },
+            targets: vec![TargetFacts {
+                id: "telegram".into(),
+                kind: self.kind,
+                registration_path: PathBuf::from("/b/registration.yaml"),
+                registration: Ok(registration),
+                config,
+                logs: Vec::new(),
+                live: self.live,
+                database: self.database,
+                logs_scanned: None,
+            }],
+        }
+    }
+}
+
+/// Runs one check on the only target; returns its status and the finding.
+fn run(check: &str, facts: &Facts) -> (Status, super::Finding) {
+    let context = Context {
+        facts,
+        target: &facts.targets[0],
+    };
+    let finding = run_one(
+        by_id(check).unwrap_or_else(|| panic!("no check {check}")),
+        &context,
+    );
+    (finding.status, finding)
+}
+
+fn status(check: &str, facts: &Facts) -> Status {
+    run(check, facts).0
+}
+
+fn answer(status: u16, body: serde_json::Value) -> Answer {
+    Answer {
+        status,
+        errcode: body
+            .get("errcode")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        error: body
+            .get("error")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        json: Some(body),
+        text_excerpt: None,
+    }
+}
+
+fn versions(list: &[&str]) -> Versions {
+    Versions {
+        versions: list.iter().map(|v| (*v).to_owned()).collect(),
+        unstable_features: Default::default(),
+    }
+}
+
+fn live_ping(ping: Answer) -> LiveFacts {
+    LiveFacts {
+        address: "http://localhost:8008".into(),
+        versions: Some(Ok(versions(&["v1.11"]))),
+        whoami_sender: Some(Ok(answer(200, json!({"user_id": "@sender:doctor.test"})))),
+        whoami_bot: None,
+        bot_registration: None,
+        ping: Some(Ok(Some(ping))),
+    }
+}
+
+#[test]
+fn a_healthy_bridge_fails_nothing() {
+    let facts = bridge()
+        .homeserver("server_name: doctor.test\napp_service_config_files: [/b/registration.yaml]\n")
+        .live(live_ping(answer(200, json!({"duration_ms": 3}))))
+        .build();
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
+    for check in super::catalogue() {
+        let finding = run_one(check, &context);
+        assert!(
+            !matches!(finding.status, Status::Fail | Status::Error),
+            "{}: {:?}",
+            check.id,
+            finding
+        );
+    }
+}
+
+#[test]
+fn files_checks() {
+    assert_eq!(
+        status(
+            "registration.invalid",
+            &bridge()
+                .registration("id: telegram", "id: tele|gram")
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "registration.url_unset",
+            &bridge()
+                .registration("url: http://localhost:29317", "url: null")
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "registration.url_mismatch",
+            &bridge()
+                .registration("url: http://localhost:29317", "url: http://other:1")
+                .build()
+        ),
+        Status::Fail
+    );
+    let (state, finding) = run(
+        "config.not_configured",
+        &bridge()
+            .config("domain: doctor.test", "domain: example.com")
+            .build(),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.title.contains("homeserver.domain"),
+        "{}",
+        finding.title
+    );
+    let not_loaded = bridge()
+        .homeserver("server_name: doctor.test\napp_service_config_files: [/other.yaml]\n")
+        .build();
+    assert_eq!(status("registration.not_loaded", &not_loaded), Status::Fail);
+    assert_eq!(
+        status("registration.not_loaded", &bridge().build()),
+        Status::Skip,
+        "no homeserver config"
+    );
+}
+
+#[test]
+fn registration_checks_across_files() {
+    let hs = "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /old/telegram.yaml]\n";
+    let copy = bridge()
+        .homeserver(hs)
+        .other(
+            "/old/telegram.yaml",
+            &REGISTRATION.replace("hs_token: HS", "hs_token: OLD"),
+        )
+        .build();
+    let (state, finding) = run("registration.stale_copy", &copy);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("hs_token") && !finding.detail.contains("OLD"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(status("registration.duplicate_id", &copy), Status::Fail);
+    let twin = bridge()
+        .homeserver(hs)
+        .other(
+            "/old/telegram.yaml",
+            &REGISTRATION.replace("id: telegram", "id: other"),
+        )
+        .build();
+    assert_eq!(
+        status("registration.duplicate_as_token", &twin),
+        Status::Fail
+    );
+    assert_eq!(status("namespace.exclusive_conflict", &twin), Status::Fail);
+}
+
+#[test]
+fn token_and_domain_checks() {
+    let (state, finding) = run(
+        "tokens.mismatch",
+        &bridge().config("hs_token: HS", "hs_token: OTHER").build(),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(finding.title.starts_with("hs_token") && !finding.detail.contains("OTHER"));
+    assert_eq!(
+        status(
+            "domain.mismatch",
+            &bridge()
+                .config("domain: doctor.test", "domain: wrong.test")
+                .homeserver("server_name: doctor.test\n")
+                .build()
+        ),
+        Status::Fail
+    );
+
+    let mut rejected = live_ping(answer(200, json!({"duration_ms": 1})));
+    rejected.whoami_sender = Some(Ok(answer(
+        401,
+        json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."}),
+    )));
+    let facts = bridge()
+        .homeserver("server_name: doctor.test\napp_service_config_files: []\n")
+        .live(rejected)
+        .build();
+    let (state, finding) = run("tokens.as_token_rejected", &facts);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.fix[0].contains("not listed in `app_service_config_files`"),
+        "the confirmed cause ranks first: {:?}",
+        finding.fix
+    );
+
+    let refused = answer(
+        502,
+        json!({"errcode": "M_BAD_STATUS", "status": 401, "body": "{\"errcode\":\"M_UNKNOWN_TOKEN\"}"}),
+    );
+    assert_eq!(
+        status(
+            "tokens.hs_token_rejected",
+            &bridge().live(live_ping(refused.clone())).build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "ping.bad_status",
+            &bridge().live(live_ping(refused)).build()
+        ),
+        Status::Pass,
+        "token rejections belong to tokens.hs_token_rejected"
+    );
+    let stripped = answer(
+        502,
+        json!({"errcode": "M_BAD_STATUS", "status": 401, "body": "{\"errcode\":\"M_MISSING_TOKEN\"}"}),
+    );
+    let (_, finding) = run(
+        "tokens.hs_token_rejected",
+        &bridge().live(live_ping(stripped)).build(),
+    );
+    assert!(
+        finding.detail.contains("removes the Authorization header"),
+        "{}",
+        finding.detail
+    );
+}
+
+#[test]
+fn homeserver_checks() {
+    let unreachable = LiveFacts {
+        address: "http://x".into(),
+        versions: Some(Err(VersionsError::Connect {
+            error: ConnectError::Refused("refused".into()),
+        })),
+        ..LiveFacts::default()
+    };
+    let facts = bridge().live(unreachable).build();
+    assert_eq!(status("homeserver.unreachable", &facts), Status::Fail);
+    assert_eq!(status("ping.connection_failed", &facts), Status::Skip);
+    let tls = LiveFacts {
+        address: "https://x".into(),
+        versions: Some(Err(VersionsError::Connect {
+            error: ConnectError::TlsUntrusted("UnknownIssuer".into()),
+        })),
+        ..LiveFacts::default()
+    };
+    assert_eq!(
+        status("homeserver.tls_untrusted", &bridge().live(tls).build()),
+        Status::Fail
+    );
+    let html = LiveFacts {
+        address: "http://x".into(),
+        versions: Some(Err(VersionsError::NotMatrix {
+            answer: answer(404, json!({})),
+        })),
+        ..LiveFacts::default()
+    };
+    assert_eq!(
+        status("homeserver.not_matrix", &bridge().live(html).build()),
+        Status::Fail
+    );
+    let mut old = live_ping(answer(200, json!({"duration_ms": 1})));
+    old.versions = Some(Ok(versions(&["r0.6.1", "v1.1"])));
+    assert_eq!(
+        status("homeserver.outdated", &bridge().live(old).build()),
+        Status::Fail
+    );
+    let mut other = live_ping(answer(200, json!({"duration_ms": 1})));
+    other.whoami_sender = Some(Ok(answer(200, json!({"user_id": "@sender:elsewhere.org"}))));
+    assert_eq!(
+        status("homeserver.wrong_server", &bridge().live(other).build()),
+        Status::Fail
+    );
+}
+
+#[test]
+fn namespace_checks() {
+    let narrow = bridge()
+        .registration(
+            "'@telegram_.*:doctor\\.test'",
+            "'@telegram_[a-z]+:doctor\\.test'",
+        )
+        .build();
+    assert_eq!(
+        status("namespace.ghosts_not_covered", &narrow),
+        Status::Fail
+    );
+    let whatsapp = bridge()
+        .registration(
+            "'@telegram_.*:doctor\\.test'",
+            "'@whatsapp_[0-9]+:doctor\\.test'",
+        )
+        .config("telegram_{userid}", "whatsapp_{userid}")
+        .build();
+    let (state, finding) = run("namespace.ghosts_not_covered", &whatsapp);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding
+            .detail
+            .contains("@whatsapp_lid-123456789:doctor.test"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(
+        status(
+            "namespace.bot_not_covered",
+            &bridge()
+                .config("bot_username: telegrambot", "bot_username: tgbot")
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "namespace.localpart_only",
+            &bridge()
+                .registration("'@telegrambot:doctor\\.test'", "'telegrambot$'")
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "namespace.wrong_domain",
+            &bridge()
+                .registration(
+                    "'@telegrambot:doctor\\.test'",
+                    "'@telegrambot:other\\.test'"
+                )
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "namespace.inline_flags",
+            &bridge()
+                .registration(
+                    "'@telegrambot:doctor\\.test'",
+                    "'(?i)@telegrambot:doctor\\.test'"
+                )
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "namespace.too_broad",
+            &bridge()
+                .registration("'@telegram_.*:doctor\\.test'", "'@.*:doctor\\.test'")
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "namespace.invalid_regex",
+            &bridge()
+                .registration("'@telegram_.*:doctor\\.test'", "'@telegram_[:doctor'")
+                .build()
+        ),
+        Status::Fail
+    );
+    let lookahead = bridge()
+        .registration(
+            "'@telegram_.*:doctor\\.test'",
+            "'@telegram_(?!admin).*:doctor\\.test'",
+        )
+        .build();
+    let (state, finding) = run("namespace.invalid_regex", &lookahead);
+    assert_eq!(state, Status::Warn, "unverifiable, never a false fail");
+    assert!(finding.title.starts_with("unverifiable"));
+}
+
+#[test]
+fn ping_checks() {
+    let failed = answer(
+        502,
+        json!({"errcode": "M_CONNECTION_FAILED", "error": "Connection refused"}),
+    );
+    assert_eq!(
+        status(
+            "ping.connection_failed",
+            &bridge().live(live_ping(failed.clone())).build()
+        ),
+        Status::Fail
+    );
+    let mut doctor = bridge().live(live_ping(failed));
+    doctor.kind = TargetKind::Doctor;
+    assert_eq!(
+        status("ping.connection_failed", &doctor.build()),
+        Status::Warn,
+        "the doctor not running during `check` is a warning"
+    );
+    assert_eq!(
+        status(
+            "ping.timeout",
+            &bridge()
+                .live(live_ping(answer(
+                    504,
+                    json!({"errcode": "M_CONNECTION_TIMEOUT"})
+                )))
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "ping.bad_status",
+            &bridge()
+                .live(live_ping(answer(
+                    502,
+                    json!({"errcode": "M_BAD_STATUS", "status": 404, "body": "not found"})
+                )))
+                .build()
+        ),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "ping.id_mismatch",
+            &bridge()
+                .live(live_ping(answer(
+                    403,
+                    json!({"errcode": "M_FORBIDDEN", "error": "Mismatching application service ID"})
+                )))
+                .build()
+        ),
+        Status::Fail
+    );
+    let mut none = live_ping(answer(200, json!({})));
+    none.ping = Some(Ok(None));
+    assert_eq!(
+        status("ping.unsupported", &bridge().live(none).build()),
+        Status::Fail
+    );
+}
+
+#[test]
+fn ephemeral_and_encryption_checks() {
+    let no_flags = bridge()
+        .registration("receive_ephemeral: true\n", "")
+        .build();
+    assert_eq!(
+        status("ephemeral.registration_disabled", &no_flags),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "ephemeral.flag_not_boolean",
+            &bridge()
+                .registration("receive_ephemeral: true", "receive_ephemeral: \"false\"")
+                .build()
+        ),
+        Status::Fail
+    );
+    let appservice = bridge().config("allow: false", "allow: true").config("appservice: false", "appservice: true").homeserver("server_name: doctor.test\nexperimental_features:\n  msc3202_transaction_extensions: true\n").build();
+    let (state, finding) = run("encryption.appservice_mode_incomplete", &appservice);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("org.matrix.msc3202")
+            && finding
+                .detail
+                .contains("msc2409_to_device_messages_enabled")
+            && !finding
+                .detail
+                .contains("msc3202_transaction_extensions: true"),
+        "{}",
+        finding.detail
+    );
+    let mas = bridge()
+        .config("allow: false", "allow: true")
+        .homeserver("server_name: doctor.test\nmatrix_authentication_service:\n  enabled: true\n");
+    assert_eq!(
+        status("encryption.msc4190_required", &mas.build()),
+        Status::Fail
+    );
+    assert_eq!(
+        status(
+            "encryption.incoherent",
+            &bridge().config("require: false", "require: true").build()
+        ),
+        Status::Fail
+    );
+    let mut forced = bridge();
+    let mut v = versions(&["v1.11"]);
+    v.unstable_features
+        .insert("io.element.e2ee_forced.private".into(), true);
+    forced.versions = Some(Ok(v));
+    assert_eq!(
+        status("encryption.forced_by_server", &forced.build()),
+        Status::Fail
+    );
+}
+
+#[test]
+fn database_checks() {
+    let mut builder = bridge();
+    builder.database = Some(DatabaseFacts {
+        shown_uri: "postgres://db/shared".into(),
+        field: "appservice.database".into(),
+        tables: Ok(vec!["portal".into(), "state_groups_state".into()]),
+        owners: Vec::new(),
+    });
+    let facts = builder.build();
+    assert_eq!(status("database.unreachable", &facts), Status::Pass);
+    let (state, finding) = run("database.foreign_tables", &facts);
+    assert_eq!(state, Status::Fail);
+    assert!(finding.detail.contains("state_groups_state (Synapse)"));
+    let mut builder = bridge();
+    builder.database = Some(DatabaseFacts {
+        shown_uri: "postgres://db/x".into(),
+        field: "appservice.database".into(),
+        tables: Err("refused".into()),
+        owners: Vec::new(),
+    });
+    let facts = builder.build();
+    assert_eq!(status("database.unreachable", &facts), Status::Fail);
+    assert_eq!(status("database.foreign_tables", &facts), Status::Skip);
+}
+
+#[test]
+fn a_panicking_check_is_an_error_not_a_crash() {
+    fn boom(_: &Context) -> super::Verdict {
+        panic!("bug in a check")
+    }
+    let facts = bridge().build();
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
+    let finding = run_one(
+        &super::Check {
+            id: "test.boom",
+            run: boom,
+        },
+        &context,
+    );
+    assert_eq!(finding.status, Status::Error);
+    assert!(finding.detail.contains("bug in a check"));
+}
