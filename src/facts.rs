@@ -84,6 +84,8 @@ pub struct HomeserverConfig {
     pub experimental_features: Vec<String>,
     /// `matrix_authentication_service.enabled` (or the older MSC3861 block).
     pub delegated_auth: bool,
+    /// `use_appservice_legacy_authorization`: tokens sent as a query parameter.
+    pub legacy_appservice_auth: bool,
 }
 
 impl HomeserverConfig {
@@ -114,6 +116,10 @@ impl HomeserverConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            legacy_appservice_auth: root
+                .get("use_appservice_legacy_authorization")
+                .and_then(|n| n.as_bool())
+                == Some(true),
             delegated_auth: root
                 .path("matrix_authentication_service.enabled")
                 .and_then(|n| n.as_bool())

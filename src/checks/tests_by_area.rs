@@ -349,6 +349,18 @@ fn token_and_domain_checks() {
         "{}",
         finding.detail
     );
+    let legacy = bridge()
+        .homeserver("server_name: doctor.test\nuse_appservice_legacy_authorization: true\n")
+        .live(live_ping(answer(502, json!({"errcode": "M_BAD_STATUS", "status": 401, "body": "{\"errcode\":\"M_MISSING_TOKEN\"}"}))))
+        .build();
+    let (_, finding) = run("tokens.hs_token_rejected", &legacy);
+    assert!(
+        finding
+            .detail
+            .contains("use_appservice_legacy_authorization"),
+        "{}",
+        finding.detail
+    );
 }
 
 #[test]

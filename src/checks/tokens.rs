@@ -175,7 +175,16 @@ fn hs_token_rejected(ctx: &Context) -> Verdict {
     .evidence("field", "hs_token")
     .evidence("status", status)
     .faq("homeserver---bridge-connection-is-not-working");
-    if stripped {
+    let legacy = matches!(&ctx.facts.homeserver.config, Some(Ok(hs)) if hs.legacy_appservice_auth);
+    if stripped && legacy {
+        verdict = verdict
+            .detail("The bridge says no token arrived (M_MISSING_TOKEN), and the homeserver config has `use_appservice_legacy_authorization: true`: the homeserver sends the token only as a query parameter, which current bridges do not read.")
+            .evidence("homeserver_field", "use_appservice_legacy_authorization")
+            .fix([
+                "Remove `use_appservice_legacy_authorization` from the homeserver config (or set it to false).",
+                "Restart the homeserver.",
+            ]);
+    } else if stripped {
         verdict = verdict
             .detail("The bridge says no token arrived at all (M_MISSING_TOKEN): something between the homeserver and the bridge removes the Authorization header.")
             .fix([
