@@ -10,12 +10,18 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ruma::api::auth_scheme::AuthScheme;
 use ruma::api::auth_scheme::SendAccessToken;
-use ruma::api::client::{account, appservice::request_ping};
+use ruma::api::client::{
+    account, appservice::request_ping, media, membership, message, room, state,
+};
+use ruma::api::path_builder::PathBuilder;
 use ruma::api::{
     AppserviceUserIdentity, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
 };
-use ruma::{OwnedTransactionId, UserId};
+use ruma::events::{MessageLikeEventType, StateEventType};
+use ruma::serde::Raw;
+use ruma::{EventId, OwnedTransactionId, RoomId, UserId};
 use serde::Serialize;
 
 /// How a request failed before any HTTP answer came back.
@@ -178,6 +184,16 @@ pub struct ServerSoftware {
     pub version: String,
 }
 
+/// A transaction id unique for this process: time plus a counter.
+fn transaction_id() -> OwnedTransactionId {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    OwnedTransactionId::from(format!(
+        "bridge-doctor-{}-{n}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ))
+}
+
 #[derive(Clone)]
 pub struct HomeserverClient {
     http: reqwest::Client,
@@ -279,6 +295,29 @@ impl HomeserverClient {
         })
     }
 
+    /// Builds `request` as the appservice (as_token), asserting `user` as the
+    /// identity when given, and sends it. Every appservice call goes here.
+    async fn send_as<R>(
+        &self,
+        request: R,
+        versions: &Versions,
+        as_token: &str,
+        user: Option<&UserId>,
+    ) -> Result<Answer, ConnectError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        let request = request.try_into_http_request_with_identity(
+            &self.base,
+            SendAccessToken::Appservice(as_token),
+            user.map(AppserviceUserIdentity::new).unwrap_or_default(),
+            Cow::Owned(versions.supported()),
+        );
+        self.send_ruma(request).await
+    }
+
     /// whoami as the appservice, optionally masquerading as `user_id`.
     pub async fn whoami(
         &self,
@@ -286,13 +325,13 @@ impl HomeserverClient {
         as_token: &str,
         user_id: Option<&UserId>,
     ) -> Result<Answer, ConnectError> {
-        let request = account::whoami::v3::Request::new().try_into_http_request_with_identity(
-            &self.base,
-            SendAccessToken::Appservice(as_token),
-            user_id.map(AppserviceUserIdentity::new).unwrap_or_default(),
-            Cow::Owned(versions.supported()),
-        );
-        self.send_ruma(request).await
+        self.send_as(
+            account::whoami::v3::Request::new(),
+            versions,
+            as_token,
+            user_id,
+        )
+        .await
     }
 
     /// Registers `localpart` as a user of the appservice (`m.login.application_service`).
@@ -306,12 +345,104 @@ impl HomeserverClient {
         request.username = Some(localpart.to_owned());
         request.inhibit_login = true;
         request.login_type = Some(account::register::LoginType::ApplicationService);
-        let request = request.try_into_http_request(
-            &self.base,
-            SendAccessToken::Appservice(as_token),
-            Cow::Owned(versions.supported()),
+        self.send_as(request, versions, as_token, None).await
+    }
+
+    pub async fn join_room(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+    ) -> Result<Answer, ConnectError> {
+        let request = membership::join_room_by_id::v3::Request::new(room.to_owned());
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    pub async fn leave_room(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+        reason: &str,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = membership::leave_room::v3::Request::new(room.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    pub async fn joined_members(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+    ) -> Result<Answer, ConnectError> {
+        let request = membership::joined_members::v3::Request::new(room.to_owned());
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    /// The room's state event of `kind` (with an empty state key).
+    pub async fn room_state(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+        kind: StateEventType,
+    ) -> Result<Answer, ConnectError> {
+        let request =
+            state::get_state_event_for_key::v3::Request::new(room.to_owned(), kind, String::new());
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    pub async fn room_event(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+        event: &EventId,
+    ) -> Result<Answer, ConnectError> {
+        let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    /// Sends an `m.room.message` with `content` as `user`.
+    pub async fn send_message(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        room: &RoomId,
+        content: &serde_json::Value,
+    ) -> Result<Answer, ConnectError> {
+        let raw = serde_json::value::to_raw_value(content)
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        let request = message::send_message_event::v3::Request::new_raw(
+            room.to_owned(),
+            transaction_id(),
+            MessageLikeEventType::RoomMessage,
+            Raw::from_json(raw),
         );
-        self.send_ruma(request).await
+        self.send_as(request, versions, as_token, Some(user)).await
+    }
+
+    /// Uploads a file to the media repository; the answer holds `content_uri`.
+    pub async fn upload(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        bytes: Vec<u8>,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = media::create_content::v3::Request::new(bytes);
+        request.filename = Some(filename.to_owned());
+        request.content_type = Some(content_type.to_owned());
+        self.send_as(request, versions, as_token, Some(user)).await
     }
 
     /// Asks the homeserver to ping the appservice `appservice_id`.
@@ -323,10 +454,7 @@ impl HomeserverClient {
         appservice_id: &str,
     ) -> Result<Option<Answer>, ConnectError> {
         let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
-        request.transaction_id = Some(OwnedTransactionId::from(format!(
-            "bridge-doctor-{}",
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-        )));
+        request.transaction_id = Some(transaction_id());
         match request.try_into_http_request::<Vec<u8>>(
             &self.base,
             SendAccessToken::Appservice(as_token),

@@ -2,6 +2,7 @@
 //! for the pipeline (facts -> checks -> renderers) and where things go.
 
 pub mod appservice;
+pub mod bot;
 pub mod bridge;
 pub mod checks;
 pub mod config;

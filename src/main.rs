@@ -92,7 +92,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("bridge_doctor={0},{0}", config.logging.level))
+        tracing_subscriber::EnvFilter::new(format!("bridge_doctor={},warn", config.logging.level))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::appservice::{self, AppserviceState, IncomingEvent};
+use crate::bot::Bot;
 use crate::config::Config;
 use crate::selfcheck::{self, FailureClass};
 use crate::store::Store;
@@ -54,22 +55,21 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Consumes what the homeserver delivers. Until the chat commands exist the
-/// doctor only notes each event; the queue decouples answering the
-/// homeserver from handling.
-async fn consume_events(mut events: mpsc::Receiver<IncomingEvent>) {
+/// Hands each delivered event to the bot, concurrently, so a long command
+/// (a check, a packet) does not hold up the others.
+async fn serve_bot(bot: Arc<Bot>, mut events: mpsc::Receiver<IncomingEvent>) {
     while let Some(incoming) = events.recv().await {
         let kind = incoming
             .event
             .get("type")
             .and_then(|t| t.as_str())
-            .unwrap_or("?");
-        let room = incoming
-            .event
-            .get("room_id")
-            .and_then(|r| r.as_str())
-            .unwrap_or("-");
-        tracing::debug!(txn_id = %incoming.txn_id, section = incoming.section, kind, room, "event");
+            .unwrap_or("?")
+            .to_owned();
+        tracing::debug!(txn_id = %incoming.txn_id, section = incoming.section, kind, "event");
+        tokio::spawn({
+            let bot = Arc::clone(&bot);
+            async move { bot.handle(incoming).await }
+        });
     }
 }
 
@@ -117,7 +117,6 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             })
             .into_future(),
     );
-    let consumer = tokio::spawn(consume_events(receiver));
 
     let check = selfcheck::run(&config, &config.appservice.registration).await;
     selfcheck::log_findings(&check.findings);
@@ -137,9 +136,21 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             Ok(())
         }
     };
+    let bot_task = match &outcome {
+        Ok(()) => match Bot::new(config.clone(), Arc::clone(&state)).await {
+            Some(bot) => Some(tokio::spawn(serve_bot(Arc::new(bot), receiver))),
+            None => {
+                tracing::error!("the bot cannot start: the homeserver stopped answering /versions");
+                None
+            }
+        },
+        Err(_) => None,
+    };
     let _ = server.await;
     drop(state);
-    consumer.abort();
+    if let Some(task) = bot_task {
+        task.abort();
+    }
     store.close().await;
     outcome
 }

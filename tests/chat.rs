@@ -1,0 +1,211 @@
+//! The bot in Matrix, as users see it: a real client (matrix-nio) talks to
+//! the running doctor through a real Synapse.
+
+mod support;
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+fn register_user(synapse: &Synapse, name: &str, admin: bool) {
+    let mut command = Command::new(venv().join("bin/register_new_matrix_user"));
+    command
+        .arg("-c")
+        .arg(&synapse.config_path)
+        .args(["-u", name, "-p", &format!("pw-{name}")])
+        .arg(if admin { "--admin" } else { "--no-admin" })
+        .arg(synapse.url());
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "register {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn body(reply: &Value) -> &str {
+    reply["body"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn the_bot_answers_commands_in_its_rooms() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let placeholder = "http://127.0.0.1:1";
+    let bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
+    let doctor_config = doctor_config_generated(
+        root,
+        placeholder,
+        &format!(
+            "{}permissions_extra: true\n",
+            bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])])
+        ),
+    );
+    // Permissions: the admin, and a plain user; nobody else.
+    let text = std::fs::read_to_string(&doctor_config)
+        .unwrap()
+        .replace("permissions_extra: true\n", "")
+        .replace(
+            "permissions:\n  \"@admin:doctor.test\": admin\n",
+            "permissions:\n  \"@admin:doctor.test\": admin\n  \"@user:doctor.test\": user\n",
+        );
+    // The bot's own long replies come back in transactions: the default body limit, not the tiny test one.
+    let text = text.replace("max_body_bytes: 4096", "max_body_bytes: 16777216");
+    std::fs::write(&doctor_config, text).unwrap();
+    let synapse = Synapse::start(
+        &root.join("hs"),
+        &[
+            &root.join("doctor-registration.yaml"),
+            &bridge.registration(),
+        ],
+    );
+    edit(&doctor_config, placeholder, &synapse.url());
+    edit(&bridge.config(), placeholder, &synapse.url());
+    for (name, admin) in [("admin", true), ("user", false), ("stranger", false)] {
+        register_user(&synapse, name, admin);
+    }
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(&doctor_config);
+    let mut doctor_process = spawn_logged(command, &root.join("doctor.log"));
+    doctor_process.wait_for_log("self-check passed", Duration::from_secs(60));
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chat_client.py");
+    let out = Command::new(python())
+        .args([
+            script,
+            &synapse.url(),
+            "@doctor:doctor.test",
+            root.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {}\n{stdout}\ndoctor log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        doctor_process.log_text()
+    );
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let step = |name: &str| -> &Value {
+        let value = &results[name];
+        assert!(
+            !value.is_null(),
+            "no reply for {name}; doctor log:\n{}",
+            doctor_process.log_text()
+        );
+        value
+    };
+
+    assert_eq!(results["joined"], true);
+    assert!(body(step("welcome")).contains("help"));
+    for name in [
+        "help",
+        "faq",
+        "explain",
+        "check",
+        "ping",
+        "status",
+        "bridges",
+        "unknown",
+        "explain_reply",
+        "group_prefixed",
+    ] {
+        let reply = step(name);
+        assert_eq!(reply["msgtype"], "m.notice", "{name}: {reply}");
+        assert_eq!(reply["format"], "org.matrix.custom.html", "{name}");
+        assert!(
+            reply["formatted_body"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty()),
+            "{name}"
+        );
+    }
+    assert!(body(step("help")).contains("check [BRIDGE]"));
+    assert!(body(step("faq")).contains("Typing notifications"));
+    assert!(
+        body(step("explain")).contains("logs.invalid_localpart"),
+        "{}",
+        body(step("explain"))
+    );
+    assert!(
+        body(step("explain_reply")).contains("logs.foreign_tables"),
+        "{}",
+        body(step("explain_reply"))
+    );
+    // The bridge is not running: the check names the failed ping, and carries the report.
+    let check = step("check");
+    assert!(
+        body(check).contains("ping.connection_failed"),
+        "{}",
+        body(check)
+    );
+    let report = &check["org.bridge_doctor.report"];
+    assert!(report["results"].as_array().is_some_and(|r| {
+        r.iter().any(|f| {
+            f["check"] == "ping.connection_failed"
+                && f["target"] == "telegram"
+                && f["status"] == "fail"
+        })
+    }));
+    assert_eq!(
+        step("check_one")["org.bridge_doctor.report"]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        body(step("ping")).contains("ping.connection_failed")
+            && !body(step("ping")).contains("tokens.mismatch")
+    );
+    assert!(body(step("status")).contains("transactions received"));
+    assert!(body(step("bridges")).contains("telegram"));
+    assert!(body(step("unknown")).contains("Unknown command `frobnicate`"));
+    assert!(
+        results["group_unprefixed"].is_null(),
+        "no prefix in a group room: not a command"
+    );
+    assert!(body(step("user_packet")).contains("Only admins"));
+    assert!(
+        body(step("encrypted_notice")).contains("encrypted"),
+        "{}",
+        body(step("encrypted_notice"))
+    );
+    assert_eq!(results["stranger_membership"], "leave");
+
+    // The packet arrives as a file in the room, a zip with the note.
+    let packet = step("packet");
+    assert_eq!(packet["msgtype"], "m.file");
+    assert!(
+        packet["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("bridge_doctor_packet_")
+    );
+    let path = results["packet_file"].as_str().unwrap();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut metadata = String::new();
+    archive
+        .by_name("metadata.yaml")
+        .unwrap()
+        .read_to_string(&mut metadata)
+        .unwrap();
+    assert!(metadata.contains("chat-note-4242"), "{metadata}");
+
+    let log = doctor_process.log_text();
+    for secret in [
+        yaml_value(&doctor_config, "as_token"),
+        yaml_value(&doctor_config, "hs_token"),
+        yaml_value(&bridge.registration(), "as_token"),
+    ] {
+        assert!(
+            !log.contains(&secret) && !stdout.contains(&secret),
+            "a token leaked"
+        );
+    }
+}
