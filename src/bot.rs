@@ -339,7 +339,10 @@ impl Bot {
         }
         let report = Report::new(&facts, findings);
         let mut reply = render_report(&report);
-        reply.extra = serde_json::to_value(&report).ok().map(|v| (REPORT_KEY, v));
+        match report_for_event(&report) {
+            Some(value) => reply.extra = Some((REPORT_KEY, value)),
+            None => reply.text.push_str("\n(The full report is too large for a Matrix event: run `bridge-doctor check --format json` on the server.)"),
+        }
         reply
     }
 
@@ -588,6 +591,24 @@ fn render_report(report: &Report) -> Reply {
     Reply::new(text, html)
 }
 
+/// Homeservers refuse events over 64 KiB; the report must leave room for the text.
+const MAX_REPORT_BYTES: usize = 40 * 1024;
+
+/// The JSON report for the event: whole when it fits, else only what did
+/// not pass (the summary still counts everything), else nothing.
+fn report_for_event(report: &Report) -> Option<Value> {
+    let mut value = serde_json::to_value(report).ok()?;
+    if value.to_string().len() <= MAX_REPORT_BYTES {
+        return Some(value);
+    }
+    if let Some(results) = value.get_mut("results").and_then(Value::as_array_mut) {
+        results.retain(|r| r["status"] != "pass" && r["status"] != "skip");
+    }
+    value["results_trimmed"] =
+        Value::String("passing and skipped results left out to fit a Matrix event".into());
+    (value.to_string().len() <= MAX_REPORT_BYTES).then_some(value)
+}
+
 fn faq(words: &str) -> Reply {
     if words.trim().is_empty() {
         let titles: Vec<String> = kb::entries()
@@ -631,6 +652,73 @@ mod tests {
             "check"
         );
         assert_eq!(strip_reply_fallback("check telegram"), "check telegram");
+    }
+
+    #[test]
+    fn large_reports_are_trimmed_to_fit_an_event() {
+        let facts = Facts {
+            mode: crate::facts::Mode::Check,
+            homeserver: crate::facts::HomeserverFacts {
+                address: "http://hs".into(),
+                domain: "d".into(),
+                config: None,
+                appservice_log: None,
+                registrations: Vec::new(),
+                versions: None,
+                software: None,
+            },
+            targets: Vec::new(),
+        };
+        let finding = |status: Status, n: usize| crate::checks::Finding {
+            check: format!("x.check{n}"),
+            target: "t".into(),
+            status,
+            title: "t".repeat(200),
+            detail: "d".repeat(300),
+            evidence: Default::default(),
+            fix: vec![],
+            faq: None,
+        };
+        let small = Report::new(&facts, vec![finding(Status::Pass, 0)]);
+        assert_eq!(
+            report_for_event(&small).unwrap()["results"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut many: Vec<_> = (0..400).map(|n| finding(Status::Pass, n)).collect();
+        many.push(finding(Status::Fail, 999));
+        let trimmed = report_for_event(&Report::new(&facts, many)).unwrap();
+        assert_eq!(trimmed["results"].as_array().unwrap().len(), 1);
+        assert_eq!(trimmed["summary"]["pass"], 400);
+        let failing: Vec<_> = (0..400).map(|n| finding(Status::Fail, n)).collect();
+        assert!(report_for_event(&Report::new(&facts, failing)).is_none());
+    }
+
+    #[test]
+    fn permissions_prefer_the_most_specific_entry() {
+        let text = "homeserver:\n  address: http://x\n  domain: d\nappservice:\n  address: http://a\n  bot:\n    username: doctor\n  as_token: a\n  hs_token: b\npermissions:\n  \"*\": user\n  \"example.org\": admin\n  \"@eve:example.org\": user\n";
+        let document = crate::yaml::Document::parse(std::path::Path::new("c.yaml"), text).unwrap();
+        let config = Config::from_document(document).unwrap();
+        assert_eq!(
+            permission_of(&config, "@bob:example.org"),
+            Some(Permission::Admin)
+        );
+        assert_eq!(
+            permission_of(&config, "@eve:example.org"),
+            Some(Permission::User)
+        );
+        assert_eq!(
+            permission_of(&config, "@x:other.net"),
+            Some(Permission::User)
+        );
+        let text = text.replace("  \"*\": user\n", "");
+        let config = Config::from_document(
+            crate::yaml::Document::parse(std::path::Path::new("c.yaml"), &text).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(permission_of(&config, "@x:other.net"), None);
     }
 
     #[test]
