@@ -20,7 +20,7 @@ use crate::appservice::{AppserviceState, IncomingEvent};
 use crate::checks::{self, Status};
 use crate::config::{Config, Permission};
 use crate::facts::Facts;
-use crate::homeserver::{HomeserverClient, Versions};
+use crate::homeserver::{AsUser, HomeserverClient, Versions};
 use crate::report::Report;
 use crate::{explain, kb, packet};
 
@@ -124,8 +124,13 @@ impl Bot {
         })
     }
 
-    fn token(&self) -> &str {
-        &self.config.appservice.as_token
+    fn as_bot(&self) -> AsUser<'_> {
+        AsUser {
+            client: &self.client,
+            versions: &self.versions,
+            as_token: &self.config.appservice.as_token,
+            user: &self.user_id,
+        }
     }
 
     /// Handles one event; failures are logged, never fatal to the bot.
@@ -171,22 +176,12 @@ impl Bot {
         if permission_of(&self.config, sender).is_none() {
             tracing::info!(%room, sender, "invite from a user without permission rejected");
             let _ = self
-                .client
-                .leave_room(
-                    &self.versions,
-                    self.token(),
-                    &self.user_id,
-                    room,
-                    "you have no permission to use bridge-doctor",
-                )
+                .as_bot()
+                .leave_room(room, "you have no permission to use bridge-doctor")
                 .await;
             return;
         }
-        match self
-            .client
-            .join_room(&self.versions, self.token(), &self.user_id, room)
-            .await
-        {
+        match self.as_bot().join_room(room).await {
             Ok(answer) if answer.is_success() => tracing::info!(%room, sender, "joined"),
             Ok(answer) => {
                 tracing::warn!(%room, "could not join: {}", answer.summary());
@@ -198,7 +193,7 @@ impl Bot {
             }
         }
         let encrypted = matches!(
-            self.client.room_state(&self.versions, self.token(), &self.user_id, room, StateEventType::RoomEncryption).await,
+            self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
             Ok(answer) if answer.is_success()
         );
         let reply = if encrypted {
@@ -219,11 +214,7 @@ impl Bot {
         if let Some(known) = self.management.lock().await.get(room.as_str()) {
             return *known;
         }
-        let two = match self
-            .client
-            .joined_members(&self.versions, self.token(), &self.user_id, room)
-            .await
-        {
+        let two = match self.as_bot().joined_members(room).await {
             Ok(answer) => answer
                 .json
                 .as_ref()
@@ -307,11 +298,7 @@ impl Bot {
     }
 
     async fn post(&self, room: &RoomId, content: &Value) {
-        match self
-            .client
-            .send_message(&self.versions, self.token(), &self.user_id, room, content)
-            .await
-        {
+        match self.as_bot().send_message(room, content).await {
             Ok(answer) if answer.is_success() => {}
             Ok(answer) => tracing::warn!(%room, "could not send the reply: {}", answer.summary()),
             Err(err) => tracing::warn!(%room, "could not send the reply: {}", err.message()),
@@ -353,10 +340,7 @@ impl Bot {
                 .pointer("/content/m.relates_to/m.in_reply_to/event_id")
                 .and_then(Value::as_str)
             && let Ok(event_id) = ruma::EventId::parse(replied)
-            && let Ok(answer) = self
-                .client
-                .room_event(&self.versions, self.token(), &self.user_id, room, &event_id)
-                .await
+            && let Ok(answer) = self.as_bot().room_event(room, &event_id).await
         {
             text = answer
                 .json
@@ -460,18 +444,7 @@ impl Bot {
                     .unwrap_or_default();
                 let bytes = std::fs::read(&built.path).unwrap_or_default();
                 let size = bytes.len();
-                match self
-                    .client
-                    .upload(
-                        &self.versions,
-                        self.token(),
-                        &self.user_id,
-                        bytes,
-                        &name,
-                        "application/zip",
-                    )
-                    .await
-                {
+                match self.as_bot().upload(bytes, &name, "application/zip").await {
                     Ok(answer) if answer.is_success() => {
                         let uri = answer
                             .json
@@ -538,20 +511,15 @@ fn append_fix(text: &mut String, html: &mut String, fix: &[String], faq: Option<
 /// The report for a chat: per target, what failed or warned, with fixes.
 fn render_report(report: &Report) -> Reply {
     let s = &report.summary;
-    let mut text = format!(
-        "{} passed, {} warnings, {} failed, {} skipped\n",
+    let summary = format!(
+        "{} passed, {} warnings, {} failed, {} skipped",
         s.pass,
         s.warn,
         s.fail + s.error,
         s.skip
     );
-    let mut html = format!(
-        "<p>{} passed, {} warnings, <b>{} failed</b>, {} skipped</p>",
-        s.pass,
-        s.warn,
-        s.fail + s.error,
-        s.skip
-    );
+    let mut text = format!("{summary}\n");
+    let mut html = format!("<p>{}</p>", escape(&summary));
     for target in &report.targets {
         let bad: Vec<_> = report
             .results

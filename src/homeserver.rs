@@ -348,103 +348,6 @@ impl HomeserverClient {
         self.send_as(request, versions, as_token, None).await
     }
 
-    pub async fn join_room(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-    ) -> Result<Answer, ConnectError> {
-        let request = membership::join_room_by_id::v3::Request::new(room.to_owned());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    pub async fn leave_room(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-        reason: &str,
-    ) -> Result<Answer, ConnectError> {
-        let mut request = membership::leave_room::v3::Request::new(room.to_owned());
-        request.reason = Some(reason.to_owned());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    pub async fn joined_members(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-    ) -> Result<Answer, ConnectError> {
-        let request = membership::joined_members::v3::Request::new(room.to_owned());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    /// The room's state event of `kind` (with an empty state key).
-    pub async fn room_state(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-        kind: StateEventType,
-    ) -> Result<Answer, ConnectError> {
-        let request =
-            state::get_state_event_for_key::v3::Request::new(room.to_owned(), kind, String::new());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    pub async fn room_event(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-        event: &EventId,
-    ) -> Result<Answer, ConnectError> {
-        let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    /// Sends an `m.room.message` with `content` as `user`.
-    pub async fn send_message(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        room: &RoomId,
-        content: &serde_json::Value,
-    ) -> Result<Answer, ConnectError> {
-        let raw = serde_json::value::to_raw_value(content)
-            .map_err(|e| ConnectError::Other(e.to_string()))?;
-        let request = message::send_message_event::v3::Request::new_raw(
-            room.to_owned(),
-            transaction_id(),
-            MessageLikeEventType::RoomMessage,
-            Raw::from_json(raw),
-        );
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
-    /// Uploads a file to the media repository; the answer holds `content_uri`.
-    pub async fn upload(
-        &self,
-        versions: &Versions,
-        as_token: &str,
-        user: &UserId,
-        bytes: Vec<u8>,
-        filename: &str,
-        content_type: &str,
-    ) -> Result<Answer, ConnectError> {
-        let mut request = media::create_content::v3::Request::new(bytes);
-        request.filename = Some(filename.to_owned());
-        request.content_type = Some(content_type.to_owned());
-        self.send_as(request, versions, as_token, Some(user)).await
-    }
-
     /// Asks the homeserver to ping the appservice `appservice_id`.
     /// `Ok(None)`: the homeserver advertises no ping endpoint at all.
     pub async fn ping_appservice(
@@ -464,6 +367,90 @@ impl HomeserverClient {
             | Err(ruma::api::error::IntoHttpError::EndpointRemoved(_)) => Ok(None),
             request => self.send_ruma(request).await.map(Some),
         }
+    }
+}
+
+/// The homeserver as one user of the appservice sees it: every call carries
+/// the as_token and asserts `user` (the bot's calls).
+pub struct AsUser<'a> {
+    pub client: &'a HomeserverClient,
+    pub versions: &'a Versions,
+    pub as_token: &'a str,
+    pub user: &'a UserId,
+}
+
+impl AsUser<'_> {
+    async fn send<R>(&self, request: R) -> Result<Answer, ConnectError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        self.client
+            .send_as(request, self.versions, self.as_token, Some(self.user))
+            .await
+    }
+
+    pub async fn join_room(&self, room: &RoomId) -> Result<Answer, ConnectError> {
+        let request = membership::join_room_by_id::v3::Request::new(room.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn leave_room(&self, room: &RoomId, reason: &str) -> Result<Answer, ConnectError> {
+        let mut request = membership::leave_room::v3::Request::new(room.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn joined_members(&self, room: &RoomId) -> Result<Answer, ConnectError> {
+        let request = membership::joined_members::v3::Request::new(room.to_owned());
+        self.send(request).await
+    }
+
+    /// The room's state event of `kind` (with an empty state key).
+    pub async fn room_state(
+        &self,
+        room: &RoomId,
+        kind: StateEventType,
+    ) -> Result<Answer, ConnectError> {
+        let request =
+            state::get_state_event_for_key::v3::Request::new(room.to_owned(), kind, String::new());
+        self.send(request).await
+    }
+
+    pub async fn room_event(&self, room: &RoomId, event: &EventId) -> Result<Answer, ConnectError> {
+        let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        self.send(request).await
+    }
+
+    /// Sends an `m.room.message` with `content` as `user`.
+    pub async fn send_message(
+        &self,
+        room: &RoomId,
+        content: &serde_json::Value,
+    ) -> Result<Answer, ConnectError> {
+        let raw = serde_json::value::to_raw_value(content)
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        let request = message::send_message_event::v3::Request::new_raw(
+            room.to_owned(),
+            transaction_id(),
+            MessageLikeEventType::RoomMessage,
+            Raw::from_json(raw),
+        );
+        self.send(request).await
+    }
+
+    /// Uploads a file to the media repository; the answer holds `content_uri`.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = media::create_content::v3::Request::new(bytes);
+        request.filename = Some(filename.to_owned());
+        request.content_type = Some(content_type.to_owned());
+        self.send(request).await
     }
 }
 
