@@ -10,6 +10,16 @@ use std::time::Duration;
 use serde_json::json;
 use support::*;
 
+/// The answer is a Matrix error with this status and errcode.
+fn assert_error(answer: &blocking::Sent, status: u16, errcode: &str) {
+    assert_eq!(
+        (answer.status, answer.body["errcode"].as_str()),
+        (status, Some(errcode)),
+        "{}",
+        answer.body
+    );
+}
+
 fn start_doctor(config: &Path, log: &Path) -> Process {
     let mut command = Command::new(doctor_bin());
     command.arg("run").arg("-c").arg(config);
@@ -83,20 +93,14 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
     let txn = |id: &str| format!("{base}/_matrix/app/v1/transactions/{id}");
     let events = json!({"events": [{"type": "m.room.message", "room_id": "!r:doctor.test", "content": {"body": "hi"}}]});
     let missing = http.put(&txn("t1")).json(&events).send().unwrap();
-    assert_eq!(
-        (missing.status, missing.body["errcode"].as_str()),
-        (401, Some("M_UNAUTHORIZED"))
-    );
+    assert_error(&missing, 401, "M_UNAUTHORIZED");
     let wrong = http
         .put(&txn("t1"))
         .bearer("not-the-token")
         .json(&events)
         .send()
         .unwrap();
-    assert_eq!(
-        (wrong.status, wrong.body["errcode"].as_str()),
-        (403, Some("M_FORBIDDEN"))
-    );
+    assert_error(&wrong, 403, "M_FORBIDDEN");
     assert_eq!(
         http.put(&txn("t1"))
             .bearer(&hs_token)
@@ -127,20 +131,14 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
         .body(b"{not json".to_vec())
         .send()
         .unwrap();
-    assert_eq!(
-        (malformed.status, malformed.body["errcode"].as_str()),
-        (400, Some("M_NOT_JSON"))
-    );
+    assert_error(&malformed, 400, "M_NOT_JSON");
     let oversize = http
         .put(&txn("t3"))
         .bearer(&hs_token)
         .body(vec![b' '; 8192])
         .send()
         .unwrap();
-    assert_eq!(
-        (oversize.status, oversize.body["errcode"].as_str()),
-        (413, Some("M_TOO_LARGE"))
-    );
+    assert_error(&oversize, 413, "M_TOO_LARGE");
     let bot = http
         .get(&format!(
             "{base}/_matrix/app/v1/users/@doctor:{SERVER_NAME}"
@@ -156,10 +154,7 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
         .bearer(&hs_token)
         .send()
         .unwrap();
-    assert_eq!(
-        (other.status, other.body["errcode"].as_str()),
-        (404, Some("M_NOT_FOUND"))
-    );
+    assert_error(&other, 404, "M_NOT_FOUND");
     let alias = http
         .get(&format!("{base}/_matrix/app/v1/rooms/%23a:{SERVER_NAME}"))
         .bearer(&hs_token)
@@ -171,10 +166,7 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
         .bearer(&hs_token)
         .send()
         .unwrap();
-    assert_eq!(
-        (unknown.status, unknown.body["errcode"].as_str()),
-        (404, Some("M_UNRECOGNIZED"))
-    );
+    assert_error(&unknown, 404, "M_UNRECOGNIZED");
 
     assert_eq!(
         doctor.terminate(),
