@@ -498,30 +498,6 @@ pub fn appservice_log_lines(path: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn appservice_lines_come_from_the_real_synapse_log() {
-        let lines = appservice_log_lines(&crate::testutil::shared_fixture(
-            "logs/synapse-homeserver.log",
-        ))
-        .unwrap();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("Scheduling retries on telegram in"))
-        );
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("push_bulk to http://localhost:29317"))
-        );
-        assert!(lines.iter().all(|l| !l.contains("GET /_matrix")));
-    }
-}
-
 /// Opens `path` positioned at its last `window` bytes.
 pub fn open_tail(path: &Path, window: u64) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
@@ -572,5 +548,29 @@ fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
             facts.unreadable.extend(error.clone());
         }
         target.logs_scanned = Some(facts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appservice_lines_come_from_the_real_synapse_log() {
+        let lines = appservice_log_lines(&crate::testutil::shared_fixture(
+            "logs/synapse-homeserver.log",
+        ))
+        .unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("Scheduling retries on telegram in"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("push_bulk to http://localhost:29317"))
+        );
+        assert!(lines.iter().all(|l| !l.contains("GET /_matrix")));
     }
 }

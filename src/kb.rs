@@ -175,9 +175,7 @@ mod tests {
             for symptom in &entry.symptoms {
                 assert!(!symptom.literal.is_empty(), "{}", entry.id);
                 if let Some(regex) = &symptom.regex {
-                    let compiled =
-                        regex::Regex::new(regex).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
-                    assert!(compiled.as_str().len() > 0);
+                    regex::Regex::new(regex).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
                 }
             }
         }

@@ -104,7 +104,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn load_config(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|err| {
         eprintln!("error: {err}");
         ExitCode::from(2)
