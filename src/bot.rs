@@ -113,7 +113,7 @@ impl Bot {
         let versions = client.versions().await.ok()?;
         let user_id =
             UserId::parse(config.appservice.bot_user_id(&config.homeserver.domain)).ok()?;
-        Some(Bot {
+        let bot = Bot {
             config,
             client,
             versions,
@@ -121,7 +121,19 @@ impl Bot {
             state,
             started: Instant::now(),
             management: Mutex::new(HashMap::new()),
-        })
+        };
+        if let Some(name) = &bot.config.appservice.bot_displayname {
+            match bot.as_bot().set_display_name(name).await {
+                Ok(answer) if answer.is_success() => {}
+                Ok(answer) => {
+                    tracing::warn!("could not set the bot's display name: {}", answer.summary())
+                }
+                Err(err) => {
+                    tracing::warn!("could not set the bot's display name: {}", err.message())
+                }
+            }
+        }
+        Some(bot)
     }
 
     fn as_bot(&self) -> AsUser<'_> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ruma::api::auth_scheme::AuthScheme;
 use ruma::api::auth_scheme::SendAccessToken;
 use ruma::api::client::{
-    account, appservice::request_ping, media, membership, message, room, state,
+    account, appservice::request_ping, media, membership, message, profile, room, state,
 };
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{
@@ -420,6 +420,14 @@ impl AsUser<'_> {
 
     pub async fn room_event(&self, room: &RoomId, event: &EventId) -> Result<Answer, ConnectError> {
         let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn set_display_name(&self, name: &str) -> Result<Answer, ConnectError> {
+        let request = profile::set_profile_field::v3::Request::new(
+            self.user.to_owned(),
+            ruma::profile::ProfileFieldValue::DisplayName(name.to_owned()),
+        );
         self.send(request).await
     }
 

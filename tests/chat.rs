@@ -102,6 +102,7 @@ fn the_bot_answers_commands_in_its_rooms() {
     };
 
     assert_eq!(results["joined"], true);
+    assert_eq!(results["bot_displayname"], "Bridge Doctor");
     assert!(body(step("welcome")).contains("help"));
     for name in [
         "help",

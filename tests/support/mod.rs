@@ -297,7 +297,7 @@ pub fn write_doctor_config(dir: &Path, homeserver_url: &str, extra: &str) -> (Pa
     std::fs::write(
         &path,
         format!(
-            "homeserver:\n  address: {homeserver_url}\n  domain: {SERVER_NAME}\n  startup_wait_seconds: 5\nappservice:\n  address: http://127.0.0.1:{port}\n  hostname: 127.0.0.1\n  port: {port}\n  id: doctor\n  bot:\n    username: doctor\n  as_token: \"This value is generated when generating the registration\"\n  hs_token: \"This value is generated when generating the registration\"\n  registration: doctor-registration.yaml\n  max_body_bytes: 4096\ndatabase: sqlite:doctor.db\npermissions:\n  \"@admin:{SERVER_NAME}\": admin\nlogging:\n  level: debug\n{extra}"
+            "homeserver:\n  address: {homeserver_url}\n  domain: {SERVER_NAME}\n  startup_wait_seconds: 5\nappservice:\n  address: http://127.0.0.1:{port}\n  hostname: 127.0.0.1\n  port: {port}\n  id: doctor\n  bot:\n    username: doctor\n    displayname: Bridge Doctor\n  as_token: \"This value is generated when generating the registration\"\n  hs_token: \"This value is generated when generating the registration\"\n  registration: doctor-registration.yaml\n  max_body_bytes: 4096\ndatabase: sqlite:doctor.db\npermissions:\n  \"@admin:{SERVER_NAME}\": admin\nlogging:\n  level: debug\n{extra}"
         ),
     )
     .unwrap();
