@@ -642,7 +642,6 @@ mod tests {
                 address: "http://hs".into(),
                 domain: "d".into(),
                 config: None,
-                appservice_log: None,
                 registrations: Vec::new(),
                 versions: None,
                 software: None,

@@ -139,9 +139,6 @@ pub struct HomeserverFacts {
     pub domain: String,
     /// `None` when `homeserver.config` is not set.
     pub config: Option<Result<HomeserverConfig, FileProblem>>,
-    /// Appservice lines from the tail of the homeserver log (`homeserver.log`):
-    /// `None` when no log is configured, `Err` when it cannot be read.
-    pub appservice_log: Option<Result<Vec<String>, String>>,
     /// Every registration the homeserver config loads, for cross-registration checks.
     pub registrations: Vec<(PathBuf, Result<Registration, FileProblem>)>,
     /// `None` when offline.
@@ -197,6 +194,9 @@ pub struct TargetFacts {
 #[derive(Debug, Default)]
 pub struct LogFacts {
     pub hits: Vec<crate::explain::EntryHits>,
+    /// The homeserver log's hits that mention this target, apart (`ping.backoff`
+    /// reads them): `None` when no homeserver log is configured.
+    pub homeserver_hits: Option<Result<Vec<crate::explain::EntryHits>, String>>,
     pub files_without_debug: Vec<String>,
     pub unreadable: Vec<String>,
 }
@@ -412,7 +412,6 @@ impl Facts {
                 address: config.homeserver.address.clone(),
                 domain: config.homeserver.domain.clone(),
                 config: hs_config,
-                appservice_log: config.homeserver.log.as_deref().map(appservice_log_lines),
                 registrations,
                 versions: None,
                 software: None,
@@ -470,34 +469,6 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// How much of the homeserver log's end is read for the appservice state.
-const HOMESERVER_LOG_TAIL: u64 = 5 * 1024 * 1024;
-
-/// Synapse's lines about delivering to appservices, from the log's tail.
-pub fn appservice_log_lines(path: &Path) -> Result<Vec<String>, String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-    file.seek(SeekFrom::Start(length.saturating_sub(HOMESERVER_LOG_TAIL)))
-        .map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter(|line| {
-            [
-                "Scheduling retries on ",
-                "push_bulk to ",
-                "Starting recoverer for AS ID ",
-            ]
-            .iter()
-            .any(|m| line.contains(m))
-        })
-        .map(str::to_owned)
-        .collect())
-}
-
 /// Opens `path` positioned at its last `window` bytes.
 pub fn open_tail(path: &Path, window: u64) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
@@ -540,37 +511,14 @@ fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
                 .and_then(|r| r.url())
                 .unwrap_or_default()
                 .to_owned();
-            facts.hits.extend(hs_scan.mentioning(&[
-                &format!(" {id} "),
-                &format!("AS ID {id}"),
-                &url,
-            ]));
+            let mine = hs_scan.mentioning(&[&format!(" {id} "), &format!("AS ID {id}"), &url]);
+            facts.hits.extend(mine.iter().cloned());
+            facts.homeserver_hits = Some(match error {
+                Some(error) => Err(error.clone()),
+                None => Ok(mine),
+            });
             facts.unreadable.extend(error.clone());
         }
         target.logs_scanned = Some(facts);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn appservice_lines_come_from_the_real_synapse_log() {
-        let lines = appservice_log_lines(&crate::testutil::shared_fixture(
-            "logs/synapse-homeserver.log",
-        ))
-        .unwrap();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("Scheduling retries on telegram in"))
-        );
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("push_bulk to http://localhost:29317"))
-        );
-        assert!(lines.iter().all(|l| !l.contains("GET /_matrix")));
     }
 }

@@ -149,7 +149,6 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
             domain: config.homeserver.domain.clone(),
             config: facts::homeserver_config(config),
             registrations: Vec::new(),
-            appservice_log: None,
             versions: None,
             software: None,
         },

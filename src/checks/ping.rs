@@ -235,40 +235,32 @@ fn unsupported(ctx: &Context) -> Verdict {
 /// The homeserver's log lines about delivering to this target: by its id
 /// (recoverer, retries) or by its url (push_bulk failures).
 fn backoff(ctx: &Context) -> Verdict {
-    let lines = match &ctx.facts.homeserver.appservice_log {
+    let hits = match ctx
+        .target
+        .logs_scanned
+        .as_ref()
+        .and_then(|l| l.homeserver_hits.as_ref())
+    {
         None => return Verdict::skip("no homeserver log configured (`homeserver.log`)"),
         Some(Err(error)) => {
             return Verdict::skip(format!("the homeserver log cannot be read: {error}"));
         }
-        Some(Ok(lines)) => lines,
+        Some(Ok(hits)) => hits,
     };
-    let id = ctx.target.appservice_id().unwrap_or_default();
-    let url = ctx
-        .target
-        .registration()
-        .and_then(|r| r.url())
-        .unwrap_or_default();
-    let retries = format!("Scheduling retries on {id} ");
-    let recoverer = format!("Starting recoverer for AS ID {id}");
-    let push = format!("push_bulk to {url} ");
-    let mine: Vec<&String> = lines
+    // Synapse's delivery failures and retry scheduling, already recognised by
+    // the knowledge-base scan and attributed to this appservice.
+    let lines: Vec<String> = hits
         .iter()
-        .filter(|l| {
-            l.contains(&retries) || l.contains(&recoverer) || (!url.is_empty() && l.contains(&push))
-        })
+        .filter(|h| ["homeserver_backoff", "transactions_failing"].contains(&h.entry.id.as_str()))
+        .flat_map(|h| h.lines())
+        .map(|l| l.text.chars().take(300).collect())
         .collect();
-    if mine.is_empty() {
+    if lines.is_empty() {
         return Verdict::pass("the homeserver log shows no failed deliveries to this appservice");
     }
-    let shown: Vec<String> = mine
-        .iter()
-        .rev()
-        .take(5)
-        .rev()
-        .map(|l| l.chars().take(300).collect())
-        .collect();
+    let shown: Vec<String> = lines.iter().rev().take(5).rev().cloned().collect();
     Verdict::fail("the homeserver failed to deliver to this appservice and is backing off")
-        .detail(format!("{} matching line(s) at the end of the homeserver log; the last ones:\n{}", mine.len(), shown.join("\n")))
+        .detail(format!("{} matching line(s) at the end of the homeserver log; the last ones:\n{}", lines.len(), shown.join("\n")))
         .evidence("lines", shown)
         .fix([
             "Fix what stops the homeserver from reaching the bridge (see the ping checks of this target).",

@@ -106,7 +106,6 @@ impl Builder {
                     Vec::new()
                 },
                 config: homeserver_config,
-                appservice_log: None,
                 versions: self.versions,
                 software: None,
             },
@@ -676,4 +675,48 @@ fn a_panicking_check_is_an_error_not_a_crash() {
     );
     assert_eq!(finding.status, Status::Error);
     assert!(finding.detail.contains("bug in a check"));
+}
+
+#[test]
+fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
+    let log = std::fs::read(crate::testutil::shared_fixture(
+        "logs/synapse-homeserver.log",
+    ))
+    .unwrap();
+    let scanner = crate::explain::Scanner::new();
+    let mut scan = scanner.new_scan();
+    scanner
+        .scan(log.as_slice(), "homeserver.log", &mut scan)
+        .unwrap();
+    let logs = |hits| crate::facts::LogFacts {
+        homeserver_hits: Some(Ok(hits)),
+        ..Default::default()
+    };
+
+    let mut facts = bridge().build();
+    facts.targets[0].logs_scanned = Some(logs(scan.mentioning(&[
+        " telegram ",
+        "AS ID telegram",
+        "http://localhost:29317",
+    ])));
+    let (state, finding) = run("ping.backoff", &facts);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("Scheduling retries on telegram"),
+        "{}",
+        finding.detail
+    );
+
+    facts.targets[0].logs_scanned = Some(logs(scan.mentioning(&[
+        " whatsapp ",
+        "AS ID whatsapp",
+        "http://localhost:29318",
+    ])));
+    assert_eq!(
+        status("ping.backoff", &facts),
+        Status::Pass,
+        "another appservice's failures are not this one's"
+    );
+    facts.targets[0].logs_scanned = None;
+    assert_eq!(status("ping.backoff", &facts), Status::Skip);
 }
