@@ -1,27 +1,15 @@
 //! bridge-doctor: diagnoses Matrix appservice bridges. See ARCHITECTURE.md
 //! for the pipeline (facts -> checks -> renderers) and where things go.
 
-pub mod appservice;
-pub mod bot;
-pub mod bridge;
 pub mod checks;
-pub mod config;
-pub mod database;
-pub mod explain;
 pub mod facts;
-pub mod fields;
-pub mod generate;
-pub mod homeserver;
-pub mod kb;
+pub mod input;
+pub mod knowledge;
+pub mod matrix;
 pub mod packet;
-pub mod redact;
-pub mod registration;
-pub mod report;
-pub mod run;
-pub mod sanitize;
-pub mod selfcheck;
-pub mod store;
-pub mod yaml;
+pub mod render;
+pub mod service;
+pub mod shared;
 
 #[cfg(test)]
 pub(crate) mod testutil {

@@ -5,10 +5,13 @@ use clap::{Parser, Subcommand};
 
 use std::io::IsTerminal;
 
-use bridge_doctor::config::Config;
+use bridge_doctor::checks;
 use bridge_doctor::facts::Facts;
-use bridge_doctor::report::Report;
-use bridge_doctor::{checks, explain, generate, packet, run};
+use bridge_doctor::input::config::Config;
+use bridge_doctor::knowledge::scan::{Explained, Scanner};
+use bridge_doctor::packet;
+use bridge_doctor::render::{self, report::Report};
+use bridge_doctor::service::{generate, run};
 
 #[derive(Parser)]
 #[command(
@@ -196,16 +199,16 @@ fn main() -> ExitCode {
             runtime.block_on(facts.observe(&config, offline));
             let report = Report::new(&facts, checks::run_all(&facts));
             match format {
-                Format::Json => println!("{}", report.to_json()),
+                Format::Json => println!("{}", render::json::report(&report)),
                 Format::Human => print!(
                     "{}",
-                    report.to_human(verbose, std::io::stdout().is_terminal())
+                    render::terminal::report(&report, verbose, std::io::stdout().is_terminal())
                 ),
             }
             ExitCode::from(report.exit_code(strict))
         }
         Command::Explain { files, format } => {
-            let scanner = explain::Scanner::new();
+            let scanner = Scanner::new();
             let mut scan = scanner.new_scan();
             let result = if files.is_empty() {
                 scanner.scan(std::io::stdin().lock(), "-", &mut scan)
@@ -223,13 +226,10 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            let explained = explain::Explained::from_scan(&scan);
+            let explained = Explained::from_scan(&scan);
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&explained).unwrap_or_default()
-                ),
-                Format::Human => print!("{}", explained.to_human()),
+                Format::Json => println!("{}", render::json::explained(&explained)),
+                Format::Human => print!("{}", render::terminal::explained(&explained)),
             }
             ExitCode::from(u8::from(!explained.matches.is_empty()))
         }

@@ -52,7 +52,7 @@ fn warn_only_setup(dir: &Path) -> std::path::PathBuf {
 fn empty_sqlite_database(path: &Path) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        bridge_doctor::store::Store::open(&format!("sqlite:{}", path.display()))
+        bridge_doctor::service::store::Store::open(&format!("sqlite:{}", path.display()))
             .await
             .unwrap()
             .close()

@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use bridge_doctor::store::Store;
+use bridge_doctor::service::store::Store;
 use support::*;
 
 #[tokio::test]

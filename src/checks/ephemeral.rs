@@ -3,8 +3,8 @@
 //! registration and the homeserver config.
 
 use super::{Check, Context, Verdict};
-use crate::bridge::flag;
-use crate::registration::{EPHEMERAL_KEYS, Flag, MSC3202_KEY};
+use crate::input::bridge::flag;
+use crate::input::registration::{EPHEMERAL_KEYS, Flag, MSC3202_KEY};
 
 pub const CHECKS: &[Check] = &[
     Check {

@@ -2,8 +2,8 @@
 //! homeserver accept the registration, and is it the one it loads?
 
 use super::{Check, Context, Verdict};
-use crate::config::TOKEN_PLACEHOLDER;
 use crate::facts::FileProblem;
+use crate::input::config::TOKEN_PLACEHOLDER;
 
 pub const CHECKS: &[Check] = &[
     Check {

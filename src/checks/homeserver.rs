@@ -2,7 +2,7 @@
 //! and is it the right one?
 
 use super::{Check, Context, Verdict};
-use crate::homeserver::{ConnectError, Versions, VersionsError};
+use crate::matrix::{ConnectError, Versions, VersionsError};
 
 pub const CHECKS: &[Check] = &[
     Check {

@@ -4,7 +4,7 @@
 //! `kb/*.yaml` is a new check with no code.
 
 use super::{Context, Finding, Verdict};
-use crate::kb::{self, Entry, Level};
+use crate::knowledge::{self, Entry, Level};
 
 fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
     let Some(logs) = &ctx.target.logs_scanned else {
@@ -62,7 +62,7 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
 
 /// Every `logs.*` finding for one target, in knowledge-base order.
 pub fn findings(ctx: &Context) -> Vec<Finding> {
-    kb::entries()
+    knowledge::entries()
         .iter()
         .filter(|entry| !entry.symptoms.is_empty() || !entry.absent_from_log.is_empty())
         .map(|entry| Finding::from_verdict(entry.check_id(), &ctx.target.id, verdict(ctx, entry)))

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::facts::{Facts, TargetFacts};
+use crate::shared::FAQ;
 
 mod database;
 mod ephemeral;
@@ -20,9 +21,6 @@ mod namespace;
 mod ping;
 mod registrations;
 mod tokens;
-
-/// FAQ the fixes are based on; anchors name its sections.
-pub const FAQ: &str = "https://docs.mau.fi/bridges/general/troubleshooting.html";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use super::{Check, Context, Verdict};
-use crate::registration::{NamespaceEntry, Registration};
+use crate::input::registration::{NamespaceEntry, Registration};
 
 pub const CHECKS: &[Check] = &[
     Check {

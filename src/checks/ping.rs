@@ -3,7 +3,7 @@
 
 use super::{Check, Context, Verdict};
 use crate::facts::{Mode, TargetKind};
-use crate::homeserver::Answer;
+use crate::matrix::Answer;
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -120,7 +120,7 @@ fn connection_failed(ctx: &Context) -> Verdict {
             verdict
                 .detail(format!("The homeserver's ping answered {}. This is the homeserver's own error while connecting to the bridge, not an error of the bridge.", answer.summary()))
                 .evidence("field", "url")
-                .evidence("homeserver_error", crate::redact::line(answer.error.as_deref().unwrap_or_default()))
+                .evidence("homeserver_error", crate::shared::redact::line(answer.error.as_deref().unwrap_or_default()))
                 .fix(reach_fix(ctx))
                 .faq(FAQ_ANCHOR),
         )
@@ -163,7 +163,7 @@ pub fn bad_status_body(answer: &Answer) -> String {
         .and_then(|j| j.get("body"))
         .and_then(|b| b.as_str())
         .unwrap_or_default();
-    crate::redact::line(body)
+    crate::shared::redact::line(body)
 }
 
 fn bad_status(ctx: &Context) -> Verdict {

@@ -3,7 +3,7 @@
 
 use super::{Check, Context, Verdict};
 use crate::facts::same_file;
-use crate::registration::Registration;
+use crate::input::registration::Registration;
 
 pub const CHECKS: &[Check] = &[
     Check {

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Context, Status, by_id, run_one};
-use crate::bridge::BridgeConfig;
-use crate::database::DatabaseFacts;
+use crate::facts::database::DatabaseFacts;
 use crate::facts::{
     Facts, HomeserverConfig, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind,
 };
-use crate::homeserver::{Answer, ConnectError, Versions, VersionsError};
-use crate::registration::Registration;
-use crate::yaml::Document;
+use crate::input::bridge::BridgeConfig;
+use crate::input::registration::Registration;
+use crate::input::yaml::Document;
+use crate::matrix::{Answer, ConnectError, Versions, VersionsError};
 
 const REGISTRATION: &str = "id: telegram\nurl: http://localhost:29317\nas_token: AS\nhs_token: HS\nsender_localpart: sender\nnamespaces:\n  users:\n    - exclusive: true\n      regex: '@telegram_.*:doctor\\.test'\n    - exclusive: true\n      regex: '@telegrambot:doctor\\.test'\nreceive_ephemeral: true\n";
 const CONFIG: &str = "homeserver:\n    address: http://localhost:8008\n    domain: doctor.test\nappservice:\n    address: http://localhost:29317\n    id: telegram\n    bot_username: telegrambot\n    as_token: AS\n    hs_token: HS\n    database: sqlite:tg.db\n    ephemeral_events: true\nbridge:\n    username_template: telegram_{userid}\n    permissions:\n        doctor.test: full\n    encryption:\n        allow: false\n        default: false\n        appservice: false\n        msc4190: false\n        require: false\n";
@@ -683,7 +683,7 @@ fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
         "logs/synapse-homeserver.log",
     ))
     .unwrap();
-    let scanner = crate::explain::Scanner::new();
+    let scanner = crate::knowledge::scan::Scanner::new();
     let mut scan = scanner.new_scan();
     scanner
         .scan(log.as_slice(), "homeserver.log", &mut scan)

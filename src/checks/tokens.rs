@@ -5,7 +5,7 @@ use super::ping::{bad_status_body, bad_status_code, ping_answer};
 use super::{Check, Context, Verdict};
 use crate::checks::homeserver::live_server_name;
 use crate::facts::Facts;
-use crate::homeserver::ConnectError;
+use crate::matrix::ConnectError;
 
 pub const CHECKS: &[Check] = &[
     Check {

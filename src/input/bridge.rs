@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use crate::config::Config;
-use crate::yaml::{Document, Node, Pos};
+use crate::input::config::Config;
+use crate::input::yaml::{Document, Node, Pos};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

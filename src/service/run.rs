@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::appservice::{self, AppserviceState, IncomingEvent};
-use crate::bot::Bot;
-use crate::config::Config;
-use crate::selfcheck::{self, FailureClass};
-use crate::store::Store;
+use crate::input::config::Config;
+use crate::service::appservice::{self, AppserviceState, IncomingEvent};
+use crate::service::bot::Bot;
+use crate::service::selfcheck::{self, FailureClass};
+use crate::service::store::Store;
 
 /// Exit codes of `run`, also listed in the README.
 pub const EXIT_CONFIG: i32 = 2;
@@ -119,7 +119,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     );
 
     let check = selfcheck::run(&config, &config.appservice.registration).await;
-    selfcheck::log_findings(&check.findings);
+    crate::render::log_lines::log_findings(&check.findings);
     let outcome = match check.failure {
         Some(class) => {
             tracing::error!(exit_code = class as i32, "self-check failed; stopping");

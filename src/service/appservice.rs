@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
-use crate::store::Store;
+use crate::service::store::Store;
 
 /// One event the homeserver pushed, with the part of the transaction it came in.
 #[derive(Clone, Debug)]

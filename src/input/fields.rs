@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::yaml::{Node, Pos, Value};
+use crate::input::yaml::{Node, Pos, Value};
 
 /// One problem with one field of one file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

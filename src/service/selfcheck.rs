@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::checks::{self, Context, Finding, Status};
-use crate::config::Config;
 use crate::facts::{self, Facts, HomeserverFacts, LiveFacts, Mode};
-use crate::homeserver::{HomeserverClient, Versions, VersionsError};
+use crate::input::config::Config;
+use crate::matrix::{HomeserverClient, Versions, VersionsError};
 
 /// Why `run` stopped; the discriminant is the process exit code (documented
 /// in the README).
@@ -81,7 +81,7 @@ async fn versions_with_wait(
     }
 }
 
-fn is_unregistered(answer: &crate::homeserver::Answer) -> bool {
+fn is_unregistered(answer: &crate::matrix::Answer) -> bool {
     answer.errcode_is("M_FORBIDDEN")
         && answer
             .error
@@ -179,30 +179,5 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
         findings,
         failure: None,
         ping_ms,
-    }
-}
-
-/// One log line per finding: id, what is wrong, the fix, the FAQ link.
-pub fn log_findings(findings: &[Finding]) {
-    for finding in findings {
-        match finding.status {
-            Status::Pass => tracing::info!(check = %finding.check, "ok: {}", finding.title),
-            Status::Skip => tracing::debug!(check = %finding.check, "skipped: {}", finding.title),
-            Status::Warn | Status::Fail | Status::Error => {
-                let fix = finding
-                    .fix
-                    .iter()
-                    .enumerate()
-                    .map(|(i, step)| format!("{}. {step}", i + 1))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let faq = finding.faq.as_deref().unwrap_or("-");
-                if finding.status == Status::Warn {
-                    tracing::warn!(check = %finding.check, faq, "{} ({}) Fix: {fix}", finding.title, finding.detail);
-                } else {
-                    tracing::error!(check = %finding.check, faq, "{} ({}) Fix: {fix}", finding.title, finding.detail);
-                }
-            }
-        }
     }
 }

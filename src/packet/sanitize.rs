@@ -9,8 +9,8 @@
 use aho_corasick::AhoCorasick;
 use serde::Serialize;
 
-use crate::redact::mask;
-use crate::yaml::{Document, Node, Value, scalar_span};
+use crate::input::yaml::{Document, Node, Value, scalar_span};
+use crate::shared::redact::{self, mask};
 
 /// Words that make a key secret when they appear as a part of its name.
 const SECRET_WORDS: &[&str] = &[
@@ -87,94 +87,92 @@ fn yaml_mask(value: &str) -> String {
     mask(value).replace(['"', '\'', '\\'], "x")
 }
 
-fn walk(
-    node: &Node,
-    path: &str,
-    under_secret: bool,
-    text: &str,
-    file: &str,
-    edits: &mut Vec<Edit>,
-    out: &mut SanitizedFile,
-) {
-    match &node.value {
-        Value::Map(entries) => {
-            for (key, child) in entries {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                walk(
-                    child,
-                    &child_path,
-                    under_secret || is_secret_key(key),
-                    text,
-                    file,
-                    edits,
-                    out,
-                );
-            }
-        }
-        Value::Seq(items) => {
-            for (index, item) in items.iter().enumerate() {
-                walk(
-                    item,
-                    &format!("{path}[{index}]"),
-                    under_secret,
-                    text,
-                    file,
-                    edits,
-                    out,
-                );
-            }
-        }
-        Value::Bool(_) | Value::Null => {}
-        Value::Str(_) | Value::Int(_) | Value::Float(_) => {
-            let value = node.scalar_text().unwrap_or_default();
-            let (rule, replacement) = if under_secret {
-                ("secret key", yaml_mask(&value))
-            } else if value.contains("://") && crate::redact::uri(&value) != value {
-                ("uri credentials", crate::redact::uri(&value))
-            } else if value.starts_with("as_token:") {
-                ("double-puppet secret", yaml_mask(&value))
-            } else {
-                return;
-            };
-            let Some(range) = scalar_span(text, node.pos, node.as_str()) else {
-                return;
-            };
-            let quote = text[range.clone()]
-                .chars()
-                .next()
-                .filter(|c| *c == '"' || *c == '\'');
-            let replacement = match quote {
-                Some(q) => format!("{q}{replacement}{q}"),
-                None => replacement,
-            };
-            edits.push(Edit { range, replacement });
-            out.redactions.push(Redaction {
-                file: file.to_owned(),
-                location: path.to_owned(),
-                rule,
-                kind: kind_of(&value),
-            });
-            if rule == "uri credentials" {
-                // The user info itself is the secret to hunt for in logs.
-                if let Some(userinfo) = value
-                    .split_once("://")
-                    .and_then(|(_, rest)| rest.rsplit_once('@'))
-                    .map(|(u, _)| u)
-                {
-                    out.secrets.push(userinfo.to_owned());
-                    if let Some((_, password)) = userinfo.split_once(':') {
-                        out.secrets.push(password.to_owned());
-                    }
+/// One file's walk: the text being sanitised and what was found so far.
+struct Walker<'a> {
+    text: &'a str,
+    file: &'a str,
+    edits: Vec<Edit>,
+    out: SanitizedFile,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, node: &Node, path: &str, under_secret: bool) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (key, child) in entries {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    self.walk(child, &child_path, under_secret || is_secret_key(key));
                 }
-            } else {
-                out.secrets.push(value);
+            }
+            Value::Seq(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.walk(item, &format!("{path}[{index}]"), under_secret);
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
+            Value::Str(_) | Value::Int(_) | Value::Float(_) => {
+                self.scalar(node, path, under_secret)
             }
         }
     }
+
+    /// Masks one scalar in place when it is a secret, keeping its quotes.
+    fn scalar(&mut self, node: &Node, path: &str, under_secret: bool) {
+        let value = node.scalar_text().unwrap_or_default();
+        let (rule, replacement) = if under_secret {
+            ("secret key", yaml_mask(&value))
+        } else if value.contains("://") && redact::uri(&value) != value {
+            ("uri credentials", redact::uri(&value))
+        } else if value.starts_with("as_token:") {
+            ("double-puppet secret", yaml_mask(&value))
+        } else {
+            return;
+        };
+        let Some(range) = scalar_span(self.text, node.pos, node.as_str()) else {
+            return;
+        };
+        let quote = self.text[range.clone()]
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'');
+        let replacement = match quote {
+            Some(q) => format!("{q}{replacement}{q}"),
+            None => replacement,
+        };
+        self.edits.push(Edit { range, replacement });
+        self.out.redactions.push(Redaction {
+            file: self.file.to_owned(),
+            location: path.to_owned(),
+            rule,
+            kind: kind_of(&value),
+        });
+        if rule == "uri credentials" {
+            self.out.secrets.extend(uri_userinfo_secrets(&value));
+        } else {
+            self.out.secrets.push(value);
+        }
+    }
+}
+
+/// The user info of a URI, and its password alone: the secrets to hunt
+/// for in logs.
+fn uri_userinfo_secrets(value: &str) -> Vec<String> {
+    let Some(userinfo) = value
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .map(|(u, _)| u)
+    else {
+        return Vec::new();
+    };
+    let mut secrets = vec![userinfo.to_owned()];
+    if let Some((_, password)) = userinfo.split_once(':') {
+        secrets.push(password.to_owned());
+    }
+    secrets
 }
 
 /// Sanitises one YAML (or JSON) file. A file that does not parse is
@@ -192,7 +190,7 @@ pub fn sanitize_config(file: &str, text: &str) -> SanitizedFile {
                 .lines()
                 .enumerate()
                 .map(|(index, line)| {
-                    let cleaned = crate::redact::line(&key_value_line(line));
+                    let cleaned = redact::line(&key_value_line(line));
                     if cleaned != line {
                         out.redactions.push(Redaction {
                             file: file.to_owned(),
@@ -207,8 +205,16 @@ pub fn sanitize_config(file: &str, text: &str) -> SanitizedFile {
             return out;
         }
     };
-    let mut edits = Vec::new();
-    walk(&document.root, "", false, text, file, &mut edits, &mut out);
+    let mut walker = Walker {
+        text,
+        file,
+        edits: Vec::new(),
+        out,
+    };
+    walker.walk(&document.root, "", false);
+    let Walker {
+        mut edits, mut out, ..
+    } = walker;
     edits.sort_by_key(|e| std::cmp::Reverse(e.range.start));
     let mut result = text.to_owned();
     for edit in edits {
@@ -274,7 +280,7 @@ impl SecretValues {
             }
             _ => line.to_owned(),
         };
-        let cleaned = crate::redact::line(&text);
+        let cleaned = redact::line(&text);
         if cleaned != text {
             rules.push("token parameter or header");
             text = cleaned;

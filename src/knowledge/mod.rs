@@ -2,17 +2,19 @@
 //! explanation and its fix, from `kb/*.yaml` compiled into the binary.
 //! `explain`, the `logs.*` checks and the chat `faq` command all read it.
 
+pub mod scan;
+
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::checks::FAQ;
+use crate::shared::FAQ;
 
 /// The YAML files of `kb/`, compiled in so the binary needs no data files.
 const SOURCES: &[(&str, &str)] = &[
-    ("kb/bridge.yaml", include_str!("../kb/bridge.yaml")),
-    ("kb/synapse.yaml", include_str!("../kb/synapse.yaml")),
-    ("kb/general.yaml", include_str!("../kb/general.yaml")),
+    ("kb/bridge.yaml", include_str!("../../kb/bridge.yaml")),
+    ("kb/synapse.yaml", include_str!("../../kb/synapse.yaml")),
+    ("kb/general.yaml", include_str!("../../kb/general.yaml")),
 ];
 
 #[derive(Clone, Debug, Deserialize)]

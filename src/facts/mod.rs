@@ -4,16 +4,18 @@
 //! `checks/` are pure functions over these structs. Live probes of all
 //! targets run concurrently, each bounded by the client's timeout.
 
+pub mod database;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::bridge::BridgeConfig;
-use crate::config::Config;
-use crate::homeserver::{
+use crate::input::bridge::BridgeConfig;
+use crate::input::config::Config;
+use crate::input::registration::Registration;
+use crate::input::yaml::{Document, LoadError, Pos};
+use crate::matrix::{
     Answer, ConnectError, HomeserverClient, ServerSoftware, Versions, VersionsError,
 };
-use crate::registration::Registration;
-use crate::yaml::{Document, LoadError, Pos};
 
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -184,7 +186,7 @@ pub struct TargetFacts {
     /// `None`: offline.
     pub live: Option<LiveFacts>,
     /// `None`: no database URI known for this target.
-    pub database: Option<crate::database::DatabaseFacts>,
+    pub database: Option<crate::facts::database::DatabaseFacts>,
     /// `None`: no log of this target (nor a homeserver log) was scanned.
     pub logs_scanned: Option<LogFacts>,
 }
@@ -193,10 +195,10 @@ pub struct TargetFacts {
 /// log lines that mention it.
 #[derive(Debug, Default)]
 pub struct LogFacts {
-    pub hits: Vec<crate::explain::EntryHits>,
+    pub hits: Vec<crate::knowledge::scan::EntryHits>,
     /// The homeserver log's hits that mention this target, apart (`ping.backoff`
     /// reads them): `None` when no homeserver log is configured.
-    pub homeserver_hits: Option<Result<Vec<crate::explain::EntryHits>, String>>,
+    pub homeserver_hits: Option<Result<Vec<crate::knowledge::scan::EntryHits>, String>>,
     pub files_without_debug: Vec<String>,
     pub unreadable: Vec<String>,
 }
@@ -261,7 +263,7 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
     }
 }
 
-pub fn bridge_target(entry: &crate::config::BridgeEntry) -> TargetFacts {
+pub fn bridge_target(entry: &crate::input::config::BridgeEntry) -> TargetFacts {
     let registration = Registration::load(&entry.registration).map_err(FileProblem::from);
     let config = entry.config.as_ref().map(|path| {
         let document = Document::load(path).map_err(FileProblem::from)?;
@@ -371,7 +373,7 @@ pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<Ta
                     .iter()
                     .filter(|path| !same_file(path, &config.appservice.registration))
                     .map(|path| {
-                        bridge_target(&crate::config::BridgeEntry {
+                        bridge_target(&crate::input::config::BridgeEntry {
                             id: None,
                             config: None,
                             registration: path.clone(),
@@ -447,7 +449,8 @@ impl Facts {
         }
         scan_logs(config, &mut self.targets);
         let databases =
-            futures::future::join_all(self.targets.iter().map(crate::database::inspect)).await;
+            futures::future::join_all(self.targets.iter().map(crate::facts::database::inspect))
+                .await;
         for (target, database) in self.targets.iter_mut().zip(databases) {
             target.database = database;
         }
@@ -480,7 +483,7 @@ pub fn open_tail(path: &Path, window: u64) -> std::io::Result<std::fs::File> {
 
 /// Scans the recent part of every configured log with the knowledge base.
 fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
-    let scanner = crate::explain::Scanner::new();
+    let scanner = crate::knowledge::scan::Scanner::new();
     let window = config.log_window_bytes;
     let homeserver = config.homeserver.log.as_ref().map(|path| {
         let mut scan = scanner.new_scan();

@@ -7,13 +7,13 @@ use std::path::Path;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::config::{Config, is_placeholder_token};
-use crate::registration::{Registration, render_doctor_registration};
+use crate::input::config::{Config, is_placeholder_token};
+use crate::input::registration::{Registration, render_doctor_registration};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::input::config::ConfigError),
     #[error(
         "{path}: cannot write: {source}. Check the folder exists and this user may write there."
     )]
@@ -68,12 +68,11 @@ pub fn generate(
         }
         let pos = config.position_of(&format!("appservice.{field}"));
         let token = random_token(64);
-        text = crate::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\"")).ok_or_else(
-            || GenerateError::NoTokenField {
+        text = crate::input::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\""))
+            .ok_or_else(|| GenerateError::NoTokenField {
                 path: config_path.display().to_string(),
                 field,
-            },
-        )?;
+            })?;
         match field {
             "as_token" => config.appservice.as_token = token,
             _ => config.appservice.hs_token = token,
@@ -110,7 +109,7 @@ mod tests {
 
     fn write_config(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("config.yaml");
-        let text = include_str!("../config.example.yaml");
+        let text = include_str!("../../config.example.yaml");
         std::fs::write(&path, text).unwrap();
         path
     }

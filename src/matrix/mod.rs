@@ -127,7 +127,7 @@ impl Answer {
     /// "403 M_FORBIDDEN: Application service has not registered this user"
     /// Redacted: error texts quote whatever the other side sent.
     pub fn summary(&self) -> String {
-        crate::redact::line(&self.raw_summary())
+        crate::shared::redact::line(&self.raw_summary())
     }
 
     fn raw_summary(&self) -> String {

@@ -43,12 +43,12 @@ async fn connect(uri: &str) -> Result<AnyConnection, String> {
     sqlx::any::install_default_drivers();
     let options: AnyConnectOptions = uri
         .parse()
-        .map_err(|e: sqlx::Error| crate::redact::uri(&e.to_string()))?;
+        .map_err(|e: sqlx::Error| crate::shared::redact::uri(&e.to_string()))?;
     let options = options.disable_statement_logging();
     tokio::time::timeout(Duration::from_secs(5), options.connect())
         .await
         .map_err(|_| "timed out after 5 s".to_owned())?
-        .map_err(|e| crate::redact::uri(&e.to_string()))
+        .map_err(|e| crate::shared::redact::uri(&e.to_string()))
 }
 
 /// The database server's version string (for SQLite, the library's).
@@ -104,7 +104,7 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let config = target.config()?;
     let field = config.database_uri.as_ref()?;
     let base = config.path().parent().unwrap_or(Path::new("."));
-    let shown_uri = crate::redact::uri(&field.value);
+    let shown_uri = crate::shared::redact::uri(&field.value);
     let uri = read_only_uri(&field.value, base);
     // The doctor creates its SQLite file on first `run`; before that there is nothing to inspect.
     let not_created_yet = |uri: &str| {

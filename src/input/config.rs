@@ -7,8 +7,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::fields::{FieldProblem, FieldReader};
-use crate::yaml::{Document, LoadError, Node, Pos};
+use crate::input::fields::{FieldProblem, FieldReader};
+use crate::input::yaml::{Document, LoadError, Node, Pos};
 
 /// The text mautrix bridges (and we) put where a token must be generated.
 pub const TOKEN_PLACEHOLDER: &str = "This value is generated when generating the registration";
@@ -288,7 +288,7 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
     if list.is_null() {
         return Vec::new();
     }
-    if !matches!(list.value, crate::yaml::Value::Seq(_)) {
+    if !matches!(list.value, crate::input::yaml::Value::Seq(_)) {
         reader.problem(
             list.pos,
             "bridges",

@@ -50,7 +50,7 @@ impl Store {
         } else if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
             (DatabaseKind::Postgres, uri.to_owned())
         } else {
-            return Err(StoreError::Unsupported(crate::redact::uri(uri)));
+            return Err(StoreError::Unsupported(crate::shared::redact::uri(uri)));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DatabaseKind::Sqlite { 1 } else { 4 })

@@ -13,7 +13,7 @@ use memchr::{memchr, memmem, memrchr};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::kb::{self, Entry};
+use crate::knowledge::{self, Entry};
 
 const CHUNK: usize = 1 << 20;
 /// Lines longer than this are cut; a log line that long is not one we explain.
@@ -101,7 +101,7 @@ pub struct Scanner {
 
 impl Scanner {
     pub fn new() -> Scanner {
-        let entries = kb::entries();
+        let entries = knowledge::entries();
         let literals: Vec<&str> = entries
             .iter()
             .flat_map(|e| e.symptoms.iter().map(|s| s.literal.as_str()))
@@ -186,7 +186,7 @@ impl Scanner {
                 hits.push(MatchedLine {
                     file: file.to_owned(),
                     number,
-                    text: crate::redact::line(line),
+                    text: crate::shared::redact::line(line),
                 });
             }
         }
@@ -306,40 +306,6 @@ impl Explained {
                 })
                 .collect(),
         }
-    }
-
-    pub fn to_human(&self) -> String {
-        if self.matches.is_empty() {
-            return "No known problem found in the text.\n".to_owned();
-        }
-        let mut out = String::new();
-        for m in &self.matches {
-            out.push_str(&format!("[✗] {} ({}): {}\n", m.entry, m.check, m.title));
-            out.push_str(&format!("    {}\n", m.explanation));
-            out.push_str(&format!(
-                "    {} matching line(s){}:\n",
-                m.count,
-                if m.count as usize > m.lines.len() {
-                    ", first and last shown"
-                } else {
-                    ""
-                }
-            ));
-            for line in &m.lines {
-                out.push_str(&format!(
-                    "      {}:{}: {}\n",
-                    line.file,
-                    line.number,
-                    line.text.chars().take(300).collect::<String>()
-                ));
-            }
-            out.push_str("    Fix:\n");
-            for (i, step) in m.fix.iter().enumerate() {
-                out.push_str(&format!("      {}. {step}\n", i + 1));
-            }
-            out.push_str(&format!("    FAQ: {}\n\n", m.faq));
-        }
-        out
     }
 }
 
@@ -474,7 +440,10 @@ mod tests {
 
     #[test]
     fn every_entry_with_symptoms_matches_a_realistic_sample() {
-        for entry in kb::entries().iter().filter(|e| !e.symptoms.is_empty()) {
+        for entry in knowledge::entries()
+            .iter()
+            .filter(|e| !e.symptoms.is_empty())
+        {
             let (_, sample) = SAMPLES
                 .iter()
                 .find(|(id, _)| *id == entry.id)

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fields::{FieldProblem, FieldReader};
-use crate::yaml::{Document, Node, Pos, Value};
+use crate::input::fields::{FieldProblem, FieldReader};
+use crate::input::yaml::{Document, Node, Pos, Value};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NamespaceEntry {
@@ -147,7 +147,7 @@ impl Registration {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Registration, crate::yaml::LoadError> {
+    pub fn load(path: &Path) -> Result<Registration, crate::input::yaml::LoadError> {
         Document::load(path).map(Registration::parse)
     }
 
@@ -252,7 +252,7 @@ pub fn exact_user_regex(localpart: &str, domain: &str) -> String {
 
 /// The doctor's own registration, as `generate-registration` writes it.
 pub fn render_doctor_registration(
-    config: &crate::config::Config,
+    config: &crate::input::config::Config,
     sender_localpart: &str,
 ) -> String {
     let appservice = &config.appservice;

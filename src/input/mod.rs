@@ -1,0 +1,8 @@
+//! Stage 1, input: files read into typed values, every problem kept with
+//! its file, line and column. No network, no checks.
+
+pub mod bridge;
+pub mod config;
+pub mod fields;
+pub mod registration;
+pub mod yaml;

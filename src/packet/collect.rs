@@ -1,0 +1,104 @@
+//! Collecting: every fact and finding of one run (the same engine as
+//! `check`), the doctor's database, and which files go into the packet.
+
+use std::path::PathBuf;
+
+use crate::checks::{self, Finding};
+use crate::facts::{self, Facts, TargetKind};
+use crate::input::config::Config;
+use crate::matrix::VersionsError;
+use crate::render::report::Report;
+
+pub struct Collected {
+    pub facts: Facts,
+    pub findings: Vec<Finding>,
+    pub report: Report,
+    /// `sqlite` or `postgres`, and the server's (or library's) version.
+    pub database: (String, String),
+    /// What could not be collected, for `warnings.txt`.
+    pub warnings: Vec<String>,
+}
+
+pub async fn collect(config: &Config) -> Collected {
+    let facts = facts::gather(config, false).await;
+    let findings = checks::run_all(&facts);
+    let report = Report::new(&facts, findings.clone());
+    let database = database_info(config).await;
+    let warnings = homeserver_warning(config, &facts).into_iter().collect();
+    Collected {
+        facts,
+        findings,
+        report,
+        database,
+        warnings,
+    }
+}
+
+async fn database_info(config: &Config) -> (String, String) {
+    let kind = if config.database.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let uri = if kind == "sqlite" {
+        "sqlite::memory:".to_owned()
+    } else {
+        config.database.clone()
+    };
+    let version = facts::database::server_version(&uri)
+        .await
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    (kind.to_owned(), version)
+}
+
+fn homeserver_warning(config: &Config, facts: &Facts) -> Option<String> {
+    let Some(Err(error)) = &facts.homeserver.versions else {
+        return None;
+    };
+    let why = match error {
+        VersionsError::Connect { error } => error.message().to_owned(),
+        VersionsError::NotMatrix { answer } => {
+            format!("not a Matrix answer: {}", answer.summary())
+        }
+    };
+    Some(format!(
+        "homeserver {}: no usable answer, live checks skipped and its version unknown: {why}",
+        config.homeserver.address
+    ))
+}
+
+/// Every config and registration, by target: the doctor's config first,
+/// then each target's config (also one that could not be read) and
+/// registration, then the homeserver's config.
+pub fn config_files(config: &Config, facts: &Facts) -> Vec<(String, PathBuf)> {
+    let mut files = vec![(config.appservice.id.clone(), config.path.clone())];
+    for target in &facts.targets {
+        // The doctor's own config is already first in the list.
+        if target.kind == TargetKind::Bridge
+            && let Some(bridge_config) = target.config()
+        {
+            files.push((target.id.clone(), bridge_config.path().to_owned()));
+        }
+        if let Some(Err(problem)) = &target.config {
+            files.push((target.id.clone(), problem.path().to_owned()));
+        }
+        files.push((target.id.clone(), target.registration_path.clone()));
+    }
+    if let Some(hs) = &config.homeserver.config {
+        files.push(("homeserver".to_owned(), hs.clone()));
+    }
+    files
+}
+
+/// Every configured log, by target, and the homeserver's.
+pub fn log_files(config: &Config, facts: &Facts) -> Vec<(String, PathBuf)> {
+    let mut logs: Vec<(String, PathBuf)> = facts
+        .targets
+        .iter()
+        .flat_map(|t| t.logs.iter().map(|l| (t.id.clone(), l.clone())))
+        .collect();
+    if let Some(log) = &config.homeserver.log {
+        logs.push(("homeserver".to_owned(), log.clone()));
+    }
+    logs
+}

@@ -1,0 +1,162 @@
+//! The support packet: one zip with versions, findings, sanitised configs
+//! and bounded, sanitised log tails, for handing to someone else.
+//!
+//! [`build`] runs four steps: collect (`collect.rs`: the same facts and
+//! checks as `check`), sanitise (`sanitize.rs`: configs masked in place,
+//! their secret values then hunted in the logs), write (`write.rs`: streamed
+//! into the zip) and summarise (`summary.rs`, with `report.md` rendered by
+//! `render::markdown`). Nothing that cannot be collected stops the packet:
+//! it becomes a line of `warnings.txt`.
+
+mod collect;
+mod sanitize;
+mod summary;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use crate::input::config::Config;
+use crate::render::markdown::{self, PacketNotes};
+use collect::Collected;
+use sanitize::SecretValues;
+use write::{TailOptions, Writer};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 20 * 1024 * 1024;
+
+pub struct PacketOptions {
+    /// A folder (the name is generated) or a file name.
+    pub output: Option<PathBuf>,
+    pub note: Option<String>,
+    pub max_log_bytes: u64,
+    /// Only log lines from this time on (`2026-11-22 10:00` or RFC 3339).
+    pub since: Option<String>,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PacketError {
+    #[error(
+        "cannot write the packet to {path}: {source}. Check the folder exists and is writable (-o)."
+    )]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+}
+
+pub struct Built {
+    pub path: PathBuf,
+    pub warnings: Vec<String>,
+    pub debug_advice: Option<String>,
+}
+
+/// `bridge_doctor_packet_YYYY-MM-DD-HH-MM.zip`, in UTC.
+pub fn file_name(now: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]");
+    format!(
+        "bridge_doctor_packet_{}.zip",
+        now.format(&format).unwrap_or_default()
+    )
+}
+
+fn output_path(output: Option<&Path>, now: time::OffsetDateTime) -> PathBuf {
+    match output {
+        Some(path) if path.is_dir() || path.to_string_lossy().ends_with('/') => {
+            path.join(file_name(now))
+        }
+        Some(path) => path.to_owned(),
+        None => PathBuf::from(file_name(now)),
+    }
+}
+
+pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, PacketError> {
+    let path = output_path(options.output.as_deref(), time::OffsetDateTime::now_utc());
+    let collected = collect::collect(config).await;
+    let partial = path.with_extension("zip.partial");
+    let mut writer = Writer::create(&partial, options.progress)?;
+    writer.warnings.extend(collected.warnings.iter().cloned());
+    let secrets = sanitise_configs(&mut writer, config, &collected)?;
+    let tail = TailOptions {
+        max_bytes: options.max_log_bytes,
+        since: options.since.clone(),
+    };
+    let logs = collect::log_files(config, &collected.facts);
+    let software = writer.add_logs(&logs, &tail, &secrets)?;
+    let debug_advice = summary::debug_advice(&collected.findings);
+    let notes = PacketNotes {
+        note: options.note.as_deref(),
+        warnings: &writer.warnings.clone(),
+        debug_advice: debug_advice.as_deref(),
+    };
+    summarise(&mut writer, &collected, &notes, &software)?;
+    let warnings = writer.warnings.clone();
+    writer.finish(&partial, &path)?;
+    Ok(Built {
+        path,
+        warnings,
+        debug_advice,
+    })
+}
+
+/// Writes every config sanitised; the secret values found in them, and the
+/// doctor's own tokens (known even when a file was unreadable), become the
+/// values masked in every log line.
+fn sanitise_configs<W: std::io::Write + std::io::Seek>(
+    writer: &mut Writer<W>,
+    config: &Config,
+    collected: &Collected,
+) -> Result<SecretValues, PacketError> {
+    let files = collect::config_files(config, &collected.facts);
+    let mut secrets = writer.add_configs(&files)?;
+    secrets.extend([
+        config.appservice.as_token.clone(),
+        config.appservice.hs_token.clone(),
+    ]);
+    Ok(SecretValues::new(&secrets))
+}
+
+/// The summary files, after the configs and logs they describe.
+fn summarise<W: std::io::Write + std::io::Seek>(
+    writer: &mut Writer<W>,
+    collected: &Collected,
+    notes: &PacketNotes,
+    software: &[(String, (String, String))],
+) -> Result<(), PacketError> {
+    let report = &collected.report;
+    writer.add(
+        "metadata.yaml",
+        summary::metadata(collected, notes.note).as_bytes(),
+    )?;
+    writer.add(
+        "bridges.json",
+        summary::bridges(collected, software).as_bytes(),
+    )?;
+    writer.add(
+        "checks.json",
+        crate::render::json::report(report).as_bytes(),
+    )?;
+    let markdown = markdown::packet_report(report, &collected.facts, notes);
+    writer.add("report.md", markdown.as_bytes())?;
+    let redactions = serde_json::to_string_pretty(&writer.redactions).unwrap_or_default();
+    writer.add("redactions.json", redactions.as_bytes())?;
+    let warnings_text = if writer.warnings.is_empty() {
+        "nothing was left out\n".to_owned()
+    } else {
+        writer.warnings.join("\n") + "\n"
+    };
+    writer.add("warnings.txt", warnings_text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_file_names_are_utc_minutes() {
+        let at = time::macros::datetime!(2026-11-22 09:05 UTC);
+        assert_eq!(file_name(at), "bridge_doctor_packet_2026-11-22-09-05.zip");
+    }
+}

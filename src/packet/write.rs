@@ -1,0 +1,294 @@
+//! Writing the zip: whole files, sanitised configs, and log tails streamed
+//! line by line (a large log costs one line of memory, not its size).
+
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use regex::Regex;
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use super::PacketError;
+use super::sanitize::{Redaction, SecretValues, sanitize_config};
+use super::summary::software_in;
+use crate::facts::open_tail;
+
+/// Log lines are cut at this length in the packet.
+const MAX_LINE: usize = 16 * 1024;
+/// Per log file, redactions listed one by one before they are summed up.
+const MAX_LISTED_REDACTIONS: usize = 500;
+
+fn write_error(path: &str) -> impl FnOnce(std::io::Error) -> PacketError + '_ {
+    move |source| PacketError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The zip being written, with what the packet records about it.
+pub struct Writer<W: Write + Seek> {
+    zip: ZipWriter<W>,
+    pub redactions: Vec<Redaction>,
+    pub warnings: Vec<String>,
+    progress: bool,
+    /// Entry names given out, so two files of one name stay apart.
+    taken: Vec<String>,
+}
+
+impl Writer<std::io::BufWriter<std::fs::File>> {
+    pub fn create(path: &Path, progress: bool) -> Result<Self, PacketError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::create(path).map_err(write_error(&name))?;
+        Ok(Writer {
+            zip: ZipWriter::new(std::io::BufWriter::new(file)),
+            redactions: Vec::new(),
+            warnings: Vec::new(),
+            progress,
+            taken: Vec::new(),
+        })
+    }
+
+    /// Finishes the zip at `partial` and gives it its final name.
+    pub fn finish(self, partial: &Path, path: &Path) -> Result<(), PacketError> {
+        let partial_name = partial.display().to_string();
+        self.zip
+            .finish()?
+            .flush()
+            .map_err(write_error(&partial_name))?;
+        let name = path.display().to_string();
+        std::fs::rename(partial, path).map_err(write_error(&name))
+    }
+}
+
+impl<W: Write + Seek> Writer<W> {
+    fn options() -> SimpleFileOptions {
+        SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true)
+    }
+
+    pub fn add(&mut self, name: &str, content: &[u8]) -> Result<(), PacketError> {
+        self.zip.start_file(name, Self::options())?;
+        self.zip.write_all(content).map_err(write_error(name))
+    }
+
+    fn announce(&self, name: &str) {
+        if self.progress {
+            eprintln!("  adding {name}");
+        }
+    }
+
+    /// A name for a file inside the zip: the file's own name, unique in its folder.
+    fn entry_name(&mut self, folder: &str, path: &Path) -> String {
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_owned());
+        let mut name = format!("{folder}/{base}");
+        let mut n = 2;
+        while self.taken.contains(&name) {
+            name = format!("{folder}/{n}-{base}");
+            n += 1;
+        }
+        self.taken.push(name.clone());
+        name
+    }
+
+    /// Adds each config file sanitised under `config/<target>/`; returns the
+    /// secret values found in them, to be hunted in the logs.
+    pub fn add_configs(&mut self, files: &[(String, PathBuf)]) -> Result<Vec<String>, PacketError> {
+        let mut secrets = Vec::new();
+        for (target, file_path) in files {
+            let name = self.entry_name(&format!("config/{target}"), file_path);
+            match std::fs::read_to_string(file_path) {
+                Ok(text) => {
+                    self.announce(&name);
+                    let sanitized = sanitize_config(&name, &text);
+                    self.add(&name, sanitized.text.as_bytes())?;
+                    self.redactions.extend(sanitized.redactions);
+                    secrets.extend(sanitized.secrets);
+                }
+                Err(err) => self
+                    .warnings
+                    .push(format!("{}: not collected: {err}", file_path.display())),
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// Adds the tail of each log under `logs/<target>/`, sanitised; returns
+    /// the software and version each target's log names at its start.
+    pub fn add_logs(
+        &mut self,
+        logs: &[(String, PathBuf)],
+        tail: &TailOptions,
+        secrets: &SecretValues,
+    ) -> Result<Vec<(String, (String, String))>, PacketError> {
+        let mut software = Vec::new();
+        for (target, log_path) in logs {
+            let name = self.entry_name(&format!("logs/{target}"), log_path);
+            if let Some(found) = self.copy_log(&name, log_path, tail, secrets)? {
+                software.push((target.clone(), found));
+            }
+        }
+        Ok(software)
+    }
+
+    fn copy_log(
+        &mut self,
+        name: &str,
+        path: &Path,
+        tail: &TailOptions,
+        secrets: &SecretValues,
+    ) -> Result<Option<(String, String)>, PacketError> {
+        let file = match open_tail(path, tail.max_bytes) {
+            Ok(file) => file,
+            Err(err) => {
+                self.warnings
+                    .push(format!("log {}: not collected: {err}", path.display()));
+                return Ok(None);
+            }
+        };
+        let truncated = std::fs::metadata(path).is_ok_and(|m| m.len() > tail.max_bytes);
+        self.announce(name);
+        self.zip.start_file(name, Self::options())?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        if truncated {
+            // The tail starts mid-line: drop that partial line.
+            let _ = reader.read_until(b'\n', &mut Vec::new());
+            let note = format!(
+                "[bridge-doctor: only the last {} MiB of {} are included]\n",
+                tail.max_bytes / (1024 * 1024),
+                path.display()
+            );
+            self.zip
+                .write_all(note.as_bytes())
+                .map_err(write_error(name))?;
+        }
+        let mut copy = LogCopy::new(name, tail.since.is_none());
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let read = reader
+                .read_until(b'\n', &mut raw)
+                .map_err(write_error(&path.display().to_string()))?;
+            if read == 0 {
+                break;
+            }
+            raw.truncate(MAX_LINE);
+            let line = String::from_utf8_lossy(&raw);
+            copy.line(self, line.trim_end_matches(['\n', '\r']), tail, secrets)?;
+        }
+        copy.finish(self);
+        Ok(copy.software)
+    }
+}
+
+/// Which part of each log goes in.
+pub struct TailOptions {
+    pub max_bytes: u64,
+    /// Only lines from this time on (`YYYY-MM-DD HH:MM[:SS]`).
+    pub since: Option<String>,
+}
+
+/// One log's copy under way: line numbers, the `since` cut, redactions.
+struct LogCopy<'a> {
+    name: &'a str,
+    number: u64,
+    listed: usize,
+    unlisted: usize,
+    keep: bool,
+    software: Option<(String, String)>,
+}
+
+impl<'a> LogCopy<'a> {
+    fn new(name: &'a str, keep: bool) -> Self {
+        LogCopy {
+            name,
+            number: 0,
+            listed: 0,
+            unlisted: 0,
+            keep,
+            software: None,
+        }
+    }
+
+    fn line<W: Write + Seek>(
+        &mut self,
+        writer: &mut Writer<W>,
+        line: &str,
+        tail: &TailOptions,
+        secrets: &SecretValues,
+    ) -> Result<(), PacketError> {
+        self.number += 1;
+        if let Some(since) = &tail.since
+            && let Some(time) = line_time(line)
+        {
+            self.keep = time.as_str() >= since.as_str();
+        }
+        if let Some(found) = software_in(line) {
+            self.software = Some(found);
+        }
+        if !self.keep {
+            return Ok(());
+        }
+        let (clean, rules) = secrets.clean_line(line);
+        for rule in rules {
+            if self.listed < MAX_LISTED_REDACTIONS {
+                writer.redactions.push(Redaction {
+                    file: self.name.to_owned(),
+                    location: format!("line {}", self.number),
+                    rule,
+                    kind: "value in a log line".to_owned(),
+                });
+                self.listed += 1;
+            } else {
+                self.unlisted += 1;
+            }
+        }
+        writer
+            .zip
+            .write_all(clean.as_bytes())
+            .and_then(|()| writer.zip.write_all(b"\n"))
+            .map_err(write_error(self.name))
+    }
+
+    fn finish<W: Write + Seek>(&self, writer: &mut Writer<W>) {
+        if self.unlisted > 0 {
+            writer.redactions.push(Redaction {
+                file: self.name.to_owned(),
+                location: format!("{} more lines", self.unlisted),
+                rule: "summary",
+                kind: "redactions past the listing limit".to_owned(),
+            });
+        }
+    }
+}
+
+/// The first timestamp in a line, normalised to `YYYY-MM-DD HH:MM:SS`.
+fn line_time(line: &str) -> Option<String> {
+    static PATTERN: OnceLock<Regex> = OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        Regex::new(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(:\d{2})?)").expect("time pattern")
+    });
+    let caps = pattern.captures(line)?;
+    Some(format!("{} {}", &caps[1], &caps[2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_times_are_normalised() {
+        assert_eq!(
+            line_time("[2026-11-22 10:51:00,545] [INFO@mau.init] x").as_deref(),
+            Some("2026-11-22 10:51:00")
+        );
+        assert_eq!(
+            line_time(r#"{"time":"2026-11-22T10:00:00Z"}"#).as_deref(),
+            Some("2026-11-22 10:00:00")
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Matrix messages: a plain-text body and its HTML (`org.matrix.custom.html`),
+//! for the check report, `explain`'s matches and knowledge-base entries. The
+//! JSON report rides along in the event under [`REPORT_KEY`], trimmed to fit.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::checks::Status;
+use crate::knowledge::Entry;
+use crate::knowledge::scan::Explained;
+use crate::render::report::Report;
+
+/// Extra content key of `check` replies holding the JSON report.
+pub const REPORT_KEY: &str = "org.bridge_doctor.report";
+
+/// Homeservers refuse events over 64 KiB; the report must leave room for the text.
+const MAX_REPORT_BYTES: usize = 40 * 1024;
+
+/// A message: plain text, HTML, and extra content keys.
+pub struct Reply {
+    pub text: String,
+    pub html: String,
+    pub extra: Option<(&'static str, Value)>,
+}
+
+impl Reply {
+    pub fn new(text: impl Into<String>, html: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            html: html.into(),
+            extra: None,
+        }
+    }
+
+    /// Text shown as is: HTML-escaped, line breaks kept.
+    pub fn plain(text: impl Into<String>) -> Reply {
+        let text = text.into();
+        let html = escape(&text).replace('\n', "<br>");
+        Reply::new(text, html)
+    }
+}
+
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn append_fix(text: &mut String, html: &mut String, fix: &[String], faq: Option<&str>) {
+    if fix.is_empty() {
+        return;
+    }
+    html.push_str("<ol>");
+    for (i, step) in fix.iter().enumerate() {
+        let _ = writeln!(text, "  {}. {step}", i + 1);
+        let _ = write!(html, "<li>{}</li>", escape(step));
+    }
+    html.push_str("</ol>");
+    if let Some(faq) = faq {
+        let _ = writeln!(text, "  FAQ: {faq}");
+        let _ = write!(html, "<p><a href=\"{}\">FAQ</a></p>", escape(faq));
+    }
+}
+
+/// The report for a chat: per target, what failed or warned, with fixes;
+/// the JSON report under [`REPORT_KEY`] when it fits an event.
+pub fn report(report: &Report) -> Reply {
+    let s = &report.summary;
+    let summary = format!(
+        "{} passed, {} warnings, {} failed, {} skipped",
+        s.pass,
+        s.warn,
+        s.fail + s.error,
+        s.skip
+    );
+    let mut text = format!("{summary}\n");
+    let mut html = format!("<p>{}</p>", escape(&summary));
+    for target in &report.targets {
+        let bad: Vec<_> = report
+            .results
+            .iter()
+            .filter(|f| {
+                f.target == target.id
+                    && matches!(f.status, Status::Warn | Status::Fail | Status::Error)
+            })
+            .collect();
+        let mark = if bad.iter().any(|f| f.status != Status::Warn) {
+            "✗"
+        } else if bad.is_empty() {
+            "✓"
+        } else {
+            "!"
+        };
+        let _ = writeln!(text, "{mark} {}", target.id);
+        let _ = write!(html, "<h4>{mark} {}</h4>", escape(&target.id));
+        for finding in bad {
+            let _ = writeln!(
+                text,
+                "{} {}: {}",
+                finding.status.as_str(),
+                finding.check,
+                finding.title
+            );
+            let _ = write!(
+                html,
+                "<p><b>{}</b> <code>{}</code>: {}</p>",
+                finding.status.as_str(),
+                escape(&finding.check),
+                escape(&finding.title)
+            );
+            append_fix(&mut text, &mut html, &finding.fix, finding.faq.as_deref());
+        }
+    }
+    let mut reply = Reply::new(text, html);
+    match report_for_event(report) {
+        Some(value) => reply.extra = Some((REPORT_KEY, value)),
+        None => reply.text.push_str("\n(The full report is too large for a Matrix event: run `bridge-doctor check --format json` on the server.)"),
+    }
+    reply
+}
+
+/// The JSON report for the event: whole when it fits, else only what did
+/// not pass (the summary still counts everything), else nothing.
+fn report_for_event(report: &Report) -> Option<Value> {
+    let mut value = serde_json::to_value(report).ok()?;
+    if value.to_string().len() <= MAX_REPORT_BYTES {
+        return Some(value);
+    }
+    if let Some(results) = value.get_mut("results").and_then(Value::as_array_mut) {
+        results.retain(|r| r["status"] != "pass" && r["status"] != "skip");
+    }
+    value["results_trimmed"] =
+        Value::String("passing and skipped results left out to fit a Matrix event".into());
+    (value.to_string().len() <= MAX_REPORT_BYTES).then_some(value)
+}
+
+/// `explain`'s matches: each entry's title, explanation, fix and FAQ link.
+pub fn explained(explained: &Explained) -> Reply {
+    let mut text = String::new();
+    let mut html = String::new();
+    for m in &explained.matches {
+        let _ = writeln!(
+            text,
+            "{} ({}): {}\n{}",
+            m.entry, m.check, m.title, m.explanation
+        );
+        let _ = write!(
+            html,
+            "<p><b>{}</b> (<code>{}</code>)<br>{}</p>",
+            escape(&m.title),
+            escape(&m.check),
+            escape(&m.explanation)
+        );
+        append_fix(&mut text, &mut html, &m.fix, Some(&m.faq));
+    }
+    Reply::new(text, html)
+}
+
+/// Knowledge-base entries as answers: title, explanation, fix, FAQ link.
+pub fn entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Reply {
+    let mut text = String::new();
+    let mut html = String::new();
+    for entry in entries {
+        let _ = writeln!(text, "{}\n{}", entry.title, entry.explanation);
+        let _ = write!(
+            html,
+            "<p><b>{}</b><br>{}</p>",
+            escape(&entry.title),
+            escape(&entry.explanation)
+        );
+        append_fix(&mut text, &mut html, &entry.fix, Some(&entry.faq_url()));
+    }
+    Reply::new(text, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Finding;
+    use crate::facts::{Facts, HomeserverFacts, Mode};
+
+    #[test]
+    fn large_reports_are_trimmed_to_fit_an_event() {
+        let facts = Facts {
+            mode: Mode::Check,
+            homeserver: HomeserverFacts {
+                address: "http://hs".into(),
+                domain: "d".into(),
+                config: None,
+                registrations: Vec::new(),
+                versions: None,
+                software: None,
+            },
+            targets: Vec::new(),
+        };
+        let finding = |status: Status, n: usize| Finding {
+            check: format!("x.check{n}"),
+            target: "t".into(),
+            status,
+            title: "t".repeat(200),
+            detail: "d".repeat(300),
+            evidence: Default::default(),
+            fix: vec![],
+            faq: None,
+        };
+        let small = Report::new(&facts, vec![finding(Status::Pass, 0)]);
+        assert_eq!(
+            report_for_event(&small).unwrap()["results"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut many: Vec<_> = (0..400).map(|n| finding(Status::Pass, n)).collect();
+        many.push(finding(Status::Fail, 999));
+        let trimmed = report_for_event(&Report::new(&facts, many)).unwrap();
+        assert_eq!(trimmed["results"].as_array().unwrap().len(), 1);
+        assert_eq!(trimmed["summary"]["pass"], 400);
+        let failing: Vec<_> = (0..400).map(|n| finding(Status::Fail, n)).collect();
+        assert!(report_for_event(&Report::new(&facts, failing)).is_none());
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape("<b>&\"x\""), "&lt;b&gt;&amp;&quot;x&quot;");
+    }
+}

@@ -1,0 +1,277 @@
+//! The chat commands. A new command is one arm of [`Bot::run_command`], one
+//! line of [`HELP`] and one function here; each calls the same engine as the
+//! command line and answers with a [`Reply`] rendered by `render::matrix`.
+
+use ruma::RoomId;
+use serde_json::{Value, json};
+
+use super::Bot;
+use crate::checks;
+use crate::facts::Facts;
+use crate::input::config::Permission;
+use crate::knowledge;
+use crate::knowledge::scan::{Explained, Scanner};
+use crate::packet;
+use crate::render;
+use crate::render::matrix::Reply;
+use crate::render::report::Report;
+
+const HELP: &str = "Commands (in a management room without prefix, elsewhere after the command prefix):\n\
+    help: this list\n\
+    check [BRIDGE]: diagnose the doctor and the bridges, or one bridge\n\
+    ping [BRIDGE]: can the homeserver reach each bridge?\n\
+    explain TEXT: name known problems in log lines (or reply to a message holding them)\n\
+    faq [WORDS]: the troubleshooting entries for a few words\n\
+    status: how the doctor itself is doing\n\
+    bridges: the bridges the doctor looks at\n\
+    packet [NOTE]: build a support packet and send it here (admins)";
+
+/// Where a command came from and who sent it.
+pub(super) struct Command<'a> {
+    pub room: &'a RoomId,
+    pub event: &'a Value,
+    pub event_id: &'a str,
+    pub permission: Permission,
+}
+
+/// "check  telegram " -> ("check", "telegram").
+pub(super) fn split(text: &str) -> (&str, &str) {
+    text.split_once(char::is_whitespace)
+        .map_or((text, ""), |(name, args)| (name, args.trim()))
+}
+
+impl Bot {
+    /// Runs the command in `text`; `None` when the answer was already sent
+    /// (the packet is posted as a file).
+    pub(super) async fn run_command(&self, request: &Command<'_>, text: &str) -> Option<Reply> {
+        let (name, args) = split(text);
+        let reply = match name.to_lowercase().as_str() {
+            "help" => Reply::plain(HELP),
+            "check" => self.check(args, None).await,
+            "ping" => self.check(args, Some("ping.")).await,
+            "explain" => self.explain(request, args).await,
+            "faq" => faq(args),
+            "status" => self.status().await,
+            "bridges" => self.bridges(),
+            "packet" if request.permission == Permission::Admin => {
+                return self.packet(request, args).await;
+            }
+            "packet" => Reply::plain(
+                "Only admins may build a support packet: it holds configs and logs, even redacted.",
+            ),
+            other => Reply::plain(format!(
+                "Unknown command `{other}`. Send `help` for the list."
+            )),
+        };
+        Some(reply)
+    }
+
+    /// `check` (or `ping`, with `only_prefix` = "ping."): the engine's report.
+    async fn check(&self, bridge: &str, only_prefix: Option<&str>) -> Reply {
+        let mut facts = Facts::load(&self.config);
+        if !bridge.is_empty() {
+            if !facts.targets.iter().any(|t| t.id == bridge) {
+                let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
+                return Reply::plain(format!(
+                    "No bridge `{bridge}`. Known: {}.",
+                    known.join(", ")
+                ));
+            }
+            facts.keep_only(&[bridge.to_owned()]);
+        }
+        facts.observe(&self.config, false).await;
+        let mut findings = checks::run_all(&facts);
+        if let Some(prefix) = only_prefix {
+            findings
+                .retain(|f| f.check.starts_with(prefix) || f.check == "tokens.hs_token_rejected");
+        }
+        render::matrix::report(&Report::new(&facts, findings))
+    }
+
+    /// The text after `explain`, or the body of the message it replies to.
+    async fn explained_text(&self, request: &Command<'_>, args: &str) -> String {
+        if args.is_empty()
+            && let Some(replied) = request
+                .event
+                .pointer("/content/m.relates_to/m.in_reply_to/event_id")
+                .and_then(Value::as_str)
+            && let Ok(event_id) = ruma::EventId::parse(replied)
+            && let Ok(answer) = self.as_bot().room_event(request.room, &event_id).await
+        {
+            return answer
+                .json
+                .as_ref()
+                .and_then(|j| j.pointer("/content/body"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+        }
+        args.to_owned()
+    }
+
+    async fn explain(&self, request: &Command<'_>, args: &str) -> Reply {
+        let text = self.explained_text(request, args).await;
+        if text.trim().is_empty() {
+            return Reply::plain(
+                "Send `explain` followed by log lines, or reply with `explain` to a message holding them.",
+            );
+        }
+        let scanner = Scanner::new();
+        let mut scan = scanner.new_scan();
+        if scanner.scan(text.as_bytes(), "message", &mut scan).is_err() {
+            return Reply::plain("Could not read that text.");
+        }
+        let explained = Explained::from_scan(&scan);
+        if explained.matches.is_empty() {
+            return Reply::plain(
+                "No known problem found in that text. Try `faq` with a few words, or `check`.",
+            );
+        }
+        render::matrix::explained(&explained)
+    }
+
+    async fn status(&self) -> Reply {
+        let transactions = self
+            .state
+            .store
+            .transaction_count()
+            .await
+            .map(|n| n.to_string())
+            .unwrap_or_else(|e| format!("unknown ({e})"));
+        Reply::plain(format!(
+            "bridge-doctor {} up for {} s; transactions received: {transactions}; pings from the homeserver: {}; bridges configured: {}.",
+            env!("CARGO_PKG_VERSION"),
+            self.started.elapsed().as_secs(),
+            self.state
+                .pings_received
+                .load(std::sync::atomic::Ordering::Relaxed),
+            Facts::load(&self.config).targets.len().saturating_sub(1),
+        ))
+    }
+
+    fn bridges(&self) -> Reply {
+        let facts = Facts::load(&self.config);
+        let lines: Vec<String> = facts
+            .targets
+            .iter()
+            .map(|t| {
+                let format = t
+                    .config()
+                    .map(|c| format!("{:?}", c.format))
+                    .unwrap_or_else(|| "registration only".to_owned());
+                format!("{} ({format}): {}", t.id, t.registration_path.display())
+            })
+            .collect();
+        Reply::plain(lines.join("\n"))
+    }
+
+    /// Builds the packet in a fresh folder and posts it as an `m.file`;
+    /// `None` when it was posted, else the reply saying what went wrong.
+    async fn packet(&self, request: &Command<'_>, note: &str) -> Option<Reply> {
+        let dir = match packet_dir() {
+            Ok(dir) => dir,
+            Err(err) => return Some(Reply::plain(format!("Could not build the packet: {err}"))),
+        };
+        let options = packet::PacketOptions {
+            output: Some(dir.clone()),
+            note: (!note.is_empty()).then(|| note.to_owned()),
+            max_log_bytes: packet::DEFAULT_MAX_LOG_BYTES,
+            since: None,
+            progress: false,
+        };
+        let result = match packet::build(&self.config, &options).await {
+            Err(err) => Some(Reply::plain(format!("Could not build the packet: {err}"))),
+            Ok(built) => self.post_packet(request, built).await,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    async fn post_packet(&self, request: &Command<'_>, built: packet::Built) -> Option<Reply> {
+        let name = built
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bytes = std::fs::read(&built.path).unwrap_or_default();
+        let size = bytes.len();
+        let failed = |why: String| {
+            Some(Reply::plain(format!(
+                "The packet was built but the upload failed: {why}"
+            )))
+        };
+        let answer = match self.as_bot().upload(bytes, &name, "application/zip").await {
+            Ok(answer) if answer.is_success() => answer,
+            Ok(answer) => return failed(answer.summary()),
+            Err(err) => return failed(err.message().to_owned()),
+        };
+        let uri = answer
+            .json
+            .as_ref()
+            .and_then(|j| j.get("content_uri"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut content = json!({
+            "msgtype": "m.file",
+            "body": name,
+            "filename": name,
+            "url": uri,
+            "info": {"mimetype": "application/zip", "size": size},
+            "m.relates_to": {"m.in_reply_to": {"event_id": request.event_id}},
+        });
+        if let Some(advice) = built.debug_advice {
+            content["org.bridge_doctor.advice"] = Value::String(advice);
+        }
+        self.post(request.room, &content).await;
+        None
+    }
+}
+
+fn packet_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "bridge-doctor-packet-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `faq`: every topic without words, else the best three entries.
+fn faq(words: &str) -> Reply {
+    if words.trim().is_empty() {
+        let titles: Vec<String> = knowledge::entries()
+            .iter()
+            .map(|e| format!("{}: {}", e.id, e.title))
+            .collect();
+        return Reply::plain(format!(
+            "Topics (send `faq` with a few words):\n{}",
+            titles.join("\n")
+        ));
+    }
+    let found = knowledge::search(words);
+    if found.is_empty() {
+        return Reply::plain(format!(
+            "Nothing in the knowledge base for `{words}`. Send `faq` alone for every topic."
+        ));
+    }
+    render::matrix::entries(found.into_iter().take(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faq_finds_and_lists() {
+        assert!(faq("typing receipts").text.contains("Typing notifications"));
+        assert!(faq("").text.starts_with("Topics"));
+        assert!(faq("qqqq").text.starts_with("Nothing"));
+    }
+
+    #[test]
+    fn command_word_and_arguments() {
+        assert_eq!(split("check  telegram "), ("check", "telegram"));
+        assert_eq!(split("help"), ("help", ""));
+    }
+}

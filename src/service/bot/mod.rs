@@ -1,0 +1,295 @@
+//! The bot in Matrix: joins when a permitted user invites it, and answers
+//! commands in rooms (without prefix in a management room, a room of the bot
+//! and one user; with `command_prefix` elsewhere). Events arrive through the
+//! appservice transactions (`appservice.rs`); replies go out as the bot with
+//! the as_token and identity assertion. Every command runs the same engine
+//! as the command line: `check` facts and report, `explain` scanner,
+//! knowledge-base search, packet builder.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ruma::events::StateEventType;
+use ruma::{OwnedUserId, RoomId, UserId};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::input::config::{Config, Permission};
+use crate::matrix::{AsUser, HomeserverClient, Versions};
+use crate::render::matrix::Reply;
+use crate::service::appservice::{AppserviceState, IncomingEvent};
+use commands::Command;
+
+mod commands;
+
+pub struct Bot {
+    config: Config,
+    client: HomeserverClient,
+    versions: Versions,
+    user_id: OwnedUserId,
+    state: Arc<AppserviceState>,
+    started: Instant,
+    /// Room id -> whether it is a management room (the bot and one user).
+    management: Mutex<HashMap<String, bool>>,
+}
+
+/// The permission of `user`: an exact user ID wins over its domain, which
+/// wins over `*`.
+pub fn permission_of(config: &Config, user: &str) -> Option<Permission> {
+    let domain = user.split_once(':').map(|(_, d)| d).unwrap_or_default();
+    let find = |key: &str| {
+        config
+            .permissions
+            .iter()
+            .find(|(who, _)| who == key)
+            .map(|(_, p)| *p)
+    };
+    find(user).or_else(|| find(domain)).or_else(|| find("*"))
+}
+
+/// Body without a reply fallback (the quoted lines a client puts first).
+fn strip_reply_fallback(body: &str) -> &str {
+    if !body.starts_with("> ") {
+        return body;
+    }
+    match body.find("\n\n") {
+        Some(end) => &body[end + 2..],
+        None => body,
+    }
+}
+
+impl Bot {
+    pub async fn new(config: Config, state: Arc<AppserviceState>) -> Option<Bot> {
+        let client = HomeserverClient::new(&config.homeserver.address, crate::facts::PROBE_TIMEOUT);
+        let versions = client.versions().await.ok()?;
+        let user_id =
+            UserId::parse(config.appservice.bot_user_id(&config.homeserver.domain)).ok()?;
+        let bot = Bot {
+            config,
+            client,
+            versions,
+            user_id,
+            state,
+            started: Instant::now(),
+            management: Mutex::new(HashMap::new()),
+        };
+        if let Some(name) = &bot.config.appservice.bot_displayname {
+            match bot.as_bot().set_display_name(name).await {
+                Ok(answer) if answer.is_success() => {}
+                Ok(answer) => {
+                    tracing::warn!("could not set the bot's display name: {}", answer.summary())
+                }
+                Err(err) => {
+                    tracing::warn!("could not set the bot's display name: {}", err.message())
+                }
+            }
+        }
+        Some(bot)
+    }
+
+    fn as_bot(&self) -> AsUser<'_> {
+        AsUser {
+            client: &self.client,
+            versions: &self.versions,
+            as_token: &self.config.appservice.as_token,
+            user: &self.user_id,
+        }
+    }
+
+    /// Handles one event; failures are logged, never fatal to the bot.
+    pub async fn handle(&self, incoming: IncomingEvent) {
+        if incoming.section != "events" {
+            return;
+        }
+        let event = &incoming.event;
+        let kind = event
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(room) = event
+            .get("room_id")
+            .and_then(Value::as_str)
+            .and_then(|r| RoomId::parse(r).ok())
+        else {
+            return;
+        };
+        let sender = event
+            .get("sender")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match kind {
+            "m.room.member" => {
+                self.management.lock().await.remove(room.as_str());
+                let invited = event.get("state_key").and_then(Value::as_str)
+                    == Some(self.user_id.as_str())
+                    && event.pointer("/content/membership").and_then(Value::as_str)
+                        == Some("invite");
+                if invited {
+                    self.on_invite(&room, sender).await;
+                }
+            }
+            "m.room.message" if sender != self.user_id.as_str() => {
+                self.on_message(&room, sender, event).await
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_invite(&self, room: &RoomId, sender: &str) {
+        if permission_of(&self.config, sender).is_none() {
+            tracing::info!(%room, sender, "invite from a user without permission rejected");
+            let _ = self
+                .as_bot()
+                .leave_room(room, "you have no permission to use bridge-doctor")
+                .await;
+            return;
+        }
+        match self.as_bot().join_room(room).await {
+            Ok(answer) if answer.is_success() => tracing::info!(%room, sender, "joined"),
+            Ok(answer) => {
+                tracing::warn!(%room, "could not join: {}", answer.summary());
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(%room, "could not join: {}", err.message());
+                return;
+            }
+        }
+        let encrypted = matches!(
+            self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
+            Ok(answer) if answer.is_success()
+        );
+        let reply = if encrypted {
+            Reply::plain(
+                "This room is encrypted, and bridge-doctor cannot read encrypted messages, so it will not see your commands here.\n\
+                 Open an unencrypted room instead: create a new room with encryption turned off (in Element: New room, then switch off \"Enable end-to-end encryption\") and invite me there.",
+            )
+        } else {
+            Reply::plain(format!(
+                "Hello! I am bridge-doctor. Send `help` for what I can do (outside a direct chat with me, start commands with {}).",
+                self.config.command_prefix
+            ))
+        };
+        self.send(room, None, reply).await;
+    }
+
+    async fn is_management_room(&self, room: &RoomId) -> bool {
+        if let Some(known) = self.management.lock().await.get(room.as_str()) {
+            return *known;
+        }
+        let two = match self.as_bot().joined_members(room).await {
+            Ok(answer) => answer
+                .json
+                .as_ref()
+                .and_then(|j| j.get("joined"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.len() == 2),
+            Err(_) => false,
+        };
+        self.management
+            .lock()
+            .await
+            .insert(room.as_str().to_owned(), two);
+        two
+    }
+
+    async fn on_message(&self, room: &RoomId, sender: &str, event: &Value) {
+        let Some(body) = event.pointer("/content/body").and_then(Value::as_str) else {
+            return;
+        };
+        if event.pointer("/content/msgtype").and_then(Value::as_str) != Some("m.text") {
+            return;
+        }
+        let body = strip_reply_fallback(body).trim();
+        let command = if let Some(rest) = body.strip_prefix(self.config.command_prefix.as_str()) {
+            rest.trim_start()
+        } else if self.is_management_room(room).await {
+            body
+        } else {
+            return;
+        };
+        let Some(permission) = permission_of(&self.config, sender) else {
+            return;
+        };
+        let event_id = event
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let request = Command {
+            room,
+            event,
+            event_id: &event_id,
+            permission,
+        };
+        tracing::info!(%room, sender, command = commands::split(command).0, "command");
+        if let Some(reply) = self.run_command(&request, command).await {
+            self.send(room, Some(&event_id), reply).await;
+        }
+    }
+
+    async fn send(&self, room: &RoomId, in_reply_to: Option<&str>, reply: Reply) {
+        let mut content = json!({
+            "msgtype": "m.notice",
+            "body": reply.text,
+            "format": "org.matrix.custom.html",
+            "formatted_body": reply.html,
+        });
+        if let Some(event_id) = in_reply_to {
+            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});
+        }
+        if let Some((key, value)) = reply.extra {
+            content[key] = value;
+        }
+        self.post(room, &content).await;
+    }
+
+    async fn post(&self, room: &RoomId, content: &Value) {
+        match self.as_bot().send_message(room, content).await {
+            Ok(answer) if answer.is_success() => {}
+            Ok(answer) => tracing::warn!(%room, "could not send the reply: {}", answer.summary()),
+            Err(err) => tracing::warn!(%room, "could not send the reply: {}", err.message()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_fallback_is_stripped() {
+        assert_eq!(
+            strip_reply_fallback("> <@a:b> old\n> more\n\ncheck"),
+            "check"
+        );
+        assert_eq!(strip_reply_fallback("check telegram"), "check telegram");
+    }
+
+    #[test]
+    fn permissions_prefer_the_most_specific_entry() {
+        let text = "homeserver:\n  address: http://x\n  domain: d\nappservice:\n  address: http://a\n  bot:\n    username: doctor\n  as_token: a\n  hs_token: b\npermissions:\n  \"*\": user\n  \"example.org\": admin\n  \"@eve:example.org\": user\n";
+        let document =
+            crate::input::yaml::Document::parse(std::path::Path::new("c.yaml"), text).unwrap();
+        let config = Config::from_document(document).unwrap();
+        assert_eq!(
+            permission_of(&config, "@bob:example.org"),
+            Some(Permission::Admin)
+        );
+        assert_eq!(
+            permission_of(&config, "@eve:example.org"),
+            Some(Permission::User)
+        );
+        assert_eq!(
+            permission_of(&config, "@x:other.net"),
+            Some(Permission::User)
+        );
+        let text = text.replace("  \"*\": user\n", "");
+        let config = Config::from_document(
+            crate::input::yaml::Document::parse(std::path::Path::new("c.yaml"), &text).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(permission_of(&config, "@x:other.net"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! On top of the engine, the running doctor: `run`, the appservice API, the
+//! bot, the store, the startup self-check, and `generate-registration`.
+
+pub mod appservice;
+pub mod bot;
+pub mod generate;
+pub mod run;
+pub mod selfcheck;
+pub mod store;
