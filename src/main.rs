@@ -1,9 +1,8 @@
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use std::io::IsTerminal;
 
 use bridge_doctor::checks;
 use bridge_doctor::facts::Facts;
@@ -107,7 +106,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|err| {
         eprintln!("error: {err}");
         ExitCode::from(2)
@@ -116,157 +115,184 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config_path = cli.config;
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
-            let config = match load_config(&cli.config) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            init_logging(&config);
-            let runtime = match runtime() {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
-            match runtime.block_on(run::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    if let run::RunError::Config(message) = &err {
-                        tracing::error!("{message}");
-                        eprintln!("error: {message}");
-                    }
-                    ExitCode::from(err.exit_code() as u8)
-                }
-            }
-        }
+        Command::Run => run_command(&config_path),
         Command::GenerateRegistration {
             registration,
             force,
-        } => {
-            let config = match load_config(&cli.config) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            let registration =
-                registration.unwrap_or_else(|| config.appservice.registration.clone());
-            match generate::generate(&cli.config, &registration, force) {
-                Ok(generated) => {
-                    println!("wrote {}", registration.display());
-                    if generated.tokens_written_to_config {
-                        println!(
-                            "wrote new as_token and hs_token into {}",
-                            cli.config.display()
-                        );
-                    }
-                    println!(
-                        "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
-                        registration.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        } => generate_command(&config_path, registration, force),
         Command::Check {
             bridges,
             format,
             offline,
             strict,
             verbose,
-        } => {
-            let (config, runtime) = match load_config(&cli.config).and_then(|c| Ok((c, runtime()?)))
-            {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
-            };
-            let mut facts = Facts::load(&config);
-            let unknown: Vec<&String> = bridges
-                .iter()
-                .filter(|b| !facts.targets.iter().any(|t| &t.id == *b))
-                .collect();
-            if !unknown.is_empty() {
-                let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
-                eprintln!(
-                    "error: no bridge with id {unknown:?} in {}; known: {}",
-                    cli.config.display(),
-                    known.join(", ")
-                );
-                return ExitCode::from(2);
-            }
-            facts.keep_only(&bridges);
-            runtime.block_on(facts.observe(&config, offline));
-            let report = Report::new(&facts, checks::run_all(&facts));
-            match format {
-                Format::Json => println!("{}", render::json::report(&report)),
-                Format::Human => print!(
-                    "{}",
-                    render::terminal::report(&report, verbose, std::io::stdout().is_terminal())
-                ),
-            }
-            ExitCode::from(report.exit_code(strict))
-        }
-        Command::Explain { files, format } => {
-            let scanner = Scanner::new();
-            let mut scan = scanner.new_scan();
-            let result = if files.is_empty() {
-                scanner.scan(std::io::stdin().lock(), "-", &mut scan)
-            } else {
-                files.iter().try_for_each(|path| {
-                    let file = std::fs::File::open(path).map_err(|e| {
-                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-                    })?;
-                    scanner.scan(file, &path.display().to_string(), &mut scan)
-                })
-            };
-            if let Err(err) = result {
-                eprintln!(
-                    "error: cannot read {err}. Check the path and that this user may read it."
-                );
-                return ExitCode::from(2);
-            }
-            let explained = Explained::from_scan(&scan);
-            match format {
-                Format::Json => println!("{}", render::json::explained(&explained)),
-                Format::Human => print!("{}", render::terminal::explained(&explained)),
-            }
-            ExitCode::from(u8::from(!explained.matches.is_empty()))
-        }
+        } => check_command(
+            &config_path,
+            &bridges,
+            CheckOutput {
+                format,
+                strict,
+                verbose,
+            },
+            offline,
+        ),
+        Command::Explain { files, format } => explain_command(&files, format),
         Command::Packet {
             output,
             note,
             max_log_mib,
             since,
-        } => {
-            let (config, runtime) = match load_config(&cli.config).and_then(|c| Ok((c, runtime()?)))
-            {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
-            };
-            let options = packet::PacketOptions {
+        } => packet_command(
+            &config_path,
+            packet::PacketOptions {
                 output,
                 note,
                 max_log_bytes: max_log_mib.saturating_mul(1024 * 1024),
                 since: since.map(|s| s.replace('T', " ")),
                 progress: std::io::stderr().is_terminal(),
-            };
-            match runtime.block_on(packet::build(&config, &options)) {
-                Ok(built) => {
-                    for warning in &built.warnings {
-                        eprintln!("warning: {warning}");
-                    }
-                    if let Some(advice) = &built.debug_advice {
-                        eprintln!("note: {advice}");
-                    }
-                    println!("{}", built.path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    ExitCode::from(2)
-                }
+            },
+        ),
+    }
+}
+
+fn run_command(config_path: &Path) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    init_logging(&config);
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(run::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let run::RunError::Config(message) = &err {
+                tracing::error!("{message}");
+                eprintln!("error: {message}");
             }
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}
+
+fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bool) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let registration = registration.unwrap_or_else(|| config.appservice.registration.clone());
+    match generate::generate(config_path, &registration, force) {
+        Ok(generated) => {
+            println!("wrote {}", registration.display());
+            if generated.tokens_written_to_config {
+                println!(
+                    "wrote new as_token and hs_token into {}",
+                    config_path.display()
+                );
+            }
+            println!(
+                "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
+                registration.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct CheckOutput {
+    format: Format,
+    strict: bool,
+    verbose: bool,
+}
+
+fn check_command(
+    config_path: &Path,
+    bridges: &[String],
+    output: CheckOutput,
+    offline: bool,
+) -> ExitCode {
+    let (config, runtime) = match load_config(config_path).and_then(|c| Ok((c, runtime()?))) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let mut facts = Facts::load(&config);
+    let unknown: Vec<&String> = bridges
+        .iter()
+        .filter(|b| !facts.targets.iter().any(|t| &t.id == *b))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
+        eprintln!(
+            "error: no bridge with id {unknown:?} in {}; known: {}",
+            config_path.display(),
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    facts.keep_only(bridges);
+    runtime.block_on(facts.observe(&config, offline));
+    let report = Report::new(&facts, checks::run_all(&facts));
+    match output.format {
+        Format::Json => println!("{}", render::json::report(&report)),
+        Format::Human => print!(
+            "{}",
+            render::terminal::report(&report, output.verbose, std::io::stdout().is_terminal())
+        ),
+    }
+    ExitCode::from(report.exit_code(output.strict))
+}
+
+fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
+    let scanner = Scanner::new();
+    let mut scan = scanner.new_scan();
+    let result = if files.is_empty() {
+        scanner.scan(std::io::stdin().lock(), "-", &mut scan)
+    } else {
+        files.iter().try_for_each(|path| {
+            let file = std::fs::File::open(path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            scanner.scan(file, &path.display().to_string(), &mut scan)
+        })
+    };
+    if let Err(err) = result {
+        eprintln!("error: cannot read {err}. Check the path and that this user may read it.");
+        return ExitCode::from(2);
+    }
+    let explained = Explained::from_scan(&scan);
+    match format {
+        Format::Json => println!("{}", render::json::explained(&explained)),
+        Format::Human => print!("{}", render::terminal::explained(&explained)),
+    }
+    ExitCode::from(u8::from(!explained.matches.is_empty()))
+}
+
+fn packet_command(config_path: &Path, options: packet::PacketOptions) -> ExitCode {
+    let (config, runtime) = match load_config(config_path).and_then(|c| Ok((c, runtime()?))) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    match runtime.block_on(packet::build(&config, &options)) {
+        Ok(built) => {
+            for warning in &built.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if let Some(advice) = &built.debug_advice {
+                eprintln!("note: {advice}");
+            }
+            println!("{}", built.path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -7,10 +7,9 @@ use serde_json::json;
 
 use super::{Context, Status, by_id, run_one};
 use crate::facts::database::DatabaseFacts;
-use crate::facts::{
-    Facts, HomeserverConfig, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind,
-};
+use crate::facts::{Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
+use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
 use crate::input::yaml::Document;
 use crate::matrix::{Answer, ConnectError, Versions, VersionsError};

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::facts::TargetFacts;
+use super::{TargetFacts, TargetKind};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatabaseFacts {
@@ -112,9 +112,7 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
             .and_then(|p| p.split('?').next())
             .is_some_and(|p| !Path::new(p).exists())
     };
-    if target.kind == crate::facts::TargetKind::Doctor
-        && uri.as_deref().is_some_and(not_created_yet)
-    {
+    if target.kind == TargetKind::Doctor && uri.as_deref().is_some_and(not_created_yet) {
         return None;
     }
     let tables = match uri {

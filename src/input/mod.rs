@@ -4,5 +4,6 @@
 pub mod bridge;
 pub mod config;
 pub mod fields;
+pub mod homeserver;
 pub mod registration;
 pub mod yaml;

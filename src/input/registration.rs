@@ -244,41 +244,6 @@ fn read_namespaces(reader: &mut FieldReader, root: &Node) -> Namespaces {
     namespaces
 }
 
-/// The regex of a users namespace that holds exactly one user ID, anchored
-/// at both ends, as Synapse matches it with Python `re.match`.
-pub fn exact_user_regex(localpart: &str, domain: &str) -> String {
-    format!("^@{}:{}$", regex::escape(localpart), regex::escape(domain))
-}
-
-/// The doctor's own registration, as `generate-registration` writes it.
-pub fn render_doctor_registration(
-    config: &crate::input::config::Config,
-    sender_localpart: &str,
-) -> String {
-    let appservice = &config.appservice;
-    let users_regex = exact_user_regex(&appservice.bot_username, &config.homeserver.domain);
-    // Single-quoted YAML scalars: only `'` needs escaping, and none of these
-    // values (a regex, a URL, base62 tokens) contain one except by accident.
-    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
-    format!(
-        "# Registration of bridge-doctor, written by `bridge-doctor generate-registration`.\n\
-         # Give this file to the homeserver (see registration/README.md), then restart it.\n\
-         id: {id}\n\
-         url: {url}\n\
-         as_token: {as_token}\n\
-         hs_token: {hs_token}\n\
-         sender_localpart: {sender}\n\
-         rate_limited: false\n\
-         namespaces:\n  users:\n    - regex: {regex}\n      exclusive: true\n  aliases: []\n  rooms: []\n",
-        id = quote(&appservice.id),
-        url = quote(&appservice.address),
-        as_token = quote(&appservice.as_token),
-        hs_token = quote(&appservice.hs_token),
-        sender = quote(sender_localpart),
-        regex = quote(&users_regex),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

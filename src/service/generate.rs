@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::input::config::{Config, is_placeholder_token};
-use crate::input::registration::{Registration, render_doctor_registration};
+use crate::input::registration::Registration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -101,6 +101,38 @@ pub fn generate(
     Ok(Generated {
         tokens_written_to_config: tokens_written,
     })
+}
+
+/// The regex of a users namespace that holds exactly one user ID, anchored
+/// at both ends, as Synapse matches it with Python `re.match`.
+fn exact_user_regex(localpart: &str, domain: &str) -> String {
+    format!("^@{}:{}$", regex::escape(localpart), regex::escape(domain))
+}
+
+/// The doctor's own registration, as `generate-registration` writes it.
+fn render_doctor_registration(config: &Config, sender_localpart: &str) -> String {
+    let appservice = &config.appservice;
+    let users_regex = exact_user_regex(&appservice.bot_username, &config.homeserver.domain);
+    // Single-quoted YAML scalars: only `'` needs escaping, and none of these
+    // values (a regex, a URL, base62 tokens) contain one except by accident.
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    format!(
+        "# Registration of bridge-doctor, written by `bridge-doctor generate-registration`.\n\
+         # Give this file to the homeserver (see registration/README.md), then restart it.\n\
+         id: {id}\n\
+         url: {url}\n\
+         as_token: {as_token}\n\
+         hs_token: {hs_token}\n\
+         sender_localpart: {sender}\n\
+         rate_limited: false\n\
+         namespaces:\n  users:\n    - regex: {regex}\n      exclusive: true\n  aliases: []\n  rooms: []\n",
+        id = quote(&appservice.id),
+        url = quote(&appservice.address),
+        as_token = quote(&appservice.as_token),
+        hs_token = quote(&appservice.hs_token),
+        sender = quote(sender_localpart),
+        regex = quote(&users_regex),
+    )
 }
 
 #[cfg(test)]

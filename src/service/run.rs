@@ -73,18 +73,25 @@ async fn serve_bot(bot: Arc<Bot>, mut events: mpsc::Receiver<IncomingEvent>) {
     }
 }
 
-pub async fn run(config: Config) -> Result<(), RunError> {
-    if config.appservice.has_placeholder_tokens() {
-        return Err(RunError::Config(format!(
-            "{}: `appservice.as_token` or `appservice.hs_token` still holds the placeholder. Run `bridge-doctor generate-registration -c {} -r {}`, give the registration to the homeserver, restart it, then start the doctor again.",
-            config.path.display(),
-            config.path.display(),
-            config.appservice.registration.display()
-        )));
+/// The startup self-check, each finding logged.
+async fn self_check(config: &Config) -> Result<(), RunError> {
+    let check = selfcheck::run(config, &config.appservice.registration).await;
+    crate::render::log_lines::log_findings(&check.findings);
+    if let Some(class) = check.failure {
+        tracing::error!(exit_code = class as i32, "self-check failed; stopping");
+        return Err(RunError::SelfCheck(class));
     }
-    let store = Store::open(&config.database)
-        .await
-        .map_err(|e| RunError::Config(e.to_string()))?;
+    match check.ping_ms {
+        Some(ms) => {
+            tracing::info!("self-check passed: the homeserver reached the doctor in {ms} ms")
+        }
+        None => tracing::info!("self-check passed"),
+    }
+    Ok(())
+}
+
+/// The appservice API's listener on `appservice.hostname:port`.
+async fn listen(config: &Config) -> Result<tokio::net::TcpListener, RunError> {
     let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
         .parse()
         .map_err(|_| {
@@ -97,6 +104,22 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Config(format!("cannot listen on {bind}: {e}. Another program may use the port (`appservice.port`), or the address is not on this machine (`appservice.hostname`).")))?;
     tracing::info!(%bind, "appservice API listening");
+    Ok(listener)
+}
+
+pub async fn run(config: Config) -> Result<(), RunError> {
+    if config.appservice.has_placeholder_tokens() {
+        return Err(RunError::Config(format!(
+            "{}: `appservice.as_token` or `appservice.hs_token` still holds the placeholder. Run `bridge-doctor generate-registration -c {} -r {}`, give the registration to the homeserver, restart it, then start the doctor again.",
+            config.path.display(),
+            config.path.display(),
+            config.appservice.registration.display()
+        )));
+    }
+    let store = Store::open(&config.database)
+        .await
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let listener = listen(&config).await?;
 
     let (sender, receiver) = mpsc::channel(1024);
     let state = AppserviceState::new(
@@ -118,24 +141,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             .into_future(),
     );
 
-    let check = selfcheck::run(&config, &config.appservice.registration).await;
-    crate::render::log_lines::log_findings(&check.findings);
-    let outcome = match check.failure {
-        Some(class) => {
-            tracing::error!(exit_code = class as i32, "self-check failed; stopping");
-            let _ = stop_tx.send(());
-            Err(RunError::SelfCheck(class))
-        }
-        None => {
-            match check.ping_ms {
-                Some(ms) => tracing::info!(
-                    "self-check passed: the homeserver reached the doctor in {ms} ms"
-                ),
-                None => tracing::info!("self-check passed"),
-            }
-            Ok(())
-        }
-    };
+    let outcome = self_check(&config).await;
+    if outcome.is_err() {
+        let _ = stop_tx.send(());
+    }
     let bot_task = match &outcome {
         Ok(()) => match Bot::new(config.clone(), Arc::clone(&state)).await {
             Some(bot) => Some(tokio::spawn(serve_bot(Arc::new(bot), receiver))),

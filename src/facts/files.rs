@@ -1,0 +1,147 @@
+//! Facts read from files: the homeserver config, the registrations it
+//! loads, and each target's registration and config. No network.
+
+use std::path::Path;
+
+use super::{Facts, FileProblem, HomeserverFacts, Mode, TargetFacts, TargetKind};
+use crate::input::bridge::BridgeConfig;
+use crate::input::config::{BridgeEntry, Config};
+use crate::input::homeserver::HomeserverConfig;
+use crate::input::registration::Registration;
+use crate::input::yaml::Document;
+
+/// The doctor's own target, from its config and its registration file.
+pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
+    TargetFacts {
+        id: config.appservice.id.clone(),
+        kind: TargetKind::Doctor,
+        registration_path: registration_path.to_owned(),
+        registration: Registration::load(registration_path).map_err(FileProblem::from),
+        config: Some(Ok(BridgeConfig::from_doctor(config))),
+        logs: Vec::new(),
+        live: None,
+        database: None,
+        logs_scanned: None,
+    }
+}
+
+pub fn bridge_target(entry: &BridgeEntry) -> TargetFacts {
+    let registration = Registration::load(&entry.registration).map_err(FileProblem::from);
+    let config = entry.config.as_ref().map(|path| {
+        let document = Document::load(path).map_err(FileProblem::from)?;
+        BridgeConfig::from_document(document).map_err(|err| FileProblem::UnknownFormat {
+            path: path.clone(),
+            message: err.to_string(),
+        })
+    });
+    let id = entry
+        .id
+        .clone()
+        .or_else(|| registration.as_ref().ok().and_then(|r| r.id.clone()))
+        .unwrap_or_else(|| {
+            entry
+                .registration
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "bridge".to_owned())
+        });
+    TargetFacts {
+        id,
+        kind: TargetKind::Bridge,
+        registration_path: entry.registration.clone(),
+        registration,
+        config,
+        logs: entry.logs.clone(),
+        live: None,
+        database: None,
+        logs_scanned: None,
+    }
+}
+
+/// Reads the homeserver config named in the doctor's config, if any.
+pub fn homeserver_config(config: &Config) -> Option<Result<HomeserverConfig, FileProblem>> {
+    let path = config.homeserver.config.as_ref()?;
+    Some(
+        Document::load(path)
+            .map(|doc| HomeserverConfig::from_document(&doc))
+            .map_err(FileProblem::from),
+    )
+}
+
+/// Which targets `check` looks at: the doctor, then each bridge of the
+/// config; with none listed and a homeserver config given, every
+/// registration it loads (other than the doctor's).
+pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<TargetFacts> {
+    let mut targets = vec![doctor_target(config, &config.appservice.registration)];
+    if config.bridges.is_empty() {
+        if let Some(hs) = homeserver {
+            targets.extend(
+                hs.app_service_config_files
+                    .iter()
+                    .filter(|path| !same_file(path, &config.appservice.registration))
+                    .map(|path| {
+                        bridge_target(&BridgeEntry {
+                            id: None,
+                            config: None,
+                            registration: path.clone(),
+                            logs: Vec::new(),
+                        })
+                    }),
+            );
+        }
+    } else {
+        targets.extend(config.bridges.iter().map(bridge_target));
+    }
+    targets
+}
+
+impl Facts {
+    /// The file facts of every target `check` looks at: the homeserver
+    /// config, the registrations it loads, each target's files. No network.
+    pub fn load(config: &Config) -> Facts {
+        let hs_config = homeserver_config(config);
+        let hs_loaded = hs_config.as_ref().and_then(|c| c.as_ref().ok());
+        let targets = targets(config, hs_loaded);
+        let registrations = hs_loaded
+            .map(|hs| {
+                hs.app_service_config_files
+                    .iter()
+                    .map(|path| {
+                        (
+                            path.clone(),
+                            Registration::load(path).map_err(FileProblem::from),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Facts {
+            mode: Mode::Check,
+            homeserver: HomeserverFacts {
+                address: config.homeserver.address.clone(),
+                domain: config.homeserver.domain.clone(),
+                config: hs_config,
+                registrations,
+                versions: None,
+                software: None,
+            },
+            targets,
+        }
+    }
+
+    /// Keeps the doctor and the bridges named in `only` (all when empty).
+    pub fn keep_only(&mut self, only: &[String]) {
+        if !only.is_empty() {
+            self.targets
+                .retain(|t| t.kind == TargetKind::Doctor || only.contains(&t.id));
+        }
+    }
+}
+
+/// Two paths name the same file (symlinks and `..` resolved when they exist).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

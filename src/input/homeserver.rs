@@ -1,0 +1,63 @@
+//! The homeserver's config (Synapse's `homeserver.yaml`): only what the
+//! checks read, leniently, so any homeserver config still yields facts.
+
+use std::path::{Path, PathBuf};
+
+use crate::input::yaml::Document;
+
+#[derive(Clone, Debug)]
+pub struct HomeserverConfig {
+    pub path: PathBuf,
+    pub server_name: Option<String>,
+    pub app_service_config_files: Vec<PathBuf>,
+    /// Names under `experimental_features` whose value is true.
+    pub experimental_features: Vec<String>,
+    /// `matrix_authentication_service.enabled` (or the older MSC3861 block).
+    pub delegated_auth: bool,
+    /// `use_appservice_legacy_authorization`: tokens sent as a query parameter.
+    pub legacy_appservice_auth: bool,
+}
+
+impl HomeserverConfig {
+    pub fn from_document(document: &Document) -> HomeserverConfig {
+        let root = &document.root;
+        let base = document.path.parent().unwrap_or(Path::new("/"));
+        HomeserverConfig {
+            path: document.path.clone(),
+            server_name: root.get("server_name").and_then(|n| n.scalar_text()),
+            app_service_config_files: root
+                .get("app_service_config_files")
+                .map(|list| {
+                    list.items()
+                        .iter()
+                        .filter_map(|item| item.as_str())
+                        .map(|p| base.join(p))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            experimental_features: root
+                .get("experimental_features")
+                .map(|features| {
+                    features
+                        .entries()
+                        .iter()
+                        .filter(|(_, value)| value.as_bool() == Some(true))
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            legacy_appservice_auth: root
+                .get("use_appservice_legacy_authorization")
+                .and_then(|n| n.as_bool())
+                == Some(true),
+            delegated_auth: root
+                .path("matrix_authentication_service.enabled")
+                .and_then(|n| n.as_bool())
+                == Some(true)
+                || root
+                    .path("experimental_features.msc3861.enabled")
+                    .and_then(|n| n.as_bool())
+                    == Some(true),
+        }
+    }
+}

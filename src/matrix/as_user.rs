@@ -1,0 +1,106 @@
+//! The bot's calls: the homeserver as one user of the appservice sees it.
+
+use std::borrow::Cow;
+
+use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
+use ruma::api::client::{media, membership, message, profile, room, state};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::{OutgoingRequest, SupportedVersions};
+use ruma::events::{MessageLikeEventType, StateEventType};
+use ruma::serde::Raw;
+use ruma::{EventId, RoomId, UserId};
+
+use super::client::transaction_id;
+use super::{Answer, ConnectError, HomeserverClient, Versions};
+
+/// The homeserver as one user of the appservice sees it: every call carries
+/// the as_token and asserts `user` (the bot's calls).
+pub struct AsUser<'a> {
+    pub client: &'a HomeserverClient,
+    pub versions: &'a Versions,
+    pub as_token: &'a str,
+    pub user: &'a UserId,
+}
+
+impl AsUser<'_> {
+    async fn send<R>(&self, request: R) -> Result<Answer, ConnectError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        self.client
+            .send_as(request, self.versions, self.as_token, Some(self.user))
+            .await
+    }
+
+    pub async fn join_room(&self, room: &RoomId) -> Result<Answer, ConnectError> {
+        let request = membership::join_room_by_id::v3::Request::new(room.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn leave_room(&self, room: &RoomId, reason: &str) -> Result<Answer, ConnectError> {
+        let mut request = membership::leave_room::v3::Request::new(room.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn joined_members(&self, room: &RoomId) -> Result<Answer, ConnectError> {
+        let request = membership::joined_members::v3::Request::new(room.to_owned());
+        self.send(request).await
+    }
+
+    /// The room's state event of `kind` (with an empty state key).
+    pub async fn room_state(
+        &self,
+        room: &RoomId,
+        kind: StateEventType,
+    ) -> Result<Answer, ConnectError> {
+        let request =
+            state::get_state_event_for_key::v3::Request::new(room.to_owned(), kind, String::new());
+        self.send(request).await
+    }
+
+    pub async fn room_event(&self, room: &RoomId, event: &EventId) -> Result<Answer, ConnectError> {
+        let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        self.send(request).await
+    }
+
+    pub async fn set_display_name(&self, name: &str) -> Result<Answer, ConnectError> {
+        let request = profile::set_profile_field::v3::Request::new(
+            self.user.to_owned(),
+            ruma::profile::ProfileFieldValue::DisplayName(name.to_owned()),
+        );
+        self.send(request).await
+    }
+
+    /// Sends an `m.room.message` with `content` as `user`.
+    pub async fn send_message(
+        &self,
+        room: &RoomId,
+        content: &serde_json::Value,
+    ) -> Result<Answer, ConnectError> {
+        let raw = serde_json::value::to_raw_value(content)
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        let request = message::send_message_event::v3::Request::new_raw(
+            room.to_owned(),
+            transaction_id(),
+            MessageLikeEventType::RoomMessage,
+            Raw::from_json(raw),
+        );
+        self.send(request).await
+    }
+
+    /// Uploads a file to the media repository; the answer holds `content_uri`.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = media::create_content::v3::Request::new(bytes);
+        request.filename = Some(filename.to_owned());
+        request.content_type = Some(content_type.to_owned());
+        self.send(request).await
+    }
+}

@@ -1,0 +1,202 @@
+//! Requests to the homeserver: unauthenticated probes, and every call as
+//! the appservice (as_token, optionally asserting a user's identity).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use ruma::api::auth_scheme::AuthScheme;
+use ruma::api::auth_scheme::SendAccessToken;
+use ruma::api::client::{account, appservice::request_ping};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::{
+    AppserviceUserIdentity, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
+};
+use ruma::{OwnedTransactionId, UserId};
+
+use super::{Answer, ConnectError, ServerSoftware, Versions, VersionsError};
+
+/// A transaction id unique for this process: time plus a counter.
+pub(super) fn transaction_id() -> OwnedTransactionId {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    OwnedTransactionId::from(format!(
+        "bridge-doctor-{}-{n}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ))
+}
+
+#[derive(Clone)]
+pub struct HomeserverClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl HomeserverClient {
+    pub fn new(base: &str, timeout: Duration) -> HomeserverClient {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("bridge-doctor/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        HomeserverClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::Request) -> Result<Answer, ConnectError> {
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| ConnectError::from_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ConnectError::from_reqwest(&e))?;
+        Ok(Answer::from_parts(status, &body))
+    }
+
+    async fn get(&self, path: &str) -> Result<Answer, ConnectError> {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .build()
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        self.send(request).await
+    }
+
+    async fn send_ruma(
+        &self,
+        request: Result<http::Request<Vec<u8>>, ruma::api::error::IntoHttpError>,
+    ) -> Result<Answer, ConnectError> {
+        let request =
+            request.map_err(|e| ConnectError::Other(format!("cannot build the request: {e}")))?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| ConnectError::Other(format!("cannot build the request: {e}")))?;
+        self.send(request).await
+    }
+
+    pub async fn versions(&self) -> Result<Versions, VersionsError> {
+        let answer = self
+            .get("/_matrix/client/versions")
+            .await
+            .map_err(|error| VersionsError::Connect { error })?;
+        let parsed = answer.json.as_ref().and_then(|json| {
+            let versions = json.get("versions")?.as_array()?;
+            let versions = versions
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>();
+            let unstable_features = json
+                .get("unstable_features")
+                .and_then(|f| f.as_object())
+                .map(|features| {
+                    features
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_bool().unwrap_or(false)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Versions {
+                versions,
+                unstable_features,
+            })
+        });
+        match parsed {
+            Some(versions) if answer.is_success() => Ok(versions),
+            _ => Err(VersionsError::NotMatrix { answer }),
+        }
+    }
+
+    /// Server software from `/_matrix/federation/v1/version`; `None` when the
+    /// federation listener is not on this address (common behind a proxy).
+    pub async fn software(&self) -> Option<ServerSoftware> {
+        let answer = self.get("/_matrix/federation/v1/version").await.ok()?;
+        let server = answer.json?.get("server")?.clone();
+        Some(ServerSoftware {
+            name: server.get("name")?.as_str()?.to_owned(),
+            version: server
+                .get("version")?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// Builds `request` as the appservice (as_token), asserting `user` as the
+    /// identity when given, and sends it. Every appservice call goes here.
+    pub(super) async fn send_as<R>(
+        &self,
+        request: R,
+        versions: &Versions,
+        as_token: &str,
+        user: Option<&UserId>,
+    ) -> Result<Answer, ConnectError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        let request = request.try_into_http_request_with_identity(
+            &self.base,
+            SendAccessToken::Appservice(as_token),
+            user.map(AppserviceUserIdentity::new).unwrap_or_default(),
+            Cow::Owned(versions.supported()),
+        );
+        self.send_ruma(request).await
+    }
+
+    /// whoami as the appservice, optionally masquerading as `user_id`.
+    pub async fn whoami(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user_id: Option<&UserId>,
+    ) -> Result<Answer, ConnectError> {
+        self.send_as(
+            account::whoami::v3::Request::new(),
+            versions,
+            as_token,
+            user_id,
+        )
+        .await
+    }
+
+    /// Registers `localpart` as a user of the appservice (`m.login.application_service`).
+    pub async fn register_appservice_user(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        localpart: &str,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = account::register::v3::Request::new();
+        request.username = Some(localpart.to_owned());
+        request.inhibit_login = true;
+        request.login_type = Some(account::register::LoginType::ApplicationService);
+        self.send_as(request, versions, as_token, None).await
+    }
+
+    /// Asks the homeserver to ping the appservice `appservice_id`.
+    /// `Ok(None)`: the homeserver advertises no ping endpoint at all.
+    pub async fn ping_appservice(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        appservice_id: &str,
+    ) -> Result<Option<Answer>, ConnectError> {
+        let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
+        request.transaction_id = Some(transaction_id());
+        match request.try_into_http_request::<Vec<u8>>(
+            &self.base,
+            SendAccessToken::Appservice(as_token),
+            Cow::Owned(versions.supported()),
+        ) {
+            Err(ruma::api::error::IntoHttpError::NoUnstablePath)
+            | Err(ruma::api::error::IntoHttpError::EndpointRemoved(_)) => Ok(None),
+            request => self.send_ruma(request).await.map(Some),
+        }
+    }
+}
