@@ -1,15 +1,20 @@
-//! bridge-doctor: diagnoses Matrix appservice bridges. See ARCHITECTURE.md
-//! for the pipeline (facts -> checks -> renderers) and where things go.
+//! bridge-doctor: diagnoses Matrix appservice bridges. One folder per stage
+//! of the pipeline, lowest first; ARCHITECTURE.md says what goes where.
 
-pub mod checks;
-pub mod facts;
+pub mod shared;
+
 pub mod input;
 pub mod knowledge;
 pub mod matrix;
-pub mod packet;
+
+pub mod facts;
+
+pub mod checks;
+
 pub mod render;
+
+pub mod packet;
 pub mod service;
-pub mod shared;
 
 #[cfg(test)]
 pub(crate) mod testutil {

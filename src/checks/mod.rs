@@ -1,4 +1,4 @@
-//! The diagnosis engine: pure functions from [`Facts`] to [`Finding`]s.
+//! Stage 3, checks: the diagnosis engine, pure functions from [`Facts`] to [`Finding`]s.
 //!
 //! Each area of the catalogue (`../shared/spec/checks.md`) is one file here
 //! exporting `CHECKS`. To add a check, write a function in the right area

@@ -1,4 +1,5 @@
-//! Appservice registration files: a lenient reader and the doctor's writer.
+//! Appservice registration files: a lenient reader that keeps every problem
+//! and the unstable keys (the doctor's own is written by `service::generate`).
 //!
 //! ruma's `Registration` is strict and drops unstable keys, so we read the
 //! YAML tree ourselves: every problem Synapse would refuse to start on is

@@ -1,4 +1,4 @@
-//! The knowledge base: every known bridge failure with its symptoms, its
+//! Beside input, the knowledge base: every known bridge failure with its symptoms, its
 //! explanation and its fix, from `kb/*.yaml` compiled into the binary.
 //! `explain`, the `logs.*` checks and the chat `faq` command all read it.
 

@@ -1,4 +1,4 @@
-//! The homeserver's client-server API: raw probes (`client.rs`) and the
+//! Beside input, the homeserver's client-server API: raw probes (`client.rs`) and the
 //! bot's calls as the appservice (`as_user.rs`).
 //!
 //! Requests are built with ruma (so paths and appservice identity follow the

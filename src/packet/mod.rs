@@ -123,7 +123,7 @@ fn summarise<W: std::io::Write + std::io::Seek>(
     writer: &mut Writer<W>,
     collected: &Collected,
     notes: &PacketNotes,
-    software: &[(String, (String, String))],
+    software: &[(String, summary::Software)],
 ) -> Result<(), PacketError> {
     let report = &collected.report;
     writer.add(

@@ -13,8 +13,15 @@ use crate::checks::{Finding, Status};
 use crate::facts::{TargetFacts, TargetKind};
 use crate::input::registration::{NamespaceEntry, Registration};
 
+/// The software and version a bridge names in its log when it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Software {
+    pub name: String,
+    pub version: String,
+}
+
 /// Software and version a bridge logs when it starts (Python and Go styles).
-pub fn software_in(line: &str) -> Option<(String, String)> {
+pub fn software_in(line: &str) -> Option<Software> {
     static PATTERNS: OnceLock<[Regex; 2]> = OnceLock::new();
     let patterns = PATTERNS.get_or_init(|| {
         [
@@ -23,9 +30,12 @@ pub fn software_in(line: &str) -> Option<(String, String)> {
                 .expect("go start line"),
         ]
     });
-    patterns
-        .iter()
-        .find_map(|p| p.captures(line).map(|c| (c[1].to_owned(), c[2].to_owned())))
+    patterns.iter().find_map(|p| {
+        p.captures(line).map(|c| Software {
+            name: c[1].to_owned(),
+            version: c[2].to_owned(),
+        })
+    })
 }
 
 /// Advice to raise the log level, when some target logs no debug lines.
@@ -97,8 +107,8 @@ fn registration_summary(r: &Registration) -> Value {
 
 /// `bridges.json`: per target its software (from its log's start line when
 /// seen), registration summary and worst status.
-pub fn bridges(collected: &Collected, software: &[(String, (String, String))]) -> String {
-    let software: HashMap<&str, &(String, String)> = software
+pub fn bridges(collected: &Collected, software: &[(String, Software)]) -> String {
+    let software: HashMap<&str, &Software> = software
         .iter()
         .map(|(t, found)| (t.as_str(), found))
         .collect();
@@ -108,7 +118,7 @@ pub fn bridges(collected: &Collected, software: &[(String, (String, String))]) -
                 Some("bridge-doctor".to_owned()),
                 Some(env!("CARGO_PKG_VERSION").to_owned()),
             ),
-            (_, Some((name, version))) => (Some(name.clone()), Some(version.clone())),
+            (_, Some(found)) => (Some(found.name.clone()), Some(found.version.clone())),
             _ => (
                 target
                     .config()
@@ -134,13 +144,19 @@ mod tests {
     fn software_from_start_lines() {
         assert_eq!(
             software_in("[INFO@mau.init] Initializing mautrix-telegram 0.15.3"),
-            Some(("mautrix-telegram".into(), "0.15.3".into()))
+            Some(Software {
+                name: "mautrix-telegram".into(),
+                version: "0.15.3".into()
+            })
         );
         assert_eq!(
             software_in(
                 r#"{"name":"mautrix-whatsapp","version":"v0.12.0","message":"Initializing bridge"}"#
             ),
-            Some(("mautrix-whatsapp".into(), "0.12.0".into()))
+            Some(Software {
+                name: "mautrix-whatsapp".into(),
+                version: "0.12.0".into()
+            })
         );
     }
 }

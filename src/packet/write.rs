@@ -11,7 +11,7 @@ use zip::write::SimpleFileOptions;
 
 use super::PacketError;
 use super::sanitize::{Redaction, SecretValues, sanitize_config};
-use super::summary::software_in;
+use super::summary::{Software, software_in};
 use crate::facts::open_tail;
 
 /// Log lines are cut at this length in the packet.
@@ -124,7 +124,7 @@ impl<W: Write + Seek> Writer<W> {
         logs: &[(String, PathBuf)],
         tail: &TailOptions,
         secrets: &SecretValues,
-    ) -> Result<Vec<(String, (String, String))>, PacketError> {
+    ) -> Result<Vec<(String, Software)>, PacketError> {
         let mut software = Vec::new();
         for (target, log_path) in logs {
             let name = self.entry_name(&format!("logs/{target}"), log_path);
@@ -141,7 +141,7 @@ impl<W: Write + Seek> Writer<W> {
         path: &Path,
         tail: &TailOptions,
         secrets: &SecretValues,
-    ) -> Result<Option<(String, String)>, PacketError> {
+    ) -> Result<Option<Software>, PacketError> {
         let file = match open_tail(path, tail.max_bytes) {
             Ok(file) => file,
             Err(err) => {
@@ -199,7 +199,7 @@ struct LogCopy<'a> {
     listed: usize,
     unlisted: usize,
     keep: bool,
-    software: Option<(String, String)>,
+    software: Option<Software>,
 }
 
 impl<'a> LogCopy<'a> {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::checks::Status;
 use crate::knowledge::Entry;
@@ -38,6 +38,23 @@ impl Reply {
         let text = text.into();
         let html = escape(&text).replace('\n', "<br>");
         Reply::new(text, html)
+    }
+
+    /// The `m.notice` content, as a reply to `in_reply_to` when given.
+    pub fn into_notice(self, in_reply_to: Option<&str>) -> Value {
+        let mut content = json!({
+            "msgtype": "m.notice",
+            "body": self.text,
+            "format": "org.matrix.custom.html",
+            "formatted_body": self.html,
+        });
+        if let Some(event_id) = in_reply_to {
+            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});
+        }
+        if let Some((key, value)) = self.extra {
+            content[key] = value;
+        }
+        content
     }
 }
 

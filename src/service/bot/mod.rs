@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use ruma::events::StateEventType;
 use ruma::{OwnedUserId, RoomId, UserId};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::input::config::{Config, Permission};
@@ -230,19 +230,7 @@ impl Bot {
     }
 
     async fn send(&self, room: &RoomId, in_reply_to: Option<&str>, reply: Reply) {
-        let mut content = json!({
-            "msgtype": "m.notice",
-            "body": reply.text,
-            "format": "org.matrix.custom.html",
-            "formatted_body": reply.html,
-        });
-        if let Some(event_id) = in_reply_to {
-            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});
-        }
-        if let Some((key, value)) = reply.extra {
-            content[key] = value;
-        }
-        self.post(room, &content).await;
+        self.post(room, &reply.into_notice(in_reply_to)).await;
     }
 
     async fn post(&self, room: &RoomId, content: &Value) {
