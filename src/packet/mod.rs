@@ -140,7 +140,7 @@ fn summarise<W: std::io::Write + std::io::Seek>(
     )?;
     let markdown = markdown::packet_report(report, &collected.facts, notes);
     writer.add("report.md", markdown.as_bytes())?;
-    let redactions = serde_json::to_string_pretty(&writer.redactions).unwrap_or_default();
+    let redactions = crate::render::json::pretty(&writer.redactions);
     writer.add("redactions.json", redactions.as_bytes())?;
     let warnings_text = if writer.warnings.is_empty() {
         "nothing was left out\n".to_owned()

@@ -133,7 +133,7 @@ pub fn bridges(collected: &Collected, software: &[(String, Software)]) -> String
         })
     };
     let list: Vec<Value> = collected.facts.targets.iter().map(entry).collect();
-    serde_json::to_string_pretty(&list).unwrap_or_default()
+    crate::render::json::pretty(&list)
 }
 
 #[cfg(test)]

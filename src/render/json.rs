@@ -1,11 +1,13 @@
-//! JSON, as the contract gives it: the check report and `explain`'s matches.
+//! JSON, as the contract gives it: the check report, `explain`'s matches,
+//! and the packet's data files (`bridges.json`, `redactions.json`).
 
 use serde::Serialize;
 
 use crate::knowledge::scan::Explained;
 use crate::render::report::Report;
 
-fn pretty(value: &impl Serialize) -> String {
+/// Any serialisable value, pretty-printed.
+pub fn pretty(value: &impl Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
