@@ -1,6 +1,9 @@
 //! bridge-doctor: diagnoses Matrix appservice bridges. One folder per stage
 //! of the pipeline, lowest first; ARCHITECTURE.md says what goes where.
 
+// matrix-sdk's sync future is deep: proving it Send needs more than the default.
+#![recursion_limit = "256"]
+
 pub mod shared;
 
 pub mod input;

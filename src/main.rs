@@ -92,13 +92,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
+/// matrix-sdk logs expected answers as errors (no secret storage, no key
+/// backup: the bot uses neither); the doctor reports what matters itself.
+const MATRIX_SDK_NOISE: &str = "matrix_sdk::http_client=off,matrix_sdk_crypto::backups=error,matrix_sdk_crypto::identities::manager=error";
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("bridge_doctor={},warn", config.logging.level))
+        tracing_subscriber::EnvFilter::new(format!(
+            "bridge_doctor={},warn,{MATRIX_SDK_NOISE}",
+            config.logging.level
+        ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::stderr().is_terminal());
     if config.logging.json {
         builder.json().init();
     } else {

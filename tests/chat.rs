@@ -10,22 +10,6 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-fn register_user(synapse: &Synapse, name: &str, admin: bool) {
-    let mut command = Command::new(venv().join("bin/register_new_matrix_user"));
-    command
-        .arg("-c")
-        .arg(&synapse.config_path)
-        .args(["-u", name, "-p", &format!("pw-{name}")])
-        .arg(if admin { "--admin" } else { "--no-admin" })
-        .arg(synapse.url());
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "register {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn body(reply: &Value) -> &str {
     reply["body"].as_str().unwrap_or_default()
 }
@@ -40,7 +24,7 @@ fn the_bot_answers_commands_in_its_rooms() {
         root,
         placeholder,
         &format!(
-            "{}permissions_extra: true\n",
+            "{}permissions_extra: true\nencryption:\n  allow: true\n",
             bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])])
         ),
     );
@@ -172,10 +156,17 @@ fn the_bot_answers_commands_in_its_rooms() {
         "no prefix in a group room: not a command"
     );
     assert!(body(step("user_packet")).contains("Only admins"));
+    // No pickle key in this config: the bot has no device, says so in the
+    // encrypted room in a plain notice, and the self-check named why.
     assert!(
-        body(step("encrypted_notice")).contains("encrypted"),
+        body(step("encrypted_notice")).contains("no device to read encrypted messages"),
         "{}",
         body(step("encrypted_notice"))
+    );
+    let log = doctor_process.log_text();
+    assert!(
+        log.contains("check=encryption.doctor_unavailable") && log.contains("pickle_key"),
+        "{log}"
     );
     assert_eq!(results["stranger_membership"], "leave");
 

@@ -3,10 +3,15 @@
 //! registration and the homeserver config.
 
 use super::{Check, Context, Verdict};
+use crate::facts::{DeviceFacts, TargetKind};
 use crate::input::bridge::flag;
 use crate::input::registration::{EPHEMERAL_KEYS, Flag, MSC3202_KEY};
 
 pub const CHECKS: &[Check] = &[
+    Check {
+        id: "encryption.doctor_unavailable",
+        run: doctor_unavailable,
+    },
     Check {
         id: "ephemeral.registration_disabled",
         run: registration_disabled,
@@ -251,4 +256,45 @@ fn forced_by_server(ctx: &Context) -> Verdict {
         .evidence("field", "encryption.allow")
         .fix(["Set `encryption.allow: true` (and `default: true`) in the bridge config and restart it.", "Or stop forcing encryption on the homeserver (Synapse: `encryption_enabled_by_default_for_room_type`)."])
         .faq("the-bridge-cant-decrypt-my-messages")
+}
+
+/// The doctor's own device (set up by `run`): can the bot read and answer
+/// in encrypted rooms, and do clients that only encrypt for verified
+/// devices include it?
+fn doctor_unavailable(ctx: &Context) -> Verdict {
+    if ctx.target.kind != TargetKind::Doctor {
+        return Verdict::skip("only the doctor has a device of its own here");
+    }
+    let Some(device) = ctx.target.live.as_ref().and_then(|l| l.device.as_ref()) else {
+        return Verdict::skip("the bot's device is set up by `bridge-doctor run`");
+    };
+    match device {
+        DeviceFacts::NotWanted => {
+            Verdict::skip("`encryption.allow` is false: the bot does not answer in encrypted rooms")
+        }
+        DeviceFacts::Ready {
+            device_id,
+            cross_signed: true,
+        } => Verdict::pass(format!(
+            "the bot's device {device_id} is ready and cross-signed by the bot"
+        ))
+        .evidence("device_id", device_id.as_str()),
+        DeviceFacts::Ready {
+            device_id,
+            cross_signed: false,
+        } => Verdict::warn(format!(
+            "the bot's device {device_id} is not cross-signed by the bot"
+        ))
+        .detail("Clients that only encrypt for verified devices leave it out, so it may not read their messages.")
+        .evidence("device_id", device_id.as_str())
+        .fix([
+            "Restart the doctor: it signs its device when the bot has no cross-signing identity yet.",
+            "If the bot's identity was made elsewhere, reset it on the homeserver (the bot's cross-signing keys) and restart.",
+        ]),
+        DeviceFacts::Unavailable { reason, fix } => Verdict::fail(
+            "the bot has no device for encrypted rooms: it says so there in a plain notice",
+        )
+        .detail(reason.clone())
+        .fix(fix.clone()),
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Context, Status, by_id, run_one};
 use crate::facts::database::DatabaseFacts;
-use crate::facts::{Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind};
+use crate::facts::{DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
@@ -171,6 +171,7 @@ fn live_ping(ping: Answer) -> LiveFacts {
         whoami_bot: None,
         bot_registration: None,
         ping: Some(Ok(Some(ping))),
+        device: None,
     }
 }
 
@@ -570,6 +571,45 @@ fn ping_checks() {
         status("ping.unsupported", &bridge().live(none).build()),
         Status::Fail
     );
+}
+
+#[test]
+fn the_doctors_own_device() {
+    let with_device = |device: Option<DeviceFacts>| {
+        let mut builder = bridge().live(LiveFacts {
+            device,
+            ..LiveFacts::default()
+        });
+        builder.kind = TargetKind::Doctor;
+        builder.mode = Mode::Startup;
+        builder.build()
+    };
+    let check = "encryption.doctor_unavailable";
+    assert_eq!(status(check, &bridge().build()), Status::Skip);
+    assert_eq!(status(check, &with_device(None)), Status::Skip);
+    assert_eq!(
+        status(check, &with_device(Some(DeviceFacts::NotWanted))),
+        Status::Skip
+    );
+    let ready = |cross_signed| DeviceFacts::Ready {
+        device_id: "DOCTORDEV".into(),
+        cross_signed,
+    };
+    let (status_ready, finding) = run(check, &with_device(Some(ready(true))));
+    assert_eq!(status_ready, Status::Pass);
+    assert!(finding.title.contains("DOCTORDEV"));
+    assert_eq!(
+        status(check, &with_device(Some(ready(false)))),
+        Status::Warn
+    );
+    let refused = DeviceFacts::Unavailable {
+        reason: "the homeserver refused the bot's appservice login: 400 M_UNKNOWN".into(),
+        fix: vec!["enable MSC4190".into()],
+    };
+    let (status_refused, finding) = run(check, &with_device(Some(refused)));
+    assert_eq!(status_refused, Status::Fail);
+    assert!(finding.detail.contains("appservice login"));
+    assert_eq!(finding.fix, ["enable MSC4190"]);
 }
 
 #[test]

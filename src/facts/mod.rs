@@ -118,6 +118,23 @@ pub struct LiveFacts {
     pub bot_registration: Option<Result<Answer, ConnectError>>,
     /// `Ok(None)`: the homeserver has no ping endpoint.
     pub ping: Option<Result<Option<Answer>, ConnectError>>,
+    /// Only for the doctor under `run`: its device for encrypted rooms.
+    pub device: Option<DeviceFacts>,
+}
+
+/// The doctor's bot device for encrypted rooms, as `run` set it up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceFacts {
+    /// `encryption.allow` is false.
+    NotWanted,
+    Ready {
+        device_id: String,
+        cross_signed: bool,
+    },
+    Unavailable {
+        reason: String,
+        fix: Vec<String>,
+    },
 }
 
 #[derive(Debug)]

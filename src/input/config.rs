@@ -29,6 +29,24 @@ pub struct Config {
     pub logging: Logging,
     /// How much of the end of each log the `logs.*` checks read.
     pub log_window_bytes: u64,
+    pub encryption: EncryptionSection,
+}
+
+/// The bot's own device for encrypted rooms.
+#[derive(Clone, Debug)]
+pub struct EncryptionSection {
+    /// Answer in encrypted rooms (with a device of the bot's own).
+    pub allow: bool,
+    /// Encrypts the crypto store; the placeholder until `generate-registration`.
+    pub pickle_key: String,
+    /// The crypto store folder.
+    pub store: PathBuf,
+}
+
+impl EncryptionSection {
+    pub fn has_placeholder_key(&self) -> bool {
+        is_placeholder_token(&self.pickle_key)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -144,6 +162,7 @@ impl Config {
         let permissions = read_permissions(&mut reader, root);
         let bridges = read_bridges(&mut reader, root, &base);
         let logging = read_logging(&mut reader, root);
+        let encryption = read_encryption(&mut reader, root, &base);
         let log_window_bytes = reader
             .opt_u64(root, "log_window_mib", "log_window_mib")
             .unwrap_or(50)
@@ -162,6 +181,7 @@ impl Config {
                 bridges,
                 logging,
                 log_window_bytes,
+                encryption,
             }),
             _ => Err(ConfigError::Fields(reader.problems)),
         }
@@ -261,6 +281,29 @@ fn read_appservice(reader: &mut FieldReader, section: &Node, base: &Path) -> App
             reader
                 .opt_string(section, "registration", "appservice.registration")
                 .unwrap_or_else(|| "registration.yaml".to_owned()),
+        ),
+    }
+}
+
+fn read_encryption(reader: &mut FieldReader, root: &Node, base: &Path) -> EncryptionSection {
+    let Some(section) = root.get("encryption").filter(|n| !n.is_null()) else {
+        return EncryptionSection {
+            allow: true,
+            pickle_key: String::new(),
+            store: base.join("crypto"),
+        };
+    };
+    EncryptionSection {
+        allow: reader
+            .opt_bool(section, "allow", "encryption.allow")
+            .unwrap_or(true),
+        pickle_key: reader
+            .opt_string(section, "pickle_key", "encryption.pickle_key")
+            .unwrap_or_default(),
+        store: base.join(
+            reader
+                .opt_string(section, "store", "encryption.store")
+                .unwrap_or_else(|| "crypto".to_owned()),
         ),
     }
 }

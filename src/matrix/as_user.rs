@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
-use ruma::api::client::{media, membership, message, profile, room, state};
+use ruma::api::client::{keys, media, membership, message, profile, room, state};
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{OutgoingRequest, SupportedVersions};
 use ruma::events::{MessageLikeEventType, StateEventType};
@@ -63,6 +63,14 @@ impl AsUser<'_> {
 
     pub async fn room_event(&self, room: &RoomId, event: &EventId) -> Result<Answer, ConnectError> {
         let request = room::get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        self.send(request).await
+    }
+
+    /// `/keys/query` for this user's own devices and cross-signing keys:
+    /// what other users' clients see of them.
+    pub async fn own_keys(&self) -> Result<Answer, ConnectError> {
+        let mut request = keys::get_keys::v3::Request::new();
+        request.device_keys.insert(self.user.to_owned(), Vec::new());
         self.send(request).await
     }
 

@@ -179,6 +179,27 @@ impl HomeserverClient {
         self.send_as(request, versions, as_token, None).await
     }
 
+    /// Logs `localpart` in as the appservice (`m.login.application_service`),
+    /// on `device_id` when given (the device is reused), else on a new device.
+    /// The answer holds the device's `access_token` and `device_id`.
+    pub async fn login_appservice_user(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        localpart: &str,
+        device_id: Option<&str>,
+    ) -> Result<Answer, ConnectError> {
+        use ruma::api::client::session::login::v3::{ApplicationService, LoginInfo, Request};
+        use ruma::api::client::uiaa::{MatrixUserIdentifier, UserIdentifier};
+        let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(localpart.to_owned()));
+        let mut request = Request::new(LoginInfo::ApplicationService(ApplicationService::new(
+            identifier,
+        )));
+        request.device_id = device_id.map(Into::into);
+        request.initial_device_display_name = Some("bridge-doctor".to_owned());
+        self.send_as(request, versions, as_token, None).await
+    }
+
     /// Asks the homeserver to ping the appservice `appservice_id`.
     /// `Ok(None)`: the homeserver advertises no ping endpoint at all.
     pub async fn ping_appservice(

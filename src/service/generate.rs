@@ -26,14 +26,30 @@ pub enum GenerateError {
         "{path} already holds other tokens than the config; the homeserver may be using them. Copy its as_token and hs_token into the config, or pass --force to replace them (then restart the homeserver)."
     )]
     WouldReplaceTokens { path: String },
-    #[error(
-        "{path}: cannot find `appservice.{field}` to write the new token into; add the key and run again"
-    )]
+    #[error("{path}: cannot find `{field}` to write the new value into; add the key and run again")]
     NoTokenField { path: String, field: &'static str },
 }
 
 pub struct Generated {
     pub tokens_written_to_config: bool,
+}
+
+/// The config values generated when they hold the placeholder. The pickle
+/// key only when the config has it: an older config without an
+/// `encryption` section keeps working, the bot then says how to add it.
+const GENERATED_FIELDS: [&str; 3] = [
+    "appservice.as_token",
+    "appservice.hs_token",
+    "encryption.pickle_key",
+];
+
+fn generated_value<'a>(config: &'a mut Config, field: &str) -> Option<&'a mut String> {
+    match field {
+        "appservice.as_token" => Some(&mut config.appservice.as_token),
+        "appservice.hs_token" => Some(&mut config.appservice.hs_token),
+        _ if config.document.root.path(field).is_some() => Some(&mut config.encryption.pickle_key),
+        _ => None,
+    }
 }
 
 fn random_token(length: usize) -> String {
@@ -56,29 +72,8 @@ pub fn generate(
     };
     let existing = Registration::load(registration_path).ok();
 
-    let mut text = std::fs::read_to_string(config_path).map_err(write_error(config_path))?;
-    let mut tokens_written = false;
-    for field in ["as_token", "hs_token"] {
-        let current = match field {
-            "as_token" => &config.appservice.as_token,
-            _ => &config.appservice.hs_token,
-        };
-        if !is_placeholder_token(current) {
-            continue;
-        }
-        let pos = config.position_of(&format!("appservice.{field}"));
-        let token = random_token(64);
-        text = crate::input::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\""))
-            .ok_or_else(|| GenerateError::NoTokenField {
-                path: config_path.display().to_string(),
-                field,
-            })?;
-        match field {
-            "as_token" => config.appservice.as_token = token,
-            _ => config.appservice.hs_token = token,
-        }
-        tokens_written = true;
-    }
+    let text = std::fs::read_to_string(config_path).map_err(write_error(config_path))?;
+    let (text, tokens_written) = fill_placeholders(&mut config, text)?;
 
     if let Some(existing) = &existing {
         let differs = existing.as_token.as_deref() != Some(config.appservice.as_token.as_str())
@@ -101,6 +96,47 @@ pub fn generate(
     Ok(Generated {
         tokens_written_to_config: tokens_written,
     })
+}
+
+/// Puts random values where the config holds placeholders, editing only
+/// those scalars (comments stay), and adds an `encryption` section with a
+/// pickle key to a config written before it existed.
+fn fill_placeholders(
+    config: &mut Config,
+    mut text: String,
+) -> Result<(String, bool), GenerateError> {
+    let mut written = false;
+    for field in GENERATED_FIELDS {
+        let Some(current) = generated_value(config, field) else {
+            continue;
+        };
+        if !is_placeholder_token(current) {
+            continue;
+        }
+        let pos = config.position_of(field);
+        let token = random_token(64);
+        text = crate::input::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\""))
+            .ok_or_else(|| GenerateError::NoTokenField {
+                path: config.path.display().to_string(),
+                field,
+            })?;
+        if let Some(value) = generated_value(config, field) {
+            *value = token;
+        }
+        written = true;
+    }
+    if config.document.root.get("encryption").is_none() {
+        let key = random_token(64);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "\n# Encrypted rooms: the bot's own device, its keys in `store`, encrypted with pickle_key.\nencryption:\n    allow: true\n    pickle_key: \"{key}\"\n    store: crypto\n"
+        ));
+        config.encryption.pickle_key = key;
+        written = true;
+    }
+    Ok((text, written))
 }
 
 /// The regex of a users namespace that holds exactly one user ID, anchored
@@ -192,5 +228,36 @@ mod tests {
                 .as_deref(),
             Some("another-token")
         );
+    }
+
+    #[test]
+    fn fills_the_pickle_key_and_adds_the_section_to_older_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = write_config(dir.path());
+        let registration = dir.path().join("registration.yaml");
+        generate(&config_path, &registration, false).unwrap();
+        let config = Config::load(&config_path).unwrap();
+        assert!(!config.encryption.has_placeholder_key());
+        assert_eq!(config.encryption.pickle_key.len(), 64);
+        assert!(config.encryption.store.ends_with("crypto"));
+        // Generating again keeps the key: a new one would lose the store.
+        generate(&config_path, &registration, false).unwrap();
+        assert_eq!(
+            Config::load(&config_path).unwrap().encryption.pickle_key,
+            config.encryption.pickle_key
+        );
+
+        // A config from before the encryption section gets one, comments kept.
+        let text = std::fs::read_to_string(&config_path).unwrap();
+        let start = text.find("# Encrypted rooms").unwrap();
+        let end = text.find("# The doctor's database").unwrap();
+        let older = format!("{}{}", &text[..start], &text[end..]);
+        std::fs::write(&config_path, older).unwrap();
+        generate(&config_path, &registration, false).unwrap();
+        let config = Config::load(&config_path).unwrap();
+        assert!(config.encryption.allow);
+        assert_eq!(config.encryption.pickle_key.len(), 64);
+        let text = std::fs::read_to_string(&config_path).unwrap();
+        assert!(text.contains("# The doctor's database"), "comments lost");
     }
 }

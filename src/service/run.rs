@@ -147,7 +147,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     }
     let bot_task = match &outcome {
         Ok(()) => match Bot::new(config.clone(), Arc::clone(&state)).await {
-            Some(bot) => Some(tokio::spawn(serve_bot(Arc::new(bot), receiver))),
+            Some(bot) => {
+                let bot = Arc::new(bot);
+                bot.start_sync();
+                Some(tokio::spawn(serve_bot(bot, receiver)))
+            }
             None => {
                 tracing::error!("the bot cannot start: the homeserver stopped answering /versions");
                 None

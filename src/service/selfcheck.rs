@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::checks::{self, Context, Finding, Status};
-use crate::facts::{self, Facts, HomeserverFacts, LiveFacts, Mode};
+use crate::facts::{self, DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode};
 use crate::input::config::Config;
 use crate::matrix::{HomeserverClient, Versions, VersionsError};
 
@@ -130,19 +130,11 @@ async fn gather_live(config: &Config, client: &HomeserverClient) -> LiveFacts {
     live
 }
 
-pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
-    let client = HomeserverClient::new(&config.homeserver.address, facts::PROBE_TIMEOUT);
-    let live = gather_live(config, &client).await;
-    let ping_ms = live
-        .ping
-        .as_ref()
-        .and_then(|p| p.as_ref().ok())
-        .and_then(|a| a.as_ref())
-        .filter(|a| a.is_success())
-        .and_then(|a| a.json.as_ref()?.get("duration_ms")?.as_u64());
+/// The facts of the doctor alone, with what `run` observed of it.
+fn doctor_facts(config: &Config, registration_path: &Path, live: LiveFacts) -> Facts {
     let mut target = facts::doctor_target(config, registration_path);
     target.live = Some(live);
-    let facts = Facts {
+    Facts {
         mode: Mode::Startup,
         homeserver: HomeserverFacts {
             address: config.homeserver.address.clone(),
@@ -153,7 +145,36 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
             software: None,
         },
         targets: vec![target],
+    }
+}
+
+/// The bot's device, checked once the bot has set it up, after the steps:
+/// no device does not stop the doctor, which then answers unencrypted
+/// rooms only.
+pub fn device_finding(config: &Config, device: DeviceFacts) -> Option<Finding> {
+    let live = LiveFacts {
+        device: Some(device),
+        ..LiveFacts::default()
     };
+    let facts = doctor_facts(config, &config.appservice.registration, live);
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
+    checks::by_id("encryption.doctor_unavailable").map(|check| checks::run_one(check, &context))
+}
+
+pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
+    let client = HomeserverClient::new(&config.homeserver.address, facts::PROBE_TIMEOUT);
+    let live = gather_live(config, &client).await;
+    let ping_ms = live
+        .ping
+        .as_ref()
+        .and_then(|p| p.as_ref().ok())
+        .and_then(|a| a.as_ref())
+        .filter(|a| a.is_success())
+        .and_then(|a| a.json.as_ref()?.get("duration_ms")?.as_u64());
+    let facts = doctor_facts(config, registration_path, live);
     let context = Context {
         facts: &facts,
         target: &facts.targets[0],

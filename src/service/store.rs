@@ -89,6 +89,40 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Claims a command event for handling; `false` when it was handled
+    /// (or claimed) before, by either path, also before a restart.
+    pub async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let result = sqlx::query(
+            "INSERT INTO handled_events (event_id, handled_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The bot's device id, when it has one.
+    pub async fn bot_device(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT device_id FROM bot_device WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<String, _>("device_id").ok()))
+    }
+
+    pub async fn set_bot_device(&self, user_id: &str, device_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bot_device (user_id, device_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn transaction_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM appservice_transactions")
             .fetch_one(&self.pool)

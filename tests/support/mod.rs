@@ -388,6 +388,23 @@ impl TelegramBridge {
     }
 }
 
+/// A user of the homeserver, password `pw-NAME`.
+pub fn register_user(synapse: &Synapse, name: &str, admin: bool) {
+    let mut command = Command::new(venv().join("bin/register_new_matrix_user"));
+    command
+        .arg("-c")
+        .arg(&synapse.config_path)
+        .args(["-u", name, "-p", &format!("pw-{name}")])
+        .arg(if admin { "--admin" } else { "--no-admin" })
+        .arg(synapse.url());
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "register {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Replaces `from` with `to` in a file, asserting it was there.
 pub fn edit(path: &Path, from: &str, to: &str) -> String {
     let original = std::fs::read_to_string(path).unwrap();

@@ -32,6 +32,8 @@ pub(super) struct Command<'a> {
     pub event: &'a Value,
     pub event_id: &'a str,
     pub permission: Permission,
+    /// It came encrypted, so the answer goes back encrypted.
+    pub encrypted: bool,
 }
 
 /// "check  telegram " -> ("check", "telegram").
@@ -200,6 +202,12 @@ impl Bot {
                 "The packet was built but the upload failed: {why}"
             )))
         };
+        if request.encrypted && self.device.is_some() {
+            let sent = self
+                .send_file_encrypted(request.room, &name, bytes, request.event_id)
+                .await;
+            return sent.err().and_then(failed);
+        }
         let answer = match self.as_bot().upload(bytes, &name, "application/zip").await {
             Ok(answer) if answer.is_success() => answer,
             Ok(answer) => return failed(answer.summary()),
@@ -222,7 +230,7 @@ impl Bot {
         if let Some(advice) = built.debug_advice {
             content["org.bridge_doctor.advice"] = Value::String(advice);
         }
-        self.post(request.room, &content).await;
+        self.post(request.room, &content, false).await;
         None
     }
 }

@@ -19,9 +19,11 @@ use crate::input::config::{Config, Permission};
 use crate::matrix::{AsUser, HomeserverClient, Versions};
 use crate::render::matrix::Reply;
 use crate::service::appservice::{AppserviceState, IncomingEvent};
+use crate::service::device::BotDevice;
 use commands::Command;
 
 mod commands;
+mod encrypted;
 
 pub struct Bot {
     config: Config,
@@ -32,6 +34,10 @@ pub struct Bot {
     started: Instant,
     /// Room id -> whether it is a management room (the bot and one user).
     management: Mutex<HashMap<String, bool>>,
+    /// The bot's device for encrypted rooms; `None` without one.
+    device: Option<BotDevice>,
+    /// Why there is no device, for the notice in encrypted rooms.
+    device_problem: Option<String>,
 }
 
 /// The permission of `user`: an exact user ID wins over its domain, which
@@ -65,7 +71,7 @@ impl Bot {
         let versions = client.versions().await.ok()?;
         let user_id =
             UserId::parse(config.appservice.bot_user_id(&config.homeserver.domain)).ok()?;
-        let bot = Bot {
+        let mut bot = Bot {
             config,
             client,
             versions,
@@ -73,7 +79,10 @@ impl Bot {
             state,
             started: Instant::now(),
             management: Mutex::new(HashMap::new()),
+            device: None,
+            device_problem: None,
         };
+        bot.open_device().await;
         if let Some(name) = &bot.config.appservice.bot_displayname {
             match bot.as_bot().set_display_name(name).await {
                 Ok(answer) if answer.is_success() => {}
@@ -130,7 +139,7 @@ impl Bot {
                 }
             }
             "m.room.message" if sender != self.user_id.as_str() => {
-                self.on_message(&room, sender, event).await
+                self.on_message(&room, sender, event, false).await
             }
             _ => {}
         }
@@ -160,18 +169,17 @@ impl Bot {
             self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
             Ok(answer) if answer.is_success()
         );
-        let reply = if encrypted {
-            Reply::plain(
-                "This room is encrypted, and bridge-doctor cannot read encrypted messages, so it will not see your commands here.\n\
-                 Open an unencrypted room instead: create a new room with encryption turned off (in Element: New room, then switch off \"Enable end-to-end encryption\") and invite me there.",
-            )
-        } else {
-            Reply::plain(format!(
+        let reply = match (encrypted, &self.device_problem) {
+            (true, Some(problem)) => Reply::plain(format!(
+                "This room is encrypted, and bridge-doctor has no device to read encrypted messages here, so it will not see your commands ({problem}).\n\
+                 Open an unencrypted room instead: create a new room with encryption turned off (in Element: New room, then switch off \"Enable end-to-end encryption\") and invite me there. The doctor's log says how to give me a device."
+            )),
+            _ => Reply::plain(format!(
                 "Hello! I am bridge-doctor. Send `help` for what I can do (outside a direct chat with me, start commands with {}).",
                 self.config.command_prefix
-            ))
+            )),
         };
-        self.send(room, None, reply).await;
+        self.send(room, None, reply, encrypted).await;
     }
 
     async fn is_management_room(&self, room: &RoomId) -> bool {
@@ -194,7 +202,9 @@ impl Bot {
         two
     }
 
-    async fn on_message(&self, room: &RoomId, sender: &str, event: &Value) {
+    /// A message, from a transaction or (`encrypted`) decrypted from sync;
+    /// the reply goes back the same way.
+    async fn on_message(&self, room: &RoomId, sender: &str, event: &Value, encrypted: bool) {
         let Some(body) = event.pointer("/content/body").and_then(Value::as_str) else {
             return;
         };
@@ -217,23 +227,46 @@ impl Bot {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        if !self.claim(&event_id).await {
+            return;
+        }
         let request = Command {
             room,
             event,
             event_id: &event_id,
             permission,
+            encrypted,
         };
-        tracing::info!(%room, sender, command = commands::split(command).0, "command");
+        tracing::info!(%room, sender, encrypted, command = commands::split(command).0, "command");
         if let Some(reply) = self.run_command(&request, command).await {
-            self.send(room, Some(&event_id), reply).await;
+            self.send(room, Some(&event_id), reply, encrypted).await;
         }
     }
 
-    async fn send(&self, room: &RoomId, in_reply_to: Option<&str>, reply: Reply) {
-        self.post(room, &reply.into_notice(in_reply_to)).await;
+    /// `true` when this command event was not handled before (by either
+    /// path, also before a restart). A store failure lets it through: an
+    /// answer twice beats none.
+    async fn claim(&self, event_id: &str) -> bool {
+        match self.state.store.claim_event(event_id).await {
+            Ok(first) => first,
+            Err(err) => {
+                tracing::warn!(event_id, "could not record the command event: {err}");
+                true
+            }
+        }
     }
 
-    async fn post(&self, room: &RoomId, content: &Value) {
+    async fn send(&self, room: &RoomId, in_reply_to: Option<&str>, reply: Reply, encrypted: bool) {
+        self.post(room, &reply.into_notice(in_reply_to), encrypted)
+            .await;
+    }
+
+    /// Sends `content` into `room`: through the bot's device when the room
+    /// is encrypted and the bot has one, else as the appservice.
+    async fn post(&self, room: &RoomId, content: &Value, encrypted: bool) {
+        if encrypted && self.post_encrypted(room, content).await {
+            return;
+        }
         match self.as_bot().send_message(room, content).await {
             Ok(answer) if answer.is_success() => {}
             Ok(answer) => tracing::warn!(%room, "could not send the reply: {}", answer.summary()),

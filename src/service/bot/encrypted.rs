@@ -1,0 +1,143 @@
+//! Encrypted rooms: the bot's device (`service::device`) set up at start,
+//! the sync loop that hands decrypted commands to the same command path as
+//! transactions, and sending into encrypted rooms through matrix-sdk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use matrix_sdk::attachment::AttachmentConfig;
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::deserialized_responses::EncryptionInfo;
+use matrix_sdk::room::reply::{EnforceThread, Reply as ReplyTo};
+use matrix_sdk::{Room, RoomState};
+use ruma::events::room::message::{AddMentions, OriginalSyncRoomMessageEvent};
+use ruma::serde::Raw;
+use ruma::{EventId, RoomId};
+use serde_json::Value;
+
+use super::Bot;
+use crate::service::{device, selfcheck};
+
+/// How long a reply waits for the device to see a room the bot just joined.
+const ROOM_WAIT: Duration = Duration::from_secs(10);
+
+impl Bot {
+    /// Sets the device up and logs the self-check's finding about it. No
+    /// device is not fatal: the bot then answers in unencrypted rooms only.
+    pub(super) async fn open_device(&mut self) {
+        let opened = device::open(
+            &self.config,
+            &self.state.store,
+            &self.client,
+            &self.versions,
+            &self.user_id,
+        )
+        .await;
+        let cross_signed = match &opened {
+            Ok(Some(device)) => device::prepare(device, &self.as_bot()).await,
+            _ => false,
+        };
+        let facts = device::facts(&opened, cross_signed);
+        if let Some(finding) = selfcheck::device_finding(&self.config, facts) {
+            crate::render::log_lines::log_findings(std::slice::from_ref(&finding));
+        }
+        match opened {
+            Ok(device) => self.device = device,
+            Err(unavailable) => self.device_problem = Some(unavailable.reason),
+        }
+    }
+
+    /// Syncs the device in the background; each decrypted message goes to
+    /// the command path. Unencrypted ones are left to the transactions.
+    pub fn start_sync(self: &Arc<Self>) {
+        let Some(device) = &self.device else {
+            return;
+        };
+        let bot = Arc::clone(self);
+        device.client.add_event_handler(
+            move |event: Raw<OriginalSyncRoomMessageEvent>,
+                  room: Room,
+                  encryption: Option<EncryptionInfo>| {
+                let bot = Arc::clone(&bot);
+                async move {
+                    let Ok(mut value) = event.deserialize_as::<Value>() else {
+                        return;
+                    };
+                    let sender = value["sender"].as_str().unwrap_or_default().to_owned();
+                    if encryption.is_none() || sender == bot.user_id.as_str() {
+                        return;
+                    }
+                    value["room_id"] = Value::String(room.room_id().to_string());
+                    bot.on_message(room.room_id(), &sender, &value, true).await;
+                }
+            },
+        );
+        let client = device.client.clone();
+        tokio::spawn(async move {
+            if let Err(err) = client.sync(SyncSettings::default()).await {
+                tracing::error!("the bot's device stopped syncing: {err}");
+            }
+        });
+    }
+
+    /// The device's view of `room`, waiting a little for one just joined
+    /// (the join comes to the device by its own sync).
+    async fn device_room(&self, room: &RoomId) -> Option<Room> {
+        let device = self.device.as_ref()?;
+        let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+        loop {
+            if let Some(found) = device.client.get_room(room)
+                && found.state() == RoomState::Joined
+            {
+                return Some(found);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends `content` as an encrypted `m.room.message`; `false` when the
+    /// bot has no device or the room is unknown to it.
+    pub(super) async fn post_encrypted(&self, room: &RoomId, content: &Value) -> bool {
+        let Some(found) = self.device_room(room).await else {
+            return false;
+        };
+        match found.send_raw("m.room.message", content.clone()).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(%room, "could not send the encrypted reply: {err}");
+                false
+            }
+        }
+    }
+
+    /// Sends a file as an encrypted attachment, in reply to `in_reply_to`.
+    pub(super) async fn send_file_encrypted(
+        &self,
+        room: &RoomId,
+        name: &str,
+        bytes: Vec<u8>,
+        in_reply_to: &str,
+    ) -> Result<(), String> {
+        let found = self
+            .device_room(room)
+            .await
+            .ok_or_else(|| "the bot's device does not know this room yet".to_owned())?;
+        let mut config = AttachmentConfig::new();
+        if let Ok(event_id) = EventId::parse(in_reply_to) {
+            config.reply = Some(ReplyTo {
+                event_id,
+                enforce_thread: EnforceThread::MaybeThreaded,
+                add_mentions: AddMentions::No,
+            });
+        }
+        let zip: mime::Mime = "application/zip".parse().map_err(|e| format!("{e}"))?;
+        found
+            .send_attachment(name, &zip, bytes, config)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

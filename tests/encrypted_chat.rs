@@ -1,0 +1,180 @@
+//! The bot in an encrypted direct chat, the way most admins first meet it:
+//! a real encrypting client (matrix-nio with libolm) creates the chat as
+//! Element does, against a real Synapse, and the doctor answers through its
+//! own cross-signed device, also after a restart.
+
+mod support;
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+/// Runs the encrypting client; its JSON result.
+fn client(synapse: &Synapse, out: &std::path::Path, step: &[&str]) -> (Value, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/e2e_client.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args([&synapse.url(), "@doctor:doctor.test", out.to_str().unwrap()])
+        .args(step)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "client failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (results, stdout)
+}
+
+fn start_doctor(config: &std::path::Path, log: &std::path::Path) -> Process {
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(config);
+    let mut process = spawn_logged(command, log);
+    process.wait_for_log("self-check passed", Duration::from_secs(60));
+    process.wait_for_log(
+        "check=encryption.doctor_unavailable",
+        Duration::from_secs(60),
+    );
+    process
+}
+
+/// The reply to one command: decrypted, from an encrypted event.
+fn encrypted_reply<'a>(results: &'a Value, name: &str, log: &str) -> &'a Value {
+    let reply = &results["replies"][name];
+    assert!(!reply.is_null(), "no reply to {name}; doctor log:\n{log}");
+    assert_eq!(
+        reply["encrypted"], true,
+        "{name} was not encrypted: {reply}"
+    );
+    reply
+}
+
+fn body(reply: &Value) -> &str {
+    reply["content"]["body"].as_str().unwrap_or_default()
+}
+
+fn zip_text(path: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut all = String::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        all.push_str(&format!("== {}\n", entry.name().unwrap()));
+        entry.read_to_string(&mut all).unwrap();
+    }
+    all
+}
+
+#[test]
+fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let placeholder = "http://127.0.0.1:1";
+    let bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
+    let doctor_config = doctor_config_generated(
+        root,
+        placeholder,
+        &bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])]),
+    );
+    // Replies come back in transactions too: the default body limit.
+    edit(
+        &doctor_config,
+        "max_body_bytes: 4096",
+        "max_body_bytes: 16777216",
+    );
+    // The planted fault: the bridge's hs_token differs from its registration.
+    let bridge_hs_token = yaml_value(&bridge.registration(), "hs_token");
+    edit(&bridge.config(), &bridge_hs_token, "planted-wrong-hs-token");
+    let synapse = Synapse::start(
+        &root.join("hs"),
+        &[
+            &root.join("doctor-registration.yaml"),
+            &bridge.registration(),
+        ],
+    );
+    edit(&doctor_config, placeholder, &synapse.url());
+    edit(&bridge.config(), placeholder, &synapse.url());
+    register_user(&synapse, "admin", true);
+
+    let doctor = start_doctor(&doctor_config, &root.join("doctor.log"));
+    let log = doctor.log_text();
+    assert!(
+        log.contains("is ready and cross-signed by the bot"),
+        "{log}"
+    );
+    let (first, first_out) = client(&synapse, root, &["first"]);
+    let log = doctor.log_text();
+
+    assert_eq!(first["joined"], true);
+    assert!(body(encrypted_reply(&first, "welcome", &log)).contains("help"));
+    let help = encrypted_reply(&first, "help", &log);
+    assert_eq!(help["kind"], "RoomMessageNotice");
+    assert!(body(help).contains("check [BRIDGE]"));
+    assert_eq!(help["content"]["format"], "org.matrix.custom.html");
+    let check = encrypted_reply(&first, "check", &log);
+    assert!(body(check).contains("tokens.mismatch"), "{}", body(check));
+    let results = &check["content"]["org.bridge_doctor.report"]["results"];
+    assert!(results.as_array().is_some_and(|r| r.iter().any(|f| {
+        f["check"] == "tokens.mismatch" && f["target"] == "telegram" && f["status"] == "fail"
+    })));
+    // The packet: an encrypted attachment whose ciphertext is no zip, and
+    // which decrypts to the packet with the note and no secret.
+    let packet = encrypted_reply(&first, "packet", &log);
+    assert_eq!(packet["kind"], "RoomEncryptedFile");
+    assert_eq!(first["packet_ciphertext_is_zip"], false);
+    let packet_text = zip_text(first["packet_file"].as_str().unwrap());
+    assert!(packet_text.contains("e2e-note-777"));
+    assert!(packet_text.contains("== report.md"));
+    // An unencrypted room still works, unencrypted.
+    let plain = &first["replies"]["plain_help"];
+    assert_eq!(plain["encrypted"], false, "{plain}");
+    assert!(body(plain).contains("check [BRIDGE]"));
+    // One device, cross-signed as other clients see it.
+    let devices = first["bot_devices"].as_object().unwrap();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let (device_id, cross_signed) = devices.iter().next().unwrap();
+    assert_eq!(cross_signed, true);
+
+    // After a restart: the same device answers in the same room.
+    let mut doctor = doctor;
+    assert_eq!(doctor.terminate(), Some(0));
+    let restarted = start_doctor(&doctor_config, &root.join("doctor-2.log"));
+    let room = first["room"].as_str().unwrap();
+    let (again, again_out) = client(&synapse, root, &["again", room]);
+    let log_2 = restarted.log_text();
+    assert!(
+        log_2.contains(&format!("device {device_id} is ready")),
+        "{log_2}"
+    );
+    assert!(body(encrypted_reply(&again, "help_again", &log_2)).contains("check [BRIDGE]"));
+    assert_eq!(again["bot_devices"], first["bot_devices"]);
+
+    // No secret anywhere: logs, what the client saw, the packet.
+    let secrets = [
+        yaml_value(&doctor_config, "as_token"),
+        yaml_value(&doctor_config, "hs_token"),
+        yaml_value(&doctor_config, "pickle_key"),
+        yaml_value(&bridge.registration(), "as_token"),
+        bridge_hs_token,
+    ];
+    for secret in &secrets {
+        assert!(secret.len() > 8);
+        for (name, text) in [
+            ("doctor log", &log),
+            ("doctor log after restart", &log_2),
+            ("client output", &first_out),
+            ("client output after restart", &again_out),
+            ("packet", &packet_text),
+        ] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into the {name}"
+            );
+        }
+    }
+}

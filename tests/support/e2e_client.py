@@ -1,0 +1,175 @@
+"""A real encrypting client (matrix-nio with libolm) for tests/encrypted_chat.rs.
+
+python e2e_client.py HOMESERVER BOT OUT_DIR STEP [ROOM]
+
+Logs in as @admin (password "pw-admin") with a crypto store in OUT_DIR/nio,
+so a second run is the same device. STEP:
+  first  creates an encrypted direct chat the way Element does
+         (m.room.encryption in the initial state, is_direct), invites the bot,
+         and sends help, check and packet;
+  again  sends help in ROOM (after the doctor restarted).
+Prints one JSON object: the bot's decrypted replies by command (content and
+whether the event was encrypted), the room, the downloaded packet's path,
+and what /keys/query says of the bot's device.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomPreset, RoomVisibility
+from nio.crypto.attachments import decrypt_attachment
+
+HOMESERVER, BOT, OUT_DIR, STEP = sys.argv[1:5]
+ROOM = sys.argv[5] if len(sys.argv) > 5 else None
+results = {"replies": {}}
+
+
+async def login():
+    os.makedirs(f"{OUT_DIR}/nio", exist_ok=True)
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
+    client = AsyncClient(HOMESERVER, "@admin:doctor.test", store_path=f"{OUT_DIR}/nio", config=config)
+    await client.login("pw-admin", device_name="test client")
+    if client.should_upload_keys:
+        await client.keys_upload()
+    await client.sync(timeout=0, full_state=True)
+    return client
+
+
+async def sync_events(client, timeout=1000):
+    """One sync; the room events it brought, decrypted where keys arrived."""
+    response = await client.sync(timeout=timeout)
+    if client.should_query_keys:
+        await client.keys_query()
+    rooms = getattr(response, "rooms", None)
+    if rooms is None:
+        return []
+    return [(room_id, event) for room_id, room in rooms.join.items() for event in room.timeline.events]
+
+
+async def bot_joined(client, room_id, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        members = await client.joined_members(room_id)
+        if BOT in [m.user_id for m in getattr(members, "members", [])]:
+            return True
+        await asyncio.sleep(0.3)
+    return False
+
+
+def replied_to(event):
+    content = event.source.get("content", {})
+    relation = content.get("m.relates_to", {}).get("m.in_reply_to", {})
+    return relation.get("event_id")
+
+
+def decrypted_content(event):
+    """The content a user sees: nio keeps the decrypted payload in `source`."""
+    return event.source.get("content", {})
+
+
+async def command(client, room_id, body, seconds=90):
+    if client.should_query_keys:
+        await client.keys_query()
+    sent = await client.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": body}, ignore_unverified_devices=True
+    )
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for event_room, event in await sync_events(client):
+            if event_room != room_id or event.sender != BOT:
+                continue
+            if replied_to(event) == sent.event_id:
+                return {
+                    "content": decrypted_content(event),
+                    "encrypted": bool(getattr(event, "decrypted", False)),
+                    "kind": type(event).__name__,
+                }
+    return None
+
+
+async def download_packet(client, reply):
+    """An encrypted attachment: download the ciphertext, decrypt with the event's key."""
+    file_info = reply["content"].get("file") if reply else None
+    if not file_info:
+        return None
+    server, media = file_info["url"][len("mxc://"):].split("/", 1)
+    url = f"{HOMESERVER}/_matrix/client/v1/media/download/{server}/{media}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers={"Authorization": f"Bearer {client.access_token}"}) as response:
+            ciphertext = await response.read()
+    plain = decrypt_attachment(ciphertext, file_info["key"]["k"], file_info["hashes"]["sha256"], file_info["iv"])
+    path = f"{OUT_DIR}/encrypted-packet.zip"
+    with open(path, "wb") as f:
+        f.write(plain)
+    results["packet_ciphertext_is_zip"] = ciphertext[:2] == b"PK"
+    return path
+
+
+async def bot_device_keys(client):
+    """The bot's devices and whether its self-signing key signed each (cross-signed)."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{HOMESERVER}/_matrix/client/v3/keys/query",
+            headers={"Authorization": f"Bearer {client.access_token}"},
+            json={"device_keys": {BOT: []}},
+        ) as response:
+            keys = await response.json()
+    self_signing = keys.get("self_signing_keys", {}).get(BOT, {}).get("keys", {})
+    devices = {}
+    for device_id, device in keys.get("device_keys", {}).get(BOT, {}).items():
+        signatures = device.get("signatures", {}).get(BOT, {})
+        devices[device_id] = any(key_id in signatures for key_id in self_signing)
+    return devices
+
+
+async def main():
+    client = await login()
+    if STEP == "first":
+        room = (
+            await client.room_create(
+                visibility=RoomVisibility.private,
+                preset=RoomPreset.trusted_private_chat,
+                is_direct=True,
+                invite=[BOT],
+                initial_state=[
+                    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+                ],
+            )
+        )
+        assert isinstance(room, RoomCreateResponse), room
+        room_id = room.room_id
+        results["joined"] = await bot_joined(client, room_id)
+        await sync_events(client, timeout=0)
+        welcome = None
+        deadline = time.monotonic() + 30
+        while welcome is None and time.monotonic() < deadline:
+            for event_room, event in await sync_events(client):
+                if event_room == room_id and event.sender == BOT and "body" in event.source.get("content", {}):
+                    welcome = {"content": decrypted_content(event), "encrypted": bool(getattr(event, "decrypted", False))}
+        results["replies"]["welcome"] = welcome
+        commands = [("help", "help"), ("check", "check"), ("packet", "packet e2e-note-777")]
+    else:
+        room_id = ROOM
+        commands = [("help_again", "help")]
+    results["room"] = room_id
+    for name, body in commands:
+        results["replies"][name] = await command(client, room_id, body)
+    if STEP == "first":
+        # An unencrypted direct chat still works, unencrypted.
+        plain = await client.room_create(
+            visibility=RoomVisibility.private, preset=RoomPreset.private_chat, is_direct=True, invite=[BOT]
+        )
+        await bot_joined(client, plain.room_id)
+        await sync_events(client, timeout=0)
+        results["replies"]["plain_help"] = await command(client, plain.room_id, "help")
+    if "packet" in results["replies"]:
+        results["packet_file"] = await download_packet(client, results["replies"]["packet"])
+    results["bot_devices"] = await bot_device_keys(client)
+    await client.close()
+    print(json.dumps(results))
+
+
+asyncio.run(main())
