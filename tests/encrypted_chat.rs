@@ -113,9 +113,14 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     assert_eq!(first["joined"], true);
     assert!(body(encrypted_reply(&first, "welcome", &log)).contains("help"));
     let help = encrypted_reply(&first, "help", &log);
+    // The command got an hourglass while it ran, then a check mark.
+    assert_eq!(help["reactions"], serde_json::json!(["⏳", "✅"]), "{help}");
     assert_eq!(help["kind"], "RoomMessageNotice");
     assert!(body(help).contains("check [BRIDGE]"));
     assert_eq!(help["content"]["format"], "org.matrix.custom.html");
+    let unknown = encrypted_reply(&first, "unknown", &log);
+    assert!(body(unknown).contains("Unknown command `frobnicate`"));
+    assert_eq!(unknown["reactions"], serde_json::json!(["⏳", "❌"]), "{unknown}");
     let check = encrypted_reply(&first, "check", &log);
     assert!(body(check).contains("tokens.mismatch"), "{}", body(check));
     let results = &check["content"]["org.bridge_doctor.report"]["results"];

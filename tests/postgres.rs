@@ -15,6 +15,10 @@ async fn doctor_store_on_postgres_remembers_transactions_across_reopen() {
     let store = Store::open(&pg.uri("doctor")).await.unwrap();
     assert!(store.record_transaction("txn-1", 3).await.unwrap());
     assert!(!store.record_transaction("txn-1", 3).await.unwrap());
+    // The command events answered and the bot's device, for encrypted rooms.
+    assert!(store.claim_event("$command").await.unwrap());
+    store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
+    store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
     store.close().await;
     let store = Store::open(&pg.uri("doctor")).await.unwrap();
     assert!(
@@ -22,6 +26,11 @@ async fn doctor_store_on_postgres_remembers_transactions_across_reopen() {
         "still known after reopening"
     );
     assert_eq!(store.transaction_count().await.unwrap(), 1);
+    assert!(!store.claim_event("$command").await.unwrap());
+    assert_eq!(
+        store.bot_device("@doctor:d").await.unwrap().as_deref(),
+        Some("DEV2")
+    );
     assert!(store.server_version().await.unwrap().contains("PostgreSQL"));
 }
 

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
-use ruma::api::client::{keys, media, membership, message, profile, room, state};
+use ruma::api::client::{keys, media, membership, message, profile, redact, room, state};
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{OutgoingRequest, SupportedVersions};
 use ruma::events::{MessageLikeEventType, StateEventType};
@@ -82,10 +82,12 @@ impl AsUser<'_> {
         self.send(request).await
     }
 
-    /// Sends an `m.room.message` with `content` as `user`.
-    pub async fn send_message(
+    /// Sends an event of `kind` (`m.room.message`, `m.reaction`) with
+    /// `content` as `user`; the answer holds its `event_id`.
+    pub async fn send_event(
         &self,
         room: &RoomId,
+        kind: &str,
         content: &serde_json::Value,
     ) -> Result<Answer, ConnectError> {
         let raw = serde_json::value::to_raw_value(content)
@@ -93,8 +95,18 @@ impl AsUser<'_> {
         let request = message::send_message_event::v3::Request::new_raw(
             room.to_owned(),
             transaction_id(),
-            MessageLikeEventType::RoomMessage,
+            MessageLikeEventType::from(kind),
             Raw::from_json(raw),
+        );
+        self.send(request).await
+    }
+
+    /// Redacts one of the bot's own events (a reaction it replaces).
+    pub async fn redact(&self, room: &RoomId, event: &EventId) -> Result<Answer, ConnectError> {
+        let request = redact::redact_event::v3::Request::new(
+            room.to_owned(),
+            event.to_owned(),
+            transaction_id(),
         );
         self.send(request).await
     }

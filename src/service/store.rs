@@ -164,6 +164,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn command_events_and_the_bot_device_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:{}", dir.path().join("d.db").display());
+        let store = Store::open(&uri).await.unwrap();
+        assert!(store.claim_event("$a").await.unwrap());
+        assert!(!store.claim_event("$a").await.unwrap());
+        assert_eq!(store.bot_device("@doctor:d").await.unwrap(), None);
+        store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
+        store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
+        store.close().await;
+        let store = Store::open(&uri).await.unwrap();
+        assert!(!store.claim_event("$a").await.unwrap());
+        assert!(store.claim_event("$b").await.unwrap());
+        assert_eq!(
+            store.bot_device("@doctor:d").await.unwrap().as_deref(),
+            Some("DEV2")
+        );
+    }
+
+    #[tokio::test]
     async fn unsupported_uri_is_explained_without_password() {
         let err = Store::open("mysql://u:s3cret@h/db")
             .await

@@ -70,24 +70,39 @@ def decrypted_content(event):
     return event.source.get("content", {})
 
 
+def reaction_to(event, event_id):
+    """The key of a reaction (m.annotation) to event_id, else None."""
+    relation = event.source.get("content", {}).get("m.relates_to", {})
+    if relation.get("rel_type") == "m.annotation" and relation.get("event_id") == event_id:
+        return relation.get("key")
+    return None
+
+
 async def command(client, room_id, body, seconds=90):
+    """Sends a command; the bot's reply, and the reactions it put on the command."""
     if client.should_query_keys:
         await client.keys_query()
     sent = await client.room_send(
         room_id, "m.room.message", {"msgtype": "m.text", "body": body}, ignore_unverified_devices=True
     )
+    reply, reactions = None, []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (reply is None or not {"✅", "❌"} & set(reactions)):
         for event_room, event in await sync_events(client):
             if event_room != room_id or event.sender != BOT:
                 continue
-            if replied_to(event) == sent.event_id:
-                return {
+            key = reaction_to(event, sent.event_id)
+            if key:
+                reactions.append(key)
+            elif replied_to(event) == sent.event_id:
+                reply = {
                     "content": decrypted_content(event),
                     "encrypted": bool(getattr(event, "decrypted", False)),
                     "kind": type(event).__name__,
                 }
-    return None
+    if reply is not None:
+        reply["reactions"] = reactions
+    return reply
 
 
 async def download_packet(client, reply):
@@ -150,7 +165,7 @@ async def main():
                 if event_room == room_id and event.sender == BOT and "body" in event.source.get("content", {}):
                     welcome = {"content": decrypted_content(event), "encrypted": bool(getattr(event, "decrypted", False))}
         results["replies"]["welcome"] = welcome
-        commands = [("help", "help"), ("check", "check"), ("packet", "packet e2e-note-777")]
+        commands = [("help", "help"), ("check", "check"), ("packet", "packet e2e-note-777"), ("unknown", "frobnicate")]
     else:
         room_id = ROOM
         commands = [("help_again", "help")]

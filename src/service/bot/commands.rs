@@ -42,10 +42,32 @@ pub(super) fn split(text: &str) -> (&str, &str) {
         .map_or((text, ""), |(name, args)| (name, args.trim()))
 }
 
+/// What a command came to: the reply to send (none when the answer was
+/// already posted, as the packet's file), and whether it did its job.
+pub(super) struct Outcome {
+    pub reply: Option<Reply>,
+    pub ok: bool,
+}
+
+impl Outcome {
+    fn done(reply: Reply) -> Outcome {
+        Outcome {
+            reply: Some(reply),
+            ok: true,
+        }
+    }
+
+    fn refused(reply: Reply) -> Outcome {
+        Outcome {
+            reply: Some(reply),
+            ok: false,
+        }
+    }
+}
+
 impl Bot {
-    /// Runs the command in `text`; `None` when the answer was already sent
-    /// (the packet is posted as a file).
-    pub(super) async fn run_command(&self, request: &Command<'_>, text: &str) -> Option<Reply> {
+    /// Runs the command in `text`.
+    pub(super) async fn run_command(&self, request: &Command<'_>, text: &str) -> Outcome {
         let (name, args) = split(text);
         let reply = match name.to_lowercase().as_str() {
             "help" => Reply::plain(HELP),
@@ -56,16 +78,26 @@ impl Bot {
             "status" => self.status().await,
             "bridges" => self.bridges(),
             "packet" if request.permission == Permission::Admin => {
-                return self.packet(request, args).await;
+                return match self.packet(request, args).await {
+                    None => Outcome {
+                        reply: None,
+                        ok: true,
+                    },
+                    Some(failed) => Outcome::refused(failed),
+                };
             }
-            "packet" => Reply::plain(
-                "Only admins may build a support packet: it holds configs and logs, even redacted.",
-            ),
-            other => Reply::plain(format!(
-                "Unknown command `{other}`. Send `help` for the list."
-            )),
+            "packet" => {
+                return Outcome::refused(Reply::plain(
+                    "Only admins may build a support packet: it holds configs and logs, even redacted.",
+                ));
+            }
+            other => {
+                return Outcome::refused(Reply::plain(format!(
+                    "Unknown command `{other}`. Send `help` for the list."
+                )));
+            }
         };
-        Some(reply)
+        Outcome::done(reply)
     }
 
     /// `check` (or `ping`, with `only_prefix` = "ping."): the engine's report.

@@ -12,7 +12,7 @@ use matrix_sdk::room::reply::{EnforceThread, Reply as ReplyTo};
 use matrix_sdk::{Room, RoomState};
 use ruma::events::room::message::{AddMentions, OriginalSyncRoomMessageEvent};
 use ruma::serde::Raw;
-use ruma::{EventId, RoomId};
+use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::Value;
 
 use super::Bot;
@@ -98,17 +98,20 @@ impl Bot {
         }
     }
 
-    /// Sends `content` as an encrypted `m.room.message`; `false` when the
-    /// bot has no device or the room is unknown to it.
-    pub(super) async fn post_encrypted(&self, room: &RoomId, content: &Value) -> bool {
-        let Some(found) = self.device_room(room).await else {
-            return false;
-        };
-        match found.send_raw("m.room.message", content.clone()).await {
-            Ok(_) => true,
+    /// Sends an event of `kind` encrypted; its event id, or `None` when the
+    /// bot has no device, the room is unknown to it, or sending failed.
+    pub(super) async fn post_encrypted(
+        &self,
+        room: &RoomId,
+        kind: &str,
+        content: &Value,
+    ) -> Option<OwnedEventId> {
+        let found = self.device_room(room).await?;
+        match found.send_raw(kind, content.clone()).await {
+            Ok(sent) => Some(sent.response.event_id),
             Err(err) => {
-                tracing::warn!(%room, "could not send the encrypted reply: {err}");
-                false
+                tracing::warn!(%room, kind, "could not send encrypted: {err}");
+                None
             }
         }
     }

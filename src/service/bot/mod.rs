@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ruma::events::StateEventType;
-use ruma::{OwnedUserId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -238,9 +238,34 @@ impl Bot {
             encrypted,
         };
         tracing::info!(%room, sender, encrypted, command = commands::split(command).0, "command");
-        if let Some(reply) = self.run_command(&request, command).await {
+        let working = self.react(room, &event_id, "⏳", encrypted).await;
+        let outcome = self.run_command(&request, command).await;
+        if let Some(reply) = outcome.reply {
             self.send(room, Some(&event_id), reply, encrypted).await;
         }
+        if let Some(working) = working
+            && let Err(err) = self.as_bot().redact(room, &working).await
+        {
+            tracing::debug!(%room, "could not take the hourglass back: {}", err.message());
+        }
+        let done = if outcome.ok { "✅" } else { "❌" };
+        self.react(room, &event_id, done, encrypted).await;
+    }
+
+    /// Reacts to `event_id` with `key` (the convention of Matrix bots: an
+    /// hourglass while a command runs, then a check mark or a cross).
+    async fn react(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        key: &str,
+        encrypted: bool,
+    ) -> Option<OwnedEventId> {
+        let content = serde_json::json!({
+            "m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}
+        });
+        self.post_event(room, "m.reaction", &content, encrypted)
+            .await
     }
 
     /// `true` when this command event was not handled before (by either
@@ -261,17 +286,37 @@ impl Bot {
             .await;
     }
 
-    /// Sends `content` into `room`: through the bot's device when the room
-    /// is encrypted and the bot has one, else as the appservice.
     async fn post(&self, room: &RoomId, content: &Value, encrypted: bool) {
-        if encrypted && self.post_encrypted(room, content).await {
-            return;
+        self.post_event(room, "m.room.message", content, encrypted)
+            .await;
+    }
+
+    /// Sends an event into `room`: through the bot's device when the room is
+    /// encrypted and the bot has one, else as the appservice. Its event id,
+    /// or `None` (logged) when it could not be sent.
+    async fn post_event(
+        &self,
+        room: &RoomId,
+        kind: &str,
+        content: &Value,
+        encrypted: bool,
+    ) -> Option<OwnedEventId> {
+        if encrypted && let Some(sent) = self.post_encrypted(room, kind, content).await {
+            return Some(sent);
         }
-        match self.as_bot().send_message(room, content).await {
-            Ok(answer) if answer.is_success() => {}
-            Ok(answer) => tracing::warn!(%room, "could not send the reply: {}", answer.summary()),
-            Err(err) => tracing::warn!(%room, "could not send the reply: {}", err.message()),
-        }
+        let answer = match self.as_bot().send_event(room, kind, content).await {
+            Ok(answer) if answer.is_success() => answer,
+            Ok(answer) => {
+                tracing::warn!(%room, kind, "could not send: {}", answer.summary());
+                return None;
+            }
+            Err(err) => {
+                tracing::warn!(%room, kind, "could not send: {}", err.message());
+                return None;
+            }
+        };
+        let event_id = answer.json.as_ref()?.get("event_id")?.as_str()?;
+        OwnedEventId::try_from(event_id).ok()
     }
 }
 
