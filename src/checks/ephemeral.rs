@@ -288,8 +288,9 @@ fn doctor_unavailable(ctx: &Context) -> Verdict {
         .detail("Clients that only encrypt for verified devices leave it out, so it may not read their messages.")
         .evidence("device_id", device_id.as_str())
         .fix([
-            "Restart the doctor: it signs its device when the bot has no cross-signing identity yet.",
-            "If the bot's identity was made elsewhere, reset it on the homeserver (the bot's cross-signing keys) and restart.",
+            "The bot's cross-signing keys are not in its crypto store: the store was lost or replaced (the log said so at start), or the identity was made elsewhere. The bot still answers; only clients that encrypt for verified devices alone leave it out.",
+            "If you have a backup of the store folder (`encryption.store`), stop the doctor, put it back with the same `encryption.pickle_key`, and start it again: the old device and identity come back.",
+            "On a homeserver that delegates login to the Matrix Authentication Service, a server admin can allow the replacement for 10 minutes (Synapse admin API: POST `/_synapse/admin/v1/users/<the bot's user ID>/_allow_cross_signing_replacement_without_uia`); restart the doctor within them and it renews its identity.",
         ]),
         DeviceFacts::Unavailable { reason, fix } => Verdict::fail(
             "the bot has no device for encrypted rooms: it says so there in a plain notice",

@@ -240,6 +240,31 @@ pub async fn prepare(device: &BotDevice, bot: &AsUser<'_>) -> bool {
     if let Err(err) = encryption.bootstrap_cross_signing_if_needed(None).await {
         tracing::warn!("the bot's cross-signing identity could not be set up: {err}");
     }
+    if server_says_cross_signed(device, bot).await {
+        return true;
+    }
+    // An identity whose private keys are gone (the store was lost) cannot
+    // sign the new device: replace it, which the homeserver allows without
+    // interactive auth only where it trusts the appservice to (MSC4190).
+    let keys_here = encryption
+        .cross_signing_status()
+        .await
+        .is_some_and(|status| status.has_self_signing);
+    if !keys_here {
+        match encryption.bootstrap_cross_signing(None).await {
+            Ok(()) => tracing::info!(
+                "the bot's cross-signing identity was renewed: the old keys were lost with the crypto store"
+            ),
+            Err(err) => tracing::warn!(
+                "the bot's cross-signing identity, whose keys were lost with the crypto store, could not be renewed: {err}"
+            ),
+        }
+    }
+    server_says_cross_signed(device, bot).await
+}
+
+/// Does the homeserver show the device signed by the bot's self-signing key?
+async fn server_says_cross_signed(device: &BotDevice, bot: &AsUser<'_>) -> bool {
     match bot.own_keys().await {
         Ok(answer) if answer.is_success() => answer.json.is_some_and(|keys| {
             is_cross_signed(&keys, bot.user.as_str(), device.device_id.as_str())
