@@ -23,10 +23,7 @@ bridges=""
 echo "generating $count bridges with mautrix-telegram -g ..."
 for i in $(seq 1 "$count"); do
     dir="$work/bridge$i"
-    make_telegram "$dir" "http://127.0.0.1:$hs_port" "$(free_port)"
-    # Each bridge its own id, bot and prefix, as separate installs have.
-    sed -i -e "s/^id: telegram$/id: telegram$i/" -e "s/telegram_/tg${i}_/g" -e "s/telegrambot/tg${i}bot/g" "$dir/registration.yaml"
-    sed -i -e "s/^    id: telegram$/    id: telegram$i/" -e "s/bot_username: telegrambot/bot_username: tg${i}bot/" -e "s/telegram_{userid}/tg${i}_{userid}/" "$dir/config.yaml"
+    make_numbered_telegram "$dir" "http://127.0.0.1:$hs_port" "$i"
     "$venv/bin/python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('create table portal(id text); create table puppet(id text); create table version(v int);')" "$dir/mautrix-telegram.db"
     cp "$repo/../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log" "$dir/mautrix-telegram.log" 2>/dev/null || echo "[INFO@mau.init] started" > "$dir/mautrix-telegram.log"
     registrations+="'$dir/registration.yaml', "

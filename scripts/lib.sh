@@ -36,3 +36,13 @@ make_telegram() {
         && "$venv/bin/python" "$repo/scripts/telegram-config.py" config.yaml "$homeserver" doctor.test "$port" \
         && "$venv/bin/python" -m mautrix_telegram -g -c config.yaml -r registration.yaml >/dev/null)
 }
+
+# make_numbered_telegram DIR HOMESERVER_URL N: make_telegram, with its own
+# appservice id, bot and user prefix (telegramN, tgNbot, tgN_), as separate
+# installs of one bridge have.
+make_numbered_telegram() {
+    local dir=$1 homeserver=$2 i=$3
+    make_telegram "$dir" "$homeserver" "$(free_port)"
+    sed -i -e "s/^id: telegram$/id: telegram$i/" -e "s/telegram_/tg${i}_/g" -e "s/telegrambot/tg${i}bot/g" "$dir/registration.yaml"
+    sed -i -e "s/^    id: telegram$/    id: telegram$i/" -e "s/bot_username: telegrambot/bot_username: tg${i}bot/" -e "s/telegram_{userid}/tg${i}_{userid}/" "$dir/config.yaml"
+}

@@ -79,10 +79,13 @@ pub async fn open(
                 "`encryption.pickle_key` in {} is not set",
                 config.path.display()
             ),
-            [format!(
-                "Run `bridge-doctor generate-registration -c {}`: it fills in the pickle key (and keeps the tokens).",
-                config.path.display()
-            )],
+            [
+                "Under `encryption:` in the config, set `pickle_key: generate` (add the line if it is missing).".to_owned(),
+                format!(
+                    "Run `bridge-doctor generate-registration -c {}`: it replaces the placeholder with a random key and keeps the tokens.",
+                    config.path.display()
+                ),
+            ],
         ));
     }
     let known = store.bot_device(user_id.as_str()).await.map_err(|e| {

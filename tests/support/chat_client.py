@@ -10,6 +10,7 @@ import sys
 import time
 
 import aiohttp
+from clientlib import bot_joined
 from nio import AsyncClient, RoomCreateResponse, RoomPreset, RoomVisibility
 
 HOMESERVER, BOT, OUT_DIR = sys.argv[1:4]
@@ -33,16 +34,6 @@ async def wait_for(client, predicate, seconds=60):
                 if predicate(room_id, event.source):
                     return event.source
     return None
-
-
-async def bot_joined(client, room_id, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        members = await client.joined_members(room_id)
-        if BOT in [m.user_id for m in getattr(members, "members", [])]:
-            return True
-        await asyncio.sleep(0.3)
-    return False
 
 
 async def create_room(client, invite, encrypted=False, direct=True):
@@ -71,7 +62,7 @@ async def command(client, room_id, body, seconds=90, relates_to=None):
 async def main():
     admin = await login("admin")
     room = await create_room(admin, [BOT])
-    results["joined"] = await bot_joined(admin, room)
+    results["joined"] = await bot_joined(admin, room, BOT)
     profile = await admin.get_displayname(BOT)
     results["bot_displayname"] = getattr(profile, "displayname", None)
     welcome = await wait_for(admin, lambda r, s: r == room and s.get("sender") == BOT and s.get("type") == "m.room.message", 30)
@@ -107,7 +98,7 @@ async def main():
     # A group room: unprefixed text is not a command, prefixed text is.
     user = await login("user")
     group = await create_room(admin, [BOT, "@user:doctor.test"], direct=False)
-    await bot_joined(admin, group)
+    await bot_joined(admin, group, BOT)
     await user.join(group)
     await asyncio.sleep(1)
     results["group_unprefixed"] = await command(admin, group, "help", seconds=5)
@@ -115,12 +106,12 @@ async def main():
 
     # A plain user may not build packets.
     user_room = await create_room(user, [BOT])
-    await bot_joined(user, user_room)
+    await bot_joined(user, user_room, BOT)
     results["user_packet"] = await command(user, user_room, "packet")
 
     # An encrypted room: the bot says it cannot read it.
     secret_room = await create_room(admin, [BOT], encrypted=True)
-    await bot_joined(admin, secret_room)
+    await bot_joined(admin, secret_room, BOT)
     notice = await wait_for(admin, lambda r, s: r == secret_room and s.get("sender") == BOT and s.get("type") == "m.room.message", 30)
     results["encrypted_notice"] = notice["content"] if notice else None
 

@@ -7,7 +7,9 @@ so a second run is the same device. STEP:
   first  creates an encrypted direct chat the way Element does
          (m.room.encryption in the initial state, is_direct), invites the bot,
          and sends help, check and packet;
-  again  sends help in ROOM (after the doctor restarted).
+  again  sends help in ROOM (after the doctor restarted);
+  bench  creates the chat, then sends help and check N times each (N=ROOM,
+         default 20) and prints the reply latencies in milliseconds.
 Prints one JSON object: the bot's decrypted replies by command (content and
 whether the event was encrypted), the room, the downloaded packet's path,
 and what /keys/query says of the bot's device.
@@ -19,12 +21,15 @@ import sys
 import time
 
 import aiohttp
+from clientlib import bot_joined
 from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomPreset, RoomVisibility
 from nio.crypto.attachments import decrypt_attachment
 
 HOMESERVER, BOT, OUT_DIR, STEP = sys.argv[1:5]
 ROOM = sys.argv[5] if len(sys.argv) > 5 else None
 results = {"replies": {}}
+# Every room event synced so far: a reply can come in with any sync.
+seen = []
 
 
 async def login():
@@ -46,17 +51,9 @@ async def sync_events(client, timeout=1000):
     rooms = getattr(response, "rooms", None)
     if rooms is None:
         return []
-    return [(room_id, event) for room_id, room in rooms.join.items() for event in room.timeline.events]
-
-
-async def bot_joined(client, room_id, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        members = await client.joined_members(room_id)
-        if BOT in [m.user_id for m in getattr(members, "members", [])]:
-            return True
-        await asyncio.sleep(0.3)
-    return False
+    events = [(room_id, event) for room_id, room in rooms.join.items() for event in room.timeline.events]
+    seen.extend(events)
+    return events
 
 
 def replied_to(event):
@@ -86,7 +83,8 @@ async def command(client, room_id, body, seconds=90):
         room_id, "m.room.message", {"msgtype": "m.text", "body": body}, ignore_unverified_devices=True
     )
     reply, reactions = None, []
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
     while time.monotonic() < deadline and (reply is None or not {"✅", "❌"} & set(reactions)):
         for event_room, event in await sync_events(client):
             if event_room != room_id or event.sender != BOT:
@@ -99,6 +97,7 @@ async def command(client, room_id, body, seconds=90):
                     "content": decrypted_content(event),
                     "encrypted": bool(getattr(event, "decrypted", False)),
                     "kind": type(event).__name__,
+                    "latency_ms": round((time.monotonic() - started) * 1000, 1),
                 }
     if reply is not None:
         reply["reactions"] = reactions
@@ -140,32 +139,51 @@ async def bot_device_keys(client):
     return devices
 
 
+async def encrypted_direct_chat(client):
+    """A direct chat with the bot, encrypted from the start, as Element makes it."""
+    room = await client.room_create(
+        visibility=RoomVisibility.private,
+        preset=RoomPreset.trusted_private_chat,
+        is_direct=True,
+        invite=[BOT],
+        initial_state=[
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+        ],
+    )
+    assert isinstance(room, RoomCreateResponse), room
+    results["joined"] = await bot_joined(client, room.room_id, BOT)
+    await sync_events(client, timeout=0)
+    return room.room_id
+
+
+async def bench(client, rounds):
+    room_id = await encrypted_direct_chat(client)
+    await command(client, room_id, "help")  # the first one shares the room keys
+    latencies = {"help": [], "check": []}
+    for name in ("help", "check"):
+        for _ in range(rounds if name == "help" else max(3, rounds // 4)):
+            reply = await command(client, room_id, name)
+            assert reply and reply["encrypted"], reply
+            latencies[name].append(reply["latency_ms"])
+    return latencies
+
+
 async def main():
     client = await login()
     if STEP == "first":
-        room = (
-            await client.room_create(
-                visibility=RoomVisibility.private,
-                preset=RoomPreset.trusted_private_chat,
-                is_direct=True,
-                invite=[BOT],
-                initial_state=[
-                    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
-                ],
-            )
-        )
-        assert isinstance(room, RoomCreateResponse), room
-        room_id = room.room_id
-        results["joined"] = await bot_joined(client, room_id)
-        await sync_events(client, timeout=0)
+        room_id = await encrypted_direct_chat(client)
         welcome = None
         deadline = time.monotonic() + 30
         while welcome is None and time.monotonic() < deadline:
-            for event_room, event in await sync_events(client):
+            for event_room, event in seen + await sync_events(client):
                 if event_room == room_id and event.sender == BOT and "body" in event.source.get("content", {}):
                     welcome = {"content": decrypted_content(event), "encrypted": bool(getattr(event, "decrypted", False))}
         results["replies"]["welcome"] = welcome
         commands = [("help", "help"), ("check", "check"), ("packet", "packet e2e-note-777"), ("unknown", "frobnicate")]
+    elif STEP == "bench":
+        print(json.dumps(await bench(client, int(ROOM or 20))))
+        await client.close()
+        return
     else:
         room_id = ROOM
         commands = [("help_again", "help")]
@@ -177,7 +195,7 @@ async def main():
         plain = await client.room_create(
             visibility=RoomVisibility.private, preset=RoomPreset.private_chat, is_direct=True, invite=[BOT]
         )
-        await bot_joined(client, plain.room_id)
+        await bot_joined(client, plain.room_id, BOT)
         await sync_events(client, timeout=0)
         results["replies"]["plain_help"] = await command(client, plain.room_id, "help")
     if "packet" in results["replies"]:

@@ -18,6 +18,31 @@ use serde_json::Value;
 use super::Bot;
 use crate::service::{device, selfcheck};
 
+/// The shortest time between two syncs, against a server that answers a
+/// long poll at once. matrix-sdk's own loop waits a whole second after any
+/// quick answer, and the bot's own replies make the next answer quick: a
+/// second added to every command.
+const SYNC_FLOOR: Duration = Duration::from_millis(100);
+
+/// Long-polls the homeserver for the device, for as long as the doctor
+/// runs; failures are logged and retried with a growing pause.
+async fn sync_loop(client: matrix_sdk::Client) {
+    let mut failures: u32 = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        match client.sync_once(SyncSettings::default()).await {
+            Ok(_) => failures = 0,
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(failures, "the bot's device could not sync: {err}");
+                let pause = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
+                tokio::time::sleep(pause).await;
+            }
+        }
+        tokio::time::sleep_until(started + SYNC_FLOOR).await;
+    }
+}
+
 /// How long a reply waits for the device to see a room the bot just joined.
 const ROOM_WAIT: Duration = Duration::from_secs(10);
 
@@ -68,16 +93,16 @@ impl Bot {
                         return;
                     }
                     value["room_id"] = Value::String(room.room_id().to_string());
-                    bot.on_message(room.room_id(), &sender, &value, true).await;
+                    // matrix-sdk awaits handlers inside its sync loop: a
+                    // command handled here would hold up the next sync (and
+                    // every reply it waits for), so it runs on its own.
+                    tokio::spawn(async move {
+                        bot.on_message(room.room_id(), &sender, &value, true).await;
+                    });
                 }
             },
         );
-        let client = device.client.clone();
-        tokio::spawn(async move {
-            if let Err(err) = client.sync(SyncSettings::default()).await {
-                tracing::error!("the bot's device stopped syncing: {err}");
-            }
-        });
+        tokio::spawn(sync_loop(device.client.clone()));
     }
 
     /// The device's view of `room`, waiting a little for one just joined

@@ -20,7 +20,7 @@ use crate::matrix::{AsUser, HomeserverClient, Versions};
 use crate::render::matrix::Reply;
 use crate::service::appservice::{AppserviceState, IncomingEvent};
 use crate::service::device::BotDevice;
-use commands::Command;
+use commands::{Command, Outcome};
 
 mod commands;
 mod encrypted;
@@ -52,6 +52,32 @@ pub fn permission_of(config: &Config, user: &str) -> Option<Permission> {
             .map(|(_, p)| *p)
     };
     find(user).or_else(|| find(domain)).or_else(|| find("*"))
+}
+
+/// Runs a command; a panic inside it becomes a short error id, logged with
+/// what went wrong, so the user gets an answer and the admin a log line to
+/// find, never a stack trace in the room.
+async fn guarded<T>(command: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(command)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let error_id = format!("{:08x}", rand::random::<u32>());
+            tracing::error!(error_id, "a command failed inside the doctor: {message}");
+            error_id
+        })
+}
+
+fn internal_error_reply(error_id: &str) -> Reply {
+    Reply::plain(format!(
+        "Something went wrong inside the doctor (error {error_id}). Its log has the details under that id; please report them."
+    ))
 }
 
 /// Body without a reply fallback (the quoted lines a client puts first).
@@ -239,7 +265,13 @@ impl Bot {
         };
         tracing::info!(%room, sender, encrypted, command = commands::split(command).0, "command");
         let working = self.react(room, &event_id, "⏳", encrypted).await;
-        let outcome = self.run_command(&request, command).await;
+        let outcome = match guarded(self.run_command(&request, command)).await {
+            Ok(outcome) => outcome,
+            Err(error_id) => Outcome {
+                reply: Some(internal_error_reply(&error_id)),
+                ok: false,
+            },
+        };
         if let Some(reply) = outcome.reply {
             self.send(room, Some(&event_id), reply, encrypted).await;
         }
@@ -331,6 +363,21 @@ mod tests {
             "check"
         );
         assert_eq!(strip_reply_fallback("check telegram"), "check telegram");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_command_becomes_an_error_id() {
+        assert_eq!(guarded(async { 7 }).await, Ok(7));
+        let failed = guarded(async {
+            panic!("secret detail at src/x.rs:1");
+        })
+        .await;
+        let error_id: String = failed.unwrap_err();
+        assert_eq!(error_id.len(), 8);
+        assert!(error_id.chars().all(|c| c.is_ascii_hexdigit()));
+        let reply = internal_error_reply(&error_id);
+        assert!(reply.text.contains(&error_id));
+        assert!(!reply.text.contains("secret detail") && !reply.text.contains("src/"));
     }
 
     #[test]
