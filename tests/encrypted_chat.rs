@@ -139,7 +139,18 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     let packet_text = zip_text(first["packet_file"].as_str().unwrap());
     assert!(packet_text.contains("e2e-note-777"));
     assert!(packet_text.contains("== report.md"));
-    // An unencrypted room still works, unencrypted.
+    // A bridge log sent as an encrypted file is downloaded, decrypted and
+    // explained.
+    let explained = encrypted_reply(&first, "log_file", &log);
+    assert!(
+        body(explained).contains("logs.hs_token_rejected"),
+        "{}",
+        body(explained)
+    );
+    // An unencrypted room still works, unencrypted, also for a log file.
+    let plain_log = &first["replies"]["plain_log_file"];
+    assert_eq!(plain_log["encrypted"], false, "{plain_log}");
+    assert!(body(plain_log).contains("logs.hs_token_rejected"), "{plain_log}");
     let plain = &first["replies"]["plain_help"];
     assert_eq!(plain["encrypted"], false, "{plain}");
     assert!(body(plain).contains("check [BRIDGE]"));

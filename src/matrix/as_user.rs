@@ -111,6 +111,13 @@ impl AsUser<'_> {
         self.send(request).await
     }
 
+    /// Downloads a file of the media repository, at most `limit` bytes.
+    pub async fn download(&self, mxc: &str, limit: usize) -> Result<Vec<u8>, String> {
+        self.client
+            .download_as(self.versions, self.as_token, self.user, mxc, limit)
+            .await
+    }
+
     /// Uploads a file to the media repository; the answer holds `content_uri`.
     pub async fn upload(
         &self,

@@ -149,6 +149,58 @@ impl HomeserverClient {
         self.send_ruma(request).await
     }
 
+    /// Downloads a file of the media repository as the appservice acting
+    /// for `user`; at most `limit` bytes are read, a larger file is refused
+    /// (so a huge upload costs no memory).
+    pub async fn download_as(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        mxc: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, String> {
+        use ruma::api::client::authenticated_media::get_content;
+        let uri = <&ruma::MxcUri>::from(mxc);
+        let request = get_content::v1::Request::from_uri(uri)
+            .map_err(|e| format!("`{mxc}` is not a media URI: {e}"))?
+            .try_into_http_request_with_identity::<Vec<u8>>(
+                &self.base,
+                SendAccessToken::Appservice(as_token),
+                AppserviceUserIdentity::new(user),
+                Cow::Owned(versions.supported()),
+            )
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let mut response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| ConnectError::from_reqwest(&e).message().to_owned())?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(Answer::from_parts(status, &body).summary());
+        }
+        let too_large = || format!("the file is larger than {} MiB", limit / (1024 * 1024));
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ConnectError::from_reqwest(&e).message().to_owned())?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     /// whoami as the appservice, optionally masquerading as `user_id`.
     pub async fn whoami(
         &self,

@@ -15,6 +15,7 @@ whether the event was encrypted), the room, the downloaded packet's path,
 and what /keys/query says of the bot's device.
 """
 import asyncio
+import io
 import json
 import os
 import sys
@@ -28,6 +29,9 @@ from nio.crypto.attachments import decrypt_attachment
 HOMESERVER, BOT, OUT_DIR, STEP = sys.argv[1:5]
 ROOM = sys.argv[5] if len(sys.argv) > 5 else None
 results = {"replies": {}}
+LOG_FIXTURE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "../../../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log"
+)
 # Every room event synced so far: a reply can come in with any sync.
 seen = []
 
@@ -77,11 +81,28 @@ def reaction_to(event, event_id):
 
 async def command(client, room_id, body, seconds=90):
     """Sends a command; the bot's reply, and the reactions it put on the command."""
+    return await send_and_wait(client, room_id, {"msgtype": "m.text", "body": body}, seconds)
+
+
+async def log_file(client, room_id, encrypted, seconds=90):
+    """Sends a real bridge log as a file (an encrypted attachment in an encrypted room)."""
+    with open(LOG_FIXTURE, "rb") as f:
+        data = f.read()
+    upload, keys = await client.upload(
+        lambda *_: io.BytesIO(data), content_type="text/plain", filename="bridge.log", encrypt=encrypted, filesize=len(data)
+    )
+    content = {"msgtype": "m.file", "body": "bridge.log", "info": {"size": len(data), "mimetype": "text/plain"}}
+    if encrypted:
+        content["file"] = {"url": upload.content_uri, **keys}
+    else:
+        content["url"] = upload.content_uri
+    return await send_and_wait(client, room_id, content, seconds)
+
+
+async def send_and_wait(client, room_id, content, seconds):
     if client.should_query_keys:
         await client.keys_query()
-    sent = await client.room_send(
-        room_id, "m.room.message", {"msgtype": "m.text", "body": body}, ignore_unverified_devices=True
-    )
+    sent = await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
     reply, reactions = None, []
     started = time.monotonic()
     deadline = started + seconds
@@ -191,6 +212,8 @@ async def main():
     for name, body in commands:
         results["replies"][name] = await command(client, room_id, body)
     if STEP == "first":
+        results["replies"]["log_file"] = await log_file(client, room_id, encrypted=True)
+    if STEP == "first":
         # An unencrypted direct chat still works, unencrypted.
         plain = await client.room_create(
             visibility=RoomVisibility.private, preset=RoomPreset.private_chat, is_direct=True, invite=[BOT]
@@ -198,6 +221,7 @@ async def main():
         await bot_joined(client, plain.room_id, BOT)
         await sync_events(client, timeout=0)
         results["replies"]["plain_help"] = await command(client, plain.room_id, "help")
+        results["replies"]["plain_log_file"] = await log_file(client, plain.room_id, encrypted=False)
     if "packet" in results["replies"]:
         results["packet_file"] = await download_packet(client, results["replies"]["packet"])
     results["bot_devices"] = await bot_device_keys(client)

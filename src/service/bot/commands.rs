@@ -150,18 +150,28 @@ impl Bot {
                 "Send `explain` followed by log lines, or reply with `explain` to a message holding them.",
             );
         }
-        let scanner = Scanner::new();
-        let mut scan = scanner.new_scan();
-        if scanner.scan(text.as_bytes(), "message", &mut scan).is_err() {
-            return Reply::plain("Could not read that text.");
+        explain_bytes(text.as_bytes())
+    }
+
+    /// A log file sent into a management room: downloaded (at most
+    /// [`MAX_LOG_FILE`], decrypted when it came encrypted) and explained.
+    pub(super) async fn explain_file(&self, request: &Command<'_>) -> Outcome {
+        let content = request.event.get("content").cloned().unwrap_or_default();
+        let downloaded = if request.encrypted {
+            self.download_encrypted(&content, MAX_LOG_FILE).await
+        } else {
+            match content.get("url").and_then(Value::as_str) {
+                Some(mxc) => self.as_bot().download(mxc, MAX_LOG_FILE).await,
+                None => Err("the message has no file".to_owned()),
+            }
+        };
+        match downloaded {
+            Ok(bytes) => Outcome::done(explain_bytes(&bytes)),
+            Err(why) => Outcome::refused(Reply::plain(format!(
+                "I could not read that file: {why}. Send a log of at most {} MiB, or paste the lines after `explain`.",
+                MAX_LOG_FILE / (1024 * 1024)
+            ))),
         }
-        let explained = Explained::from_scan(&scan);
-        if explained.matches.is_empty() {
-            return Reply::plain(
-                "No known problem found in that text. Try `faq` with a few words, or `check`.",
-            );
-        }
-        render::matrix::explained(&explained)
     }
 
     async fn status(&self) -> Reply {
@@ -275,6 +285,25 @@ fn packet_dir() -> std::io::Result<std::path::PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The largest log file the bot downloads to explain.
+const MAX_LOG_FILE: usize = 20 * 1024 * 1024;
+
+/// Every knowledge-base entry the text matches, as a reply.
+fn explain_bytes(text: &[u8]) -> Reply {
+    let scanner = Scanner::new();
+    let mut scan = scanner.new_scan();
+    if scanner.scan(text, "message", &mut scan).is_err() {
+        return Reply::plain("Could not read that text.");
+    }
+    let explained = Explained::from_scan(&scan);
+    if explained.matches.is_empty() {
+        return Reply::plain(
+            "No known problem found in that text. Try `faq` with a few words, or `check`.",
+        );
+    }
+    render::matrix::explained(&explained)
 }
 
 /// `faq`: every topic without words, else the best three entries.

@@ -8,9 +8,11 @@ use std::time::Duration;
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::EncryptionInfo;
+use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::room::reply::{EnforceThread, Reply as ReplyTo};
 use matrix_sdk::{Room, RoomState};
 use ruma::events::room::message::{AddMentions, OriginalSyncRoomMessageEvent};
+use ruma::events::room::{EncryptedFile, MediaSource};
 use ruma::serde::Raw;
 use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::Value;
@@ -139,6 +141,47 @@ impl Bot {
                 None
             }
         }
+    }
+
+    /// Downloads and decrypts the encrypted file of a message's `content`,
+    /// refusing one whose announced size is over `limit`.
+    pub(super) async fn download_encrypted(
+        &self,
+        content: &Value,
+        limit: usize,
+    ) -> Result<Vec<u8>, String> {
+        let device = self.device.as_ref().ok_or("the bot has no device")?;
+        let announced = content.pointer("/info/size").and_then(Value::as_u64);
+        if announced.is_some_and(|size| size > limit as u64) {
+            return Err(format!(
+                "the file is larger than {} MiB",
+                limit / (1024 * 1024)
+            ));
+        }
+        let file: EncryptedFile = content
+            .get("file")
+            .cloned()
+            .ok_or("the message has no encrypted file")
+            .and_then(|f| {
+                serde_json::from_value(f).map_err(|_| "the message's file is not valid")
+            })?;
+        let request = MediaRequestParameters {
+            source: MediaSource::Encrypted(Box::new(file)),
+            format: MediaFormat::File,
+        };
+        let bytes = device
+            .client
+            .media()
+            .get_media_content(&request, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        if bytes.len() > limit {
+            return Err(format!(
+                "the file is larger than {} MiB",
+                limit / (1024 * 1024)
+            ));
+        }
+        Ok(bytes)
     }
 
     /// Sends a file as an encrypted attachment, in reply to `in_reply_to`.

@@ -54,6 +54,21 @@ pub fn permission_of(config: &Config, user: &str) -> Option<Permission> {
     find(user).or_else(|| find(domain)).or_else(|| find("*"))
 }
 
+/// What a message asks of the bot.
+enum Work<'e> {
+    Command(&'e str),
+    LogFile,
+}
+
+impl Work<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Work::Command(text) => commands::split(text).0,
+            Work::LogFile => "explain (log file)",
+        }
+    }
+}
+
 /// Runs a command; a panic inside it becomes a short error id, logged with
 /// what went wrong, so the user gets an answer and the admin a log line to
 /// find, never a stack trace in the room.
@@ -231,18 +246,7 @@ impl Bot {
     /// A message, from a transaction or (`encrypted`) decrypted from sync;
     /// the reply goes back the same way.
     async fn on_message(&self, room: &RoomId, sender: &str, event: &Value, encrypted: bool) {
-        let Some(body) = event.pointer("/content/body").and_then(Value::as_str) else {
-            return;
-        };
-        if event.pointer("/content/msgtype").and_then(Value::as_str) != Some("m.text") {
-            return;
-        }
-        let body = strip_reply_fallback(body).trim();
-        let command = if let Some(rest) = body.strip_prefix(self.config.command_prefix.as_str()) {
-            rest.trim_start()
-        } else if self.is_management_room(room).await {
-            body
-        } else {
+        let Some(work) = self.work_in(room, event).await else {
             return;
         };
         let Some(permission) = permission_of(&self.config, sender) else {
@@ -263,9 +267,15 @@ impl Bot {
             permission,
             encrypted,
         };
-        tracing::info!(%room, sender, encrypted, command = commands::split(command).0, "command");
+        tracing::info!(%room, sender, encrypted, command = work.name(), "command");
         let working = self.react(room, &event_id, "⏳", encrypted).await;
-        let outcome = match guarded(self.run_command(&request, command)).await {
+        let run = async {
+            match work {
+                Work::Command(text) => self.run_command(&request, text).await,
+                Work::LogFile => self.explain_file(&request).await,
+            }
+        };
+        let outcome = match guarded(run).await {
             Ok(outcome) => outcome,
             Err(error_id) => Outcome {
                 reply: Some(internal_error_reply(&error_id)),
@@ -298,6 +308,27 @@ impl Bot {
         });
         self.post_event(room, "m.reaction", &content, encrypted)
             .await
+    }
+
+    /// What a message asks of the bot: a command (after the prefix, or any
+    /// text in a management room), or a log file sent into a management room.
+    async fn work_in<'e>(&self, room: &RoomId, event: &'e Value) -> Option<Work<'e>> {
+        let msgtype = event.pointer("/content/msgtype").and_then(Value::as_str);
+        if msgtype == Some("m.file") {
+            return self.is_management_room(room).await.then_some(Work::LogFile);
+        }
+        let body = event.pointer("/content/body").and_then(Value::as_str)?;
+        if msgtype != Some("m.text") {
+            return None;
+        }
+        let body = strip_reply_fallback(body).trim();
+        if let Some(rest) = body.strip_prefix(self.config.command_prefix.as_str()) {
+            Some(Work::Command(rest.trim_start()))
+        } else if self.is_management_room(room).await {
+            Some(Work::Command(body))
+        } else {
+            None
+        }
     }
 
     /// `true` when this command event was not handled before (by either
