@@ -160,7 +160,11 @@ fn main() -> ExitCode {
                 note,
                 max_log_bytes: max_log_mib.saturating_mul(1024 * 1024),
                 since: since.map(|s| s.replace('T', " ")),
-                progress: std::io::stderr().is_terminal(),
+                progress: if std::io::stderr().is_terminal() {
+                    packet::Progress::Terminal
+                } else {
+                    packet::Progress::Silent
+                },
             },
         ),
     }

@@ -135,6 +135,30 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     // which decrypts to the packet with the note and no secret.
     let packet = encrypted_reply(&first, "packet", &log);
     assert_eq!(packet["kind"], "RoomEncryptedFile");
+    // First a progress notice, edited as the packet's steps finish.
+    assert_eq!(
+        packet["earlier_replies"],
+        serde_json::json!(["Building the support packet…"])
+    );
+    let edits: Vec<&str> = packet["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(edits.iter().any(|e| e.contains("collecting")), "{edits:?}");
+    assert!(
+        edits
+            .iter()
+            .any(|e| e.contains("adding logs/") || e.contains("adding config/")),
+        "{edits:?}"
+    );
+    assert!(
+        edits
+            .last()
+            .is_some_and(|e| e.starts_with("Support packet built")),
+        "{edits:?}"
+    );
     assert_eq!(first["packet_ciphertext_is_zip"], false);
     let packet_text = zip_text(first["packet_file"].as_str().unwrap());
     assert!(packet_text.contains("e2e-note-777"));
@@ -150,7 +174,10 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     // An unencrypted room still works, unencrypted, also for a log file.
     let plain_log = &first["replies"]["plain_log_file"];
     assert_eq!(plain_log["encrypted"], false, "{plain_log}");
-    assert!(body(plain_log).contains("logs.hs_token_rejected"), "{plain_log}");
+    assert!(
+        body(plain_log).contains("logs.hs_token_rejected"),
+        "{plain_log}"
+    );
     let plain = &first["replies"]["plain_help"];
     assert_eq!(plain["encrypted"], false, "{plain}");
     assert!(body(plain).contains("check [BRIDGE]"));

@@ -31,7 +31,28 @@ pub struct PacketOptions {
     pub max_log_bytes: u64,
     /// Only log lines from this time on (`2026-11-22 10:00` or RFC 3339).
     pub since: Option<String>,
-    pub progress: bool,
+    pub progress: Progress,
+}
+
+/// Where the packet says what it is doing, step by step.
+pub enum Progress {
+    Silent,
+    /// A line per step on stderr, for a person at a terminal.
+    Terminal,
+    /// Each step as a message (the bot edits its notice with them).
+    Steps(tokio::sync::mpsc::UnboundedSender<String>),
+}
+
+impl Progress {
+    pub fn say(&self, step: &str) {
+        match self {
+            Progress::Silent => {}
+            Progress::Terminal => eprintln!("  {step}"),
+            Progress::Steps(steps) => {
+                let _ = steps.send(step.to_owned());
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +95,12 @@ fn output_path(output: Option<&Path>, now: time::OffsetDateTime) -> PathBuf {
 
 pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, PacketError> {
     let path = output_path(options.output.as_deref(), time::OffsetDateTime::now_utc());
+    options
+        .progress
+        .say("collecting: probes, databases, logs and every check");
     let collected = collect::collect(config).await;
     let partial = path.with_extension("zip.partial");
-    let mut writer = Writer::create(&partial, options.progress)?;
+    let mut writer = Writer::create(&partial, &options.progress)?;
     writer.warnings.extend(collected.warnings.iter().cloned());
     let secrets = sanitise_configs(&mut writer, config, &collected)?;
     let tail = TailOptions {
@@ -85,6 +109,9 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     };
     let logs = collect::log_files(config, &collected.facts);
     let software = writer.add_logs(&logs, &tail, &secrets)?;
+    options
+        .progress
+        .say("summarising: report, bridges, redactions");
     let debug_advice = summary::debug_advice(&collected.findings);
     let notes = PacketNotes {
         note: options.note.as_deref(),

@@ -9,9 +9,9 @@ use regex::Regex;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use super::PacketError;
 use super::sanitize::{Redaction, SecretValues, sanitize_config};
 use super::summary::{Software, software_in};
+use super::{PacketError, Progress};
 use crate::facts::open_tail;
 
 /// Log lines are cut at this length in the packet.
@@ -27,17 +27,17 @@ fn write_error(path: &str) -> impl FnOnce(std::io::Error) -> PacketError + '_ {
 }
 
 /// The zip being written, with what the packet records about it.
-pub struct Writer<W: Write + Seek> {
+pub struct Writer<'p, W: Write + Seek> {
     zip: ZipWriter<W>,
     pub redactions: Vec<Redaction>,
     pub warnings: Vec<String>,
-    progress: bool,
+    progress: &'p Progress,
     /// Entry names given out, so two files of one name stay apart.
     taken: Vec<String>,
 }
 
-impl Writer<std::io::BufWriter<std::fs::File>> {
-    pub fn create(path: &Path, progress: bool) -> Result<Self, PacketError> {
+impl<'p> Writer<'p, std::io::BufWriter<std::fs::File>> {
+    pub fn create(path: &Path, progress: &'p Progress) -> Result<Self, PacketError> {
         let name = path.display().to_string();
         let file = std::fs::File::create(path).map_err(write_error(&name))?;
         Ok(Writer {
@@ -61,7 +61,7 @@ impl Writer<std::io::BufWriter<std::fs::File>> {
     }
 }
 
-impl<W: Write + Seek> Writer<W> {
+impl<W: Write + Seek> Writer<'_, W> {
     fn options() -> SimpleFileOptions {
         SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
@@ -74,9 +74,7 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     fn announce(&self, name: &str) {
-        if self.progress {
-            eprintln!("  adding {name}");
-        }
+        self.progress.say(&format!("adding {name}"));
     }
 
     /// A name for a file inside the zip: the file's own name, unique in its folder.
@@ -216,7 +214,7 @@ impl<'a> LogCopy<'a> {
 
     fn line<W: Write + Seek>(
         &mut self,
-        writer: &mut Writer<W>,
+        writer: &mut Writer<'_, W>,
         line: &str,
         tail: &TailOptions,
         secrets: &SecretValues,
@@ -254,7 +252,7 @@ impl<'a> LogCopy<'a> {
             .map_err(write_error(self.name))
     }
 
-    fn finish<W: Write + Seek>(&self, writer: &mut Writer<W>) {
+    fn finish<W: Write + Seek>(&self, writer: &mut Writer<'_, W>) {
         if self.unlisted > 0 {
             writer.redactions.push(Redaction {
                 file: self.name.to_owned(),

@@ -40,6 +40,24 @@ impl Reply {
         Reply::new(text, html)
     }
 
+    /// The content that replaces the text of the notice `original`
+    /// (`m.replace`; the `* ` body is what clients without edits show).
+    pub fn into_edit(self, original: &ruma::EventId) -> Value {
+        json!({
+            "msgtype": "m.notice",
+            "body": format!("* {}", self.text),
+            "format": "org.matrix.custom.html",
+            "formatted_body": format!("* {}", self.html),
+            "m.new_content": {
+                "msgtype": "m.notice",
+                "body": self.text,
+                "format": "org.matrix.custom.html",
+                "formatted_body": self.html,
+            },
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        })
+    }
+
     /// The `m.notice` content, as a reply to `in_reply_to` when given.
     pub fn into_notice(self, in_reply_to: Option<&str>) -> Value {
         let mut content = json!({

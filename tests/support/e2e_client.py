@@ -103,25 +103,35 @@ async def send_and_wait(client, room_id, content, seconds):
     if client.should_query_keys:
         await client.keys_query()
     sent = await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
-    reply, reactions = None, []
+    replies, reactions, edits = [], [], []
     started = time.monotonic()
     deadline = started + seconds
-    while time.monotonic() < deadline and (reply is None or not {"✅", "❌"} & set(reactions)):
+    while time.monotonic() < deadline and (not replies or not {"✅", "❌"} & set(reactions)):
         for event_room, event in await sync_events(client):
             if event_room != room_id or event.sender != BOT:
                 continue
             key = reaction_to(event, sent.event_id)
+            relation = event.source.get("content", {}).get("m.relates_to", {})
             if key:
                 reactions.append(key)
+            elif relation.get("rel_type") == "m.replace" and relation.get("event_id") in [r["event_id"] for r in replies]:
+                edits.append(event.source["content"].get("m.new_content", {}).get("body"))
             elif replied_to(event) == sent.event_id:
-                reply = {
+                replies.append({
                     "content": decrypted_content(event),
                     "encrypted": bool(getattr(event, "decrypted", False)),
                     "kind": type(event).__name__,
                     "latency_ms": round((time.monotonic() - started) * 1000, 1),
-                }
-    if reply is not None:
-        reply["reactions"] = reactions
+                    "event_id": event.event_id,
+                })
+    if not replies:
+        return None
+    # The answer is the last reply (the packet's file comes after its
+    # progress notice); the others and the edits ride along.
+    reply = replies[-1]
+    reply["reactions"] = reactions
+    reply["earlier_replies"] = [r["content"].get("body") for r in replies[:-1]]
+    reply["edits"] = edits
     return reply
 
 

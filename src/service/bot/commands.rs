@@ -2,7 +2,7 @@
 //! line of [`HELP`] and one function here; each calls the same engine as the
 //! command line and answers with a [`Reply`] rendered by `render::matrix`.
 
-use ruma::RoomId;
+use ruma::{OwnedEventId, RoomId};
 use serde_json::{Value, json};
 
 use super::Bot;
@@ -209,26 +209,88 @@ impl Bot {
         Reply::plain(lines.join("\n"))
     }
 
-    /// Builds the packet in a fresh folder and posts it as an `m.file`;
-    /// `None` when it was posted, else the reply saying what went wrong.
+    /// Builds the packet in a fresh folder and posts it as an `m.file`,
+    /// with a progress notice edited as each step finishes; `None` when it
+    /// was posted, else the reply saying what went wrong.
     async fn packet(&self, request: &Command<'_>, note: &str) -> Option<Reply> {
         let dir = match packet_dir() {
             Ok(dir) => dir,
             Err(err) => return Some(Reply::plain(format!("Could not build the packet: {err}"))),
         };
+        let (steps, received) = tokio::sync::mpsc::unbounded_channel();
         let options = packet::PacketOptions {
             output: Some(dir.clone()),
             note: (!note.is_empty()).then(|| note.to_owned()),
             max_log_bytes: packet::DEFAULT_MAX_LOG_BYTES,
             since: None,
-            progress: false,
+            progress: packet::Progress::Steps(steps),
         };
-        let result = match packet::build(&self.config, &options).await {
-            Err(err) => Some(Reply::plain(format!("Could not build the packet: {err}"))),
-            Ok(built) => self.post_packet(request, built).await,
+        let first =
+            Reply::plain("Building the support packet…").into_notice(Some(request.event_id));
+        let notice = self
+            .post_event(request.room, "m.room.message", &first, request.encrypted)
+            .await;
+        // The options (and the sender in them) end with the build, which
+        // ends the progress loop.
+        let build = async move { packet::build(&self.config, &options).await };
+        let (built, shown) = tokio::join!(
+            build,
+            self.show_progress(request, notice.as_ref(), received)
+        );
+        let (result, last) = match built {
+            Err(err) => {
+                let why = format!("Could not build the packet: {err}");
+                (Some(Reply::plain(why.clone())), why)
+            }
+            Ok(built) => {
+                let name = built
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                let result = self.post_packet(request, built).await;
+                let done = format!(
+                    "Support packet built ({} steps): {}",
+                    shown,
+                    name.unwrap_or_default()
+                );
+                (result, done)
+            }
         };
+        if let Some(notice) = &notice {
+            self.edit(request, notice, &last).await;
+        }
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+
+    /// Edits the progress notice with the packet's latest steps until the
+    /// build ends; how many steps there were.
+    async fn show_progress(
+        &self,
+        request: &Command<'_>,
+        notice: Option<&OwnedEventId>,
+        mut received: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> usize {
+        let mut steps: Vec<String> = Vec::new();
+        while let Some(step) = received.recv().await {
+            steps.push(step);
+            // Steps that came meanwhile go into the same edit.
+            while let Ok(more) = received.try_recv() {
+                steps.push(more);
+            }
+            if let Some(notice) = notice {
+                let recent = &steps[steps.len().saturating_sub(PROGRESS_LINES)..];
+                let text = format!("Building the support packet…\n{}", recent.join("\n"));
+                self.edit(request, notice, &text).await;
+            }
+        }
+        steps.len()
+    }
+
+    async fn edit(&self, request: &Command<'_>, notice: &OwnedEventId, text: &str) {
+        let content = Reply::plain(text).into_edit(notice);
+        self.post_event(request.room, "m.room.message", &content, request.encrypted)
+            .await;
     }
 
     async fn post_packet(&self, request: &Command<'_>, built: packet::Built) -> Option<Reply> {
@@ -286,6 +348,9 @@ fn packet_dir() -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Steps shown in the packet's progress notice: the latest ones.
+const PROGRESS_LINES: usize = 6;
 
 /// The largest log file the bot downloads to explain.
 const MAX_LOG_FILE: usize = 20 * 1024 * 1024;
