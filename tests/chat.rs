@@ -10,6 +10,65 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
+/// A command event the homeserver delivers again in another transaction
+/// (as after a crash before the doctor acknowledged it) is answered once.
+fn resent_command_is_answered_once(
+    synapse: &Synapse,
+    root: &std::path::Path,
+    doctor_config: &std::path::Path,
+    results: &Value,
+) {
+    let room = results["room"].as_str().unwrap();
+    let doctor_url = yaml_value(&root.join("doctor-registration.yaml"), "url")
+        .trim_matches('\'')
+        .to_owned();
+    let hs_token = yaml_value(doctor_config, "hs_token");
+    let event = serde_json::json!({
+        "type": "m.room.message", "room_id": room, "sender": "@admin:doctor.test",
+        "event_id": "$resent-command", "origin_server_ts": 0,
+        "content": {"msgtype": "m.text", "body": "status"},
+    });
+    let http = blocking::client();
+    for txn in ["resent-a", "resent-b"] {
+        let sent = http
+            .put(&format!("{doctor_url}/_matrix/app/v1/transactions/{txn}"))
+            .bearer(&hs_token)
+            .json(&serde_json::json!({"events": [event]}))
+            .send()
+            .unwrap();
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+    }
+    let token = login(synapse, "admin");
+    let replies = || {
+        let messages = http
+            .get(&format!(
+                "{}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100",
+                synapse.url()
+            ))
+            .bearer(&token)
+            .send()
+            .unwrap();
+        messages.body["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == "$resent-command"
+            })
+            .count()
+    };
+    let start = std::time::Instant::now();
+    while replies() == 0 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        replies(),
+        1,
+        "the re-sent command was not answered exactly once"
+    );
+}
+
 fn body(reply: &Value) -> &str {
     reply["body"].as_str().unwrap_or_default()
 }
@@ -188,6 +247,8 @@ fn the_bot_answers_commands_in_its_rooms() {
         .read_to_string(&mut metadata)
         .unwrap();
     assert!(metadata.contains("chat-note-4242"), "{metadata}");
+
+    resent_command_is_answered_once(&synapse, root, &doctor_config, &results);
 
     let log = doctor_process.log_text();
     for secret in [

@@ -65,6 +65,7 @@ async def main():
     admin = await login("admin")
     room = await create_room(admin, [BOT])
     results["joined"] = await bot_joined(admin, room, BOT)
+    results["room"] = room
     profile = await admin.get_displayname(BOT)
     results["bot_displayname"] = getattr(profile, "displayname", None)
     welcome = await wait_for(admin, lambda r, s: r == room and s.get("sender") == BOT and s.get("type") == "m.room.message", 30)

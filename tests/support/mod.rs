@@ -405,6 +405,23 @@ pub fn register_user(synapse: &Synapse, name: &str, admin: bool) {
     );
 }
 
+/// An access token of `name` (password `pw-NAME`), as a client logs in.
+pub fn login(synapse: &Synapse, name: &str) -> String {
+    let login = blocking::client()
+        .post(&format!("{}/_matrix/client/v3/login", synapse.url()))
+        .json(&serde_json::json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": name},
+            "password": format!("pw-{name}"),
+        }))
+        .send()
+        .unwrap();
+    login.body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login of {name}: {:?}", login.body))
+        .to_owned()
+}
+
 /// Replaces `from` with `to` in a file, asserting it was there.
 pub fn edit(path: &Path, from: &str, to: &str) -> String {
     let original = std::fs::read_to_string(path).unwrap();
