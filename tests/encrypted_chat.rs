@@ -217,11 +217,30 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     assert!(log_3.contains("is not cross-signed by the bot"), "{log_3}");
     assert!(log_3.contains("put it back with the same `encryption.pickle_key`"));
 
+    // A changed pickle key: the store cannot be opened, the self-check says
+    // what to do, and the doctor keeps running for unencrypted rooms.
+    let pickle_key = yaml_value(&doctor_config, "pickle_key");
+    let mut fresh = fresh;
+    assert_eq!(fresh.terminate(), Some(0));
+    edit(
+        &doctor_config,
+        &pickle_key,
+        "a-different-pickle-key-0123456789",
+    );
+    let locked_out = start_doctor(&doctor_config, &root.join("doctor-4.log"));
+    let log_4 = locked_out.log_text();
+    assert!(
+        log_4.contains("the bot has no device for encrypted rooms")
+            && log_4.contains("put the old one back"),
+        "{log_4}"
+    );
+
     // No secret anywhere: logs, what the client saw, the packet.
     let secrets = [
         yaml_value(&doctor_config, "as_token"),
         yaml_value(&doctor_config, "hs_token"),
-        yaml_value(&doctor_config, "pickle_key"),
+        pickle_key.clone(),
+        "a-different-pickle-key-0123456789".to_owned(),
         yaml_value(&bridge.registration(), "as_token"),
         bridge_hs_token,
     ];
@@ -234,6 +253,7 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
             ("client output after restart", &again_out),
             ("doctor log with a new store", &log_3),
             ("client output with a new store", &lost_out),
+            ("doctor log with another pickle key", &log_4),
             ("packet", &packet_text),
         ] {
             assert!(
