@@ -5,6 +5,9 @@
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+/// How long a handled command event is remembered, in seconds (30 days).
+const HANDLED_EVENTS_KEPT: i64 = 30 * 24 * 3600;
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -64,6 +67,13 @@ impl Store {
                 .await?;
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
+        // A homeserver re-sends a transaction for a few days at most: older
+        // command events need not be remembered.
+        let forget_before = time::OffsetDateTime::now_utc().unix_timestamp() - HANDLED_EVENTS_KEPT;
+        sqlx::query("DELETE FROM handled_events WHERE handled_at < $1")
+            .bind(forget_before)
+            .execute(&pool)
+            .await?;
         Ok(Store { pool, kind })
     }
 
