@@ -115,25 +115,12 @@ fn the_bot_answers_commands_in_its_rooms() {
     let mut doctor_process = spawn_logged(command, &root.join("doctor.log"));
     doctor_process.wait_for_log("self-check passed", Duration::from_secs(60));
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chat_client.py");
-    let out = Command::new(python())
-        .args([
-            script,
-            &synapse.url(),
-            "@doctor:doctor.test",
-            root.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {}\n{stdout}\ndoctor log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        doctor_process.log_text()
+    let (results, stdout) = run_client(
+        "chat_client.py",
+        &synapse,
+        &[root.to_str().unwrap()],
+        &|| format!("doctor log:\n{}", doctor_process.log_text()),
     );
-    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     let step = |name: &str| -> &Value {
         let value = &results[name];
         assert!(

@@ -12,24 +12,13 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-/// Runs the encrypting client; its JSON result.
+/// Runs the encrypting client in `out` (its store stays there); its JSON result.
 fn client(synapse: &Synapse, out: &std::path::Path, step: &[&str]) -> (Value, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/e2e_client.py");
-    let output = Command::new(python())
-        .arg(script)
-        .args([&synapse.url(), "@doctor:doctor.test", out.to_str().unwrap()])
-        .args(step)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "client failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    (results, stdout)
+    let args: Vec<&str> = [out.to_str().unwrap()]
+        .into_iter()
+        .chain(step.iter().copied())
+        .collect();
+    run_client("e2e_client.py", synapse, &args, &String::new)
 }
 
 fn start_doctor(config: &std::path::Path, log: &std::path::Path) -> Process {

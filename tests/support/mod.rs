@@ -405,6 +405,36 @@ pub fn register_user(synapse: &Synapse, name: &str, admin: bool) {
     );
 }
 
+/// Runs a Matrix client script of `tests/support` (the venv's Python)
+/// against `synapse`, talking to the doctor's bot; what it printed, and its
+/// last line as JSON. A failing client fails the test with `context`.
+pub fn run_client(
+    script: &str,
+    synapse: &Synapse,
+    args: &[&str],
+    context: &dyn Fn() -> String,
+) -> (serde_json::Value, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(script);
+    let output = Command::new(python())
+        .arg(script)
+        .args([synapse.url().as_str(), "@doctor:doctor.test"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "client failed: {}\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        context()
+    );
+    let results = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (results, stdout)
+}
+
 /// An access token of `name` (password `pw-NAME`), as a client logs in.
 pub fn login(synapse: &Synapse, name: &str) -> String {
     let login = blocking::client()
