@@ -77,36 +77,15 @@ fn body(reply: &Value) -> &str {
 fn the_bot_answers_commands_in_its_rooms() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let placeholder = "http://127.0.0.1:1";
-    let bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
-    let doctor_config = doctor_config_generated(
-        root,
-        placeholder,
-        &format!(
-            "{}permissions_extra: true\nencryption:\n  allow: true\n",
-            bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])])
-        ),
-    );
+    // No pickle key: the bot has no device, for the encrypted-room fallback.
+    let (bridge, doctor_config) = bot_setup(root, "encryption:\n  allow: true\n");
     // Permissions: the admin, and a plain user; nobody else.
-    let text = std::fs::read_to_string(&doctor_config)
-        .unwrap()
-        .replace("permissions_extra: true\n", "")
-        .replace(
-            "permissions:\n  \"@admin:doctor.test\": admin\n",
-            "permissions:\n  \"@admin:doctor.test\": admin\n  \"@user:doctor.test\": user\n",
-        );
-    // The bot's own long replies come back in transactions: the default body limit, not the tiny test one.
-    let text = text.replace("max_body_bytes: 4096", "max_body_bytes: 16777216");
-    std::fs::write(&doctor_config, text).unwrap();
-    let synapse = Synapse::start(
-        &root.join("hs"),
-        &[
-            &root.join("doctor-registration.yaml"),
-            &bridge.registration(),
-        ],
+    edit(
+        &doctor_config,
+        "permissions:\n  \"@admin:doctor.test\": admin\n",
+        "permissions:\n  \"@admin:doctor.test\": admin\n  \"@user:doctor.test\": user\n",
     );
-    edit(&doctor_config, placeholder, &synapse.url());
-    edit(&bridge.config(), placeholder, &synapse.url());
+    let synapse = bot_homeserver(root, &bridge, &doctor_config);
     for (name, admin) in [("admin", true), ("user", false), ("stranger", false)] {
         register_user(&synapse, name, admin);
     }

@@ -63,31 +63,11 @@ fn zip_text(path: &str) -> String {
 fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let placeholder = "http://127.0.0.1:1";
-    let bridge = TelegramBridge::prepare(&root.join("telegram"), placeholder);
-    let doctor_config = doctor_config_generated(
-        root,
-        placeholder,
-        &bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])]),
-    );
-    // Replies come back in transactions too: the default body limit.
-    edit(
-        &doctor_config,
-        "max_body_bytes: 4096",
-        "max_body_bytes: 16777216",
-    );
+    let (bridge, doctor_config) = bot_setup(root, "");
     // The planted fault: the bridge's hs_token differs from its registration.
     let bridge_hs_token = yaml_value(&bridge.registration(), "hs_token");
     edit(&bridge.config(), &bridge_hs_token, "planted-wrong-hs-token");
-    let synapse = Synapse::start(
-        &root.join("hs"),
-        &[
-            &root.join("doctor-registration.yaml"),
-            &bridge.registration(),
-        ],
-    );
-    edit(&doctor_config, placeholder, &synapse.url());
-    edit(&bridge.config(), placeholder, &synapse.url());
+    let synapse = bot_homeserver(root, &bridge, &doctor_config);
     register_user(&synapse, "admin", true);
 
     let doctor = start_doctor(&doctor_config, &root.join("doctor.log"));

@@ -47,7 +47,9 @@ fn generated_value<'a>(config: &'a mut Config, field: &str) -> Option<&'a mut St
     match field {
         "appservice.as_token" => Some(&mut config.appservice.as_token),
         "appservice.hs_token" => Some(&mut config.appservice.hs_token),
-        _ if config.document.root.path(field).is_some() => Some(&mut config.encryption.pickle_key),
+        "encryption.pickle_key" if config.document.root.path(field).is_some() => {
+            Some(&mut config.encryption.pickle_key)
+        }
         _ => None,
     }
 }

@@ -405,6 +405,46 @@ pub fn register_user(synapse: &Synapse, name: &str, admin: bool) {
     );
 }
 
+/// A homeserver address that answers nothing, written into configs before
+/// Synapse has a port; the tests replace it with Synapse's URL.
+pub const HOMESERVER_PLACEHOLDER: &str = "http://127.0.0.1:1";
+
+/// What the chat tests talk to: one mautrix-telegram set up (not running)
+/// and the doctor's config listing it, generated, with `extra` appended and
+/// the default body limit (the bot's own replies come back in transactions).
+pub fn bot_setup(root: &Path, extra: &str) -> (TelegramBridge, PathBuf) {
+    let bridge = TelegramBridge::prepare(&root.join("telegram"), HOMESERVER_PLACEHOLDER);
+    let doctor_config = doctor_config_generated(
+        root,
+        HOMESERVER_PLACEHOLDER,
+        &format!(
+            "{}{extra}",
+            bridges_yaml(&[(&bridge.config(), &bridge.registration(), &[])])
+        ),
+    );
+    edit(
+        &doctor_config,
+        "max_body_bytes: 4096",
+        "max_body_bytes: 16777216",
+    );
+    (bridge, doctor_config)
+}
+
+/// A Synapse loading the doctor's and the bridge's registrations of
+/// [`bot_setup`], with both configs pointed at it.
+pub fn bot_homeserver(root: &Path, bridge: &TelegramBridge, doctor_config: &Path) -> Synapse {
+    let synapse = Synapse::start(
+        &root.join("hs"),
+        &[
+            &root.join("doctor-registration.yaml"),
+            &bridge.registration(),
+        ],
+    );
+    edit(doctor_config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    edit(&bridge.config(), HOMESERVER_PLACEHOLDER, &synapse.url());
+    synapse
+}
+
 /// Runs a Matrix client script of `tests/support` (the venv's Python)
 /// against `synapse`, talking to the doctor's bot; what it printed, and its
 /// last line as JSON. A failing client fails the test with `context`.
