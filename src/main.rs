@@ -32,7 +32,8 @@ enum Command {
     Run,
     /// Write the doctor's registration; fill placeholder tokens in the config.
     GenerateRegistration {
-        /// Where to write the registration (default: `appservice.registration`).
+        /// Where to write the registration (default: `appservice.registration`,
+        /// else registration.yaml next to the config); recorded in the config.
         #[arg(short, long)]
         registration: Option<PathBuf>,
         /// Replace a registration that holds other tokens.
@@ -197,13 +198,20 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
         Ok(config) => config,
         Err(code) => return code,
     };
-    let registration = registration.unwrap_or_else(|| config.appservice.registration.clone());
+    let registration =
+        registration.unwrap_or_else(|| config.appservice.registration_or_default().to_owned());
     match generate::generate(config_path, &registration, force) {
         Ok(generated) => {
             println!("wrote {}", registration.display());
             if generated.tokens_written_to_config {
                 println!(
                     "wrote new as_token and hs_token into {}",
+                    config_path.display()
+                );
+            }
+            if generated.path_written_to_config {
+                println!(
+                    "recorded the registration's path as appservice.registration in {}",
                     config_path.display()
                 );
             }

@@ -1,5 +1,5 @@
-//! Files: can every configured file be read, is it YAML, would the
-//! homeserver accept the registration, and is it the one it loads?
+//! Files: can every configured file be read, is it YAML, is it configured,
+//! and would the homeserver accept the registration?
 
 use super::{Check, Context, Verdict};
 use crate::facts::FileProblem;
@@ -21,10 +21,6 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: "registration.invalid",
         run: registration_invalid,
-    },
-    Check {
-        id: "registration.not_loaded",
-        run: not_loaded,
     },
     Check {
         id: "registration.url_unset",
@@ -179,38 +175,6 @@ fn registration_invalid(ctx: &Context) -> Verdict {
             "Fix each field listed above; Synapse does not start at all while one registration is invalid.",
             "Simplest: regenerate the registration with the bridge's own generator and give the new file to the homeserver.",
         ])
-}
-
-fn not_loaded(ctx: &Context) -> Verdict {
-    let Some(Ok(hs)) = &ctx.facts.homeserver.config else {
-        return Verdict::skip("needs the homeserver config (`homeserver.config`)");
-    };
-    let path = &ctx.target.registration_path;
-    if hs
-        .app_service_config_files
-        .iter()
-        .any(|p| crate::facts::same_file(p, path))
-    {
-        return Verdict::pass("the homeserver loads this registration");
-    }
-    Verdict::fail("the homeserver does not load this registration")
-        .detail(format!(
-            "{} is not in `app_service_config_files` of {}.",
-            path.display(),
-            hs.path.display()
-        ))
-        .evidence("field", "app_service_config_files")
-        .evidence("registration", path.display().to_string())
-        .fix([
-            format!(
-                "Add `{}` to `app_service_config_files` in {}.",
-                path.display(),
-                hs.path.display()
-            ),
-            "Make sure the homeserver's user can read the file.".to_owned(),
-            "Restart the homeserver.".to_owned(),
-        ])
-        .faq("the-as_token-was-not-accepted")
 }
 
 fn url_unset(ctx: &Context) -> Verdict {

@@ -1,11 +1,21 @@
-//! This registration among all the homeserver loads: duplicates, and a
-//! stale copy loaded in place of the bridge's own file.
+//! This registration among all the homeserver loads: is it loaded (itself
+//! or an identical copy), is an outdated copy loaded instead, and does
+//! another loaded registration share its id or as_token.
+//!
+//! Admins usually copy a bridge's registration into the homeserver's
+//! folder; an identical copy is the same registration, never a duplicate.
+
+use std::path::Path;
 
 use super::{Check, Context, Verdict};
 use crate::facts::same_file;
 use crate::input::registration::Registration;
 
 pub const CHECKS: &[Check] = &[
+    Check {
+        id: "registration.not_loaded",
+        run: not_loaded,
+    },
     Check {
         id: "registration.duplicate_as_token",
         run: duplicate_as_token,
@@ -20,110 +30,157 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// The other registrations the homeserver loads (not this target's file).
-fn others<'a>(ctx: &'a Context) -> Result<Vec<(&'a std::path::Path, &'a Registration)>, Verdict> {
-    if ctx.target.registration().is_none() {
+/// This target's registration and every readable registration the
+/// homeserver loads, or why the cross-file checks cannot run.
+fn loaded<'a>(
+    ctx: &'a Context,
+) -> Result<(&'a Registration, Vec<(&'a Path, &'a Registration)>), Verdict> {
+    let Some(mine) = ctx.target.registration() else {
         return Err(Verdict::skip("the registration could not be read"));
-    }
-    if ctx.facts.homeserver.registrations.is_empty() {
+    };
+    if !matches!(ctx.facts.homeserver.config, Some(Ok(_))) {
         return Err(Verdict::skip(
-            "needs the homeserver config to know the other registrations",
+            "needs the homeserver config (`homeserver.config`) to know what it loads",
         ));
     }
-    Ok(ctx
+    let loaded = ctx
         .facts
         .homeserver
         .registrations
         .iter()
-        .filter(|(path, _)| !same_file(path, &ctx.target.registration_path))
         .filter_map(|(path, reg)| reg.as_ref().ok().map(|r| (path.as_path(), r)))
-        .collect())
+        .collect();
+    Ok((mine, loaded))
+}
+
+/// A loaded file that is this target's registration: the file itself or an
+/// identical copy.
+fn is_mine(ctx: &Context, mine: &Registration, path: &Path, loaded: &Registration) -> bool {
+    same_file(path, &ctx.target.registration_path) || mine.same_content(loaded)
+}
+
+fn not_loaded(ctx: &Context) -> Verdict {
+    let (mine, loaded) = match loaded(ctx) {
+        Ok(found) => found,
+        Err(skip) => return skip,
+    };
+    let path = &ctx.target.registration_path;
+    if let Some((copy, _)) = loaded.iter().find(|(p, r)| is_mine(ctx, mine, p, r)) {
+        return if same_file(copy, path) {
+            Verdict::pass("the homeserver loads this registration")
+        } else {
+            Verdict::pass(format!(
+                "the homeserver loads an identical copy of this registration ({})",
+                copy.display()
+            ))
+        };
+    }
+    if let Some((copy, _)) = loaded
+        .iter()
+        .find(|(_, r)| r.id.is_some() && r.id == mine.id)
+    {
+        return Verdict::pass(format!(
+            "the homeserver loads a registration with this id from {} (registration.stale_copy compares them)",
+            copy.display()
+        ));
+    }
+    let hs_path = match &ctx.facts.homeserver.config {
+        Some(Ok(hs)) => hs.path.display().to_string(),
+        _ => "the homeserver config".to_owned(),
+    };
+    Verdict::fail("the homeserver does not load this registration")
+        .detail(format!(
+            "Neither {} nor a copy of it is in `app_service_config_files` of {hs_path}.",
+            path.display(),
+        ))
+        .evidence("field", "app_service_config_files")
+        .evidence("registration", path.display().to_string())
+        .fix([
+            format!(
+                "Add `{}` to `app_service_config_files` in {hs_path} (or copy the file to where the homeserver reads it and list the copy).",
+                path.display(),
+            ),
+            "Make sure the homeserver's user can read the file.".to_owned(),
+            "Restart the homeserver.".to_owned(),
+        ])
+        .faq("the-as_token-was-not-accepted")
+}
+
+/// Loaded files holding the same value as this registration in `field`:
+/// two or more make the homeserver refuse to start.
+fn sharing<'a>(
+    loaded: &[(&'a Path, &'a Registration)],
+    mine: Option<&str>,
+    field: fn(&Registration) -> Option<&str>,
+) -> Vec<String> {
+    let Some(mine) = mine else {
+        return Vec::new();
+    };
+    let files: Vec<String> = loaded
+        .iter()
+        .filter(|(_, other)| field(other) == Some(mine))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    if files.len() < 2 { Vec::new() } else { files }
 }
 
 fn duplicate_as_token(ctx: &Context) -> Verdict {
-    let others = match others(ctx) {
-        Ok(others) => others,
+    let (mine, loaded) = match loaded(ctx) {
+        Ok(found) => found,
         Err(skip) => return skip,
     };
-    let mine = ctx
-        .target
-        .registration()
-        .and_then(|r| r.as_token.as_deref());
-    let clashes: Vec<String> = others
-        .iter()
-        .filter(|(_, other)| mine.is_some() && other.as_token.as_deref() == mine)
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    if clashes.is_empty() {
-        return Verdict::pass("no other loaded registration shares this as_token");
+    let files = sharing(&loaded, mine.as_token.as_deref(), |r| r.as_token.as_deref());
+    if files.is_empty() {
+        return Verdict::pass("no two loaded registrations share this as_token");
     }
-    Verdict::fail("another registration the homeserver loads has the same as_token")
-        .detail(format!("{} and {} share an as_token (value not shown). Synapse refuses to start with duplicate tokens.", ctx.target.registration_path.display(), clashes.join(", ")))
+    Verdict::fail("the homeserver loads more than one registration with this as_token")
+        .detail(format!("{} share an as_token (value not shown). Synapse refuses to start: \"Cannot reuse as_token across application services\".", files.join(", ")))
         .evidence("field", "as_token")
-        .evidence("files", clashes)
+        .evidence("files", files)
         .fix([
-            "A copied registration is the usual cause: regenerate one of them so it gets its own tokens.",
-            "Put the new tokens into that bridge's config too, then restart the homeserver and the bridge.",
+            "If the files are the same bridge (the file and its copy both listed), list only one in `app_service_config_files`.",
+            "If they are different bridges, regenerate one registration so it gets its own tokens, and put them into that bridge's config too.",
+            "Restart the homeserver and the bridge.",
         ])
 }
 
 fn duplicate_id(ctx: &Context) -> Verdict {
-    let others = match others(ctx) {
-        Ok(others) => others,
+    let (mine, loaded) = match loaded(ctx) {
+        Ok(found) => found,
         Err(skip) => return skip,
     };
-    let mine = ctx.target.registration().and_then(|r| r.id.as_deref());
-    let clashes: Vec<String> = others
-        .iter()
-        .filter(|(_, other)| mine.is_some() && other.id.as_deref() == mine)
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    if clashes.is_empty() {
-        return Verdict::pass("no other loaded registration has this id");
+    let files = sharing(&loaded, mine.id.as_deref(), |r| r.id.as_deref());
+    if files.is_empty() {
+        return Verdict::pass("no two loaded registrations share this id");
     }
-    Verdict::fail(format!("another registration the homeserver loads has the id {}", mine.unwrap_or_default()))
-        .detail(format!("Also in: {}.", clashes.join(", ")))
-        .evidence("field", "id")
-        .evidence("files", clashes)
-        .fix(["Keep one registration per bridge in `app_service_config_files`; give each bridge a unique `id` (and `appservice.id`).", "Restart the homeserver."])
+    Verdict::fail(format!(
+        "the homeserver loads more than one registration with the id {}",
+        mine.id.as_deref().unwrap_or_default()
+    ))
+    .detail(format!("In: {}. Synapse refuses to start: \"Cannot reuse id across application services\".", files.join(", ")))
+    .evidence("field", "id")
+    .evidence("files", files)
+    .fix([
+        "Keep one registration per bridge in `app_service_config_files`; give each bridge a unique `id` (and `appservice.id`).",
+        "Restart the homeserver.",
+    ])
 }
 
 fn stale_copy(ctx: &Context) -> Verdict {
-    let others = match others(ctx) {
-        Ok(others) => others,
+    let (mine, loaded) = match loaded(ctx) {
+        Ok(found) => found,
         Err(skip) => return skip,
     };
-    let Some(mine) = ctx.target.registration() else {
-        return Verdict::skip("the registration could not be read");
-    };
-    let Some((path, loaded)) = others
+    if loaded.iter().any(|(p, r)| is_mine(ctx, mine, p, r)) {
+        return Verdict::pass("the homeserver loads this registration as it is");
+    }
+    let Some((path, copy)) = loaded
         .iter()
         .find(|(_, other)| other.id.is_some() && other.id == mine.id)
     else {
-        return Verdict::pass("the homeserver loads this file itself, not a copy");
+        return Verdict::skip("the homeserver loads no copy of this registration");
     };
-    let differing: Vec<&str> = [
-        ("as_token", mine.as_token != loaded.as_token),
-        ("hs_token", mine.hs_token != loaded.hs_token),
-        ("url", mine.url() != loaded.url()),
-        (
-            "namespaces",
-            mine.namespaces.users.iter().map(|e| &e.regex).ne(loaded
-                .namespaces
-                .users
-                .iter()
-                .map(|e| &e.regex)),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, differs)| *differs)
-    .map(|(name, _)| name)
-    .collect();
-    if differing.is_empty() {
-        return Verdict::pass(
-            "the copy the homeserver loads is the same as the bridge's registration",
-        );
-    }
+    let differing = differing_fields(mine, copy);
     Verdict::fail("the homeserver loads an outdated copy of this registration")
         .detail(format!(
             "{} (loaded by the homeserver) differs from {} in: {}.",
@@ -142,4 +199,23 @@ fn stale_copy(ctx: &Context) -> Verdict {
             "Restart the homeserver.".to_owned(),
         ])
         .faq("the-as_token-was-not-accepted")
+}
+
+/// The keys whose values differ between two versions of a registration.
+fn differing_fields(mine: &Registration, copy: &Registration) -> Vec<String> {
+    let (a, b) = (&mine.document.root, &copy.document.root);
+    let mut keys: Vec<&str> = a.entries().iter().map(|(k, _)| k.as_str()).collect();
+    keys.extend(
+        b.entries()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| a.get(k).is_none()),
+    );
+    keys.into_iter()
+        .filter(|key| match (a.get(key), b.get(key)) {
+            (Some(x), Some(y)) => !x.same_value(y),
+            _ => true,
+        })
+        .map(str::to_owned)
+        .collect()
 }

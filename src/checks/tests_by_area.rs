@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Context, Status, by_id, run_one};
-use crate::facts::database::DatabaseFacts;
+use crate::facts::database::{DatabaseFacts, DatabaseState};
 use crate::facts::{DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
 use crate::input::homeserver::HomeserverConfig;
@@ -15,7 +15,7 @@ use crate::input::yaml::Document;
 use crate::matrix::{Answer, ConnectError, Versions, VersionsError};
 
 const REGISTRATION: &str = "id: telegram\nurl: http://localhost:29317\nas_token: AS\nhs_token: HS\nsender_localpart: sender\nnamespaces:\n  users:\n    - exclusive: true\n      regex: '@telegram_.*:doctor\\.test'\n    - exclusive: true\n      regex: '@telegrambot:doctor\\.test'\nreceive_ephemeral: true\n";
-const CONFIG: &str = "homeserver:\n    address: http://localhost:8008\n    domain: doctor.test\nappservice:\n    address: http://localhost:29317\n    id: telegram\n    bot_username: telegrambot\n    as_token: AS\n    hs_token: HS\n    database: sqlite:tg.db\n    ephemeral_events: true\nbridge:\n    username_template: telegram_{userid}\n    permissions:\n        doctor.test: full\n    encryption:\n        allow: false\n        default: false\n        appservice: false\n        msc4190: false\n        require: false\n";
+const CONFIG: &str = "homeserver:\n    address: http://localhost:8008\n    domain: doctor.test\nappservice:\n    address: http://localhost:29317\n    id: telegram\n    bot_username: telegrambot\n    as_token: AS\n    hs_token: HS\n    database: sqlite:tg.db\n    ephemeral_events: true\nbridge:\n    username_template: telegram_{userid}\n    permissions:\n        doctor.test: full\n    encryption:\n        allow: false\n        default: false\n        appservice: false\n        msc4190: false\n        require: false\ntelegram:\n    api_id: 1234567\n";
 
 fn doc(name: &str, text: &str) -> Document {
     Document::parse(Path::new(name), text).unwrap()
@@ -77,33 +77,37 @@ impl Builder {
         let config = self
             .config
             .map(|text| Ok(BridgeConfig::from_document(doc("/b/config.yaml", &text)).unwrap()));
-        let mut registrations: Vec<(PathBuf, Result<Registration, crate::facts::FileProblem>)> =
-            vec![(
-                PathBuf::from("/b/registration.yaml"),
-                Ok(registration.clone()),
-            )];
-        registrations.extend(self.others.iter().map(|(path, yaml)| {
-            (
-                PathBuf::from(path),
-                Ok(Registration::parse(doc(path, yaml))),
-            )
-        }));
-        let homeserver_config = self.homeserver.map(|yaml| {
-            Ok(HomeserverConfig::from_document(&doc(
-                "/hs/homeserver.yaml",
-                &yaml,
-            )))
-        });
+        let homeserver_config = self
+            .homeserver
+            .map(|yaml| HomeserverConfig::from_document(&doc("/hs/homeserver.yaml", &yaml)));
+        // What the homeserver loads: the files its config lists, as read.
+        let registrations: Vec<(PathBuf, Result<Registration, crate::facts::FileProblem>)> =
+            homeserver_config
+                .iter()
+                .flat_map(|hs| hs.app_service_config_files.iter())
+                .map(|path| {
+                    let read = if path == Path::new("/b/registration.yaml") {
+                        Ok(registration.clone())
+                    } else {
+                        self.others
+                            .iter()
+                            .find(|(other, _)| Path::new(other) == path)
+                            .map(|(other, yaml)| Registration::parse(doc(other, yaml)))
+                            .ok_or_else(|| crate::facts::FileProblem::Unreadable {
+                                path: path.clone(),
+                                message: "No such file or directory".into(),
+                            })
+                    };
+                    (path.clone(), read)
+                })
+                .collect();
+        let homeserver_config = homeserver_config.map(Ok);
         Facts {
             mode: self.mode,
             homeserver: HomeserverFacts {
                 address: "http://localhost:8008".into(),
                 domain: "doctor.test".into(),
-                registrations: if homeserver_config.is_some() {
-                    registrations
-                } else {
-                    Vec::new()
-                },
+                registrations,
                 config: homeserver_config,
                 versions: self.versions,
                 software: None,
@@ -250,34 +254,88 @@ fn files_checks() {
 
 #[test]
 fn registration_checks_across_files() {
-    let hs = "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /old/telegram.yaml]\n";
+    let only_copy = "server_name: doctor.test\napp_service_config_files: [/hs/telegram.yaml]\n";
+    let both = "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /hs/telegram.yaml]\n";
+    let stale = REGISTRATION.replace("hs_token: HS", "hs_token: OLD");
+    let cross_file = [
+        "registration.not_loaded",
+        "registration.duplicate_id",
+        "registration.duplicate_as_token",
+        "registration.stale_copy",
+    ];
+
+    // The homeserver loads an identical copy (re-indented, commented): healthy.
+    let identical = format!(
+        "# copied for synapse\n{}",
+        REGISTRATION
+            .replace(
+                "    - exclusive: true\n      regex",
+                "  - {exclusive: true, regex"
+            )
+            .replace("doctor\\.test'\n", "doctor\\.test'}\n")
+    );
     let copy = bridge()
-        .homeserver(hs)
-        .other(
-            "/old/telegram.yaml",
-            &REGISTRATION.replace("hs_token: HS", "hs_token: OLD"),
-        )
+        .homeserver(only_copy)
+        .other("/hs/telegram.yaml", &identical)
         .build();
-    let (state, finding) = run("registration.stale_copy", &copy);
+    for check in cross_file {
+        assert!(
+            matches!(status(check, &copy), Status::Pass | Status::Skip),
+            "{check}"
+        );
+    }
+    let (_, finding) = run("registration.not_loaded", &copy);
+    assert!(
+        finding.title.contains("identical copy"),
+        "{}",
+        finding.title
+    );
+
+    // It loads an outdated copy instead: one finding, naming the field.
+    let outdated = bridge()
+        .homeserver(only_copy)
+        .other("/hs/telegram.yaml", &stale)
+        .build();
+    let (state, finding) = run("registration.stale_copy", &outdated);
     assert_eq!(state, Status::Fail);
     assert!(
         finding.detail.contains("hs_token") && !finding.detail.contains("OLD"),
         "{}",
         finding.detail
     );
-    assert_eq!(status("registration.duplicate_id", &copy), Status::Fail);
-    let twin = bridge()
-        .homeserver(hs)
+    for check in ["registration.not_loaded", "registration.duplicate_id"] {
+        assert_ne!(status(check, &outdated), Status::Fail, "{check}");
+    }
+
+    // It loads the file and a copy: Synapse refuses to start on either.
+    for twin in [&identical, &stale] {
+        let facts = bridge()
+            .homeserver(both)
+            .other("/hs/telegram.yaml", twin)
+            .build();
+        assert_eq!(status("registration.duplicate_id", &facts), Status::Fail);
+    }
+
+    // Another bridge with the same tokens.
+    let other_bridge = bridge()
+        .homeserver(both)
         .other(
-            "/old/telegram.yaml",
+            "/hs/telegram.yaml",
             &REGISTRATION.replace("id: telegram", "id: other"),
         )
         .build();
     assert_eq!(
-        status("registration.duplicate_as_token", &twin),
+        status("registration.duplicate_as_token", &other_bridge),
         Status::Fail
     );
-    assert_eq!(status("namespace.exclusive_conflict", &twin), Status::Fail);
+    assert_eq!(
+        status("registration.duplicate_id", &other_bridge),
+        Status::Pass
+    );
+    assert_eq!(
+        status("namespace.exclusive_conflict", &other_bridge),
+        Status::Fail
+    );
 }
 
 #[test]
@@ -669,30 +727,78 @@ fn ephemeral_and_encryption_checks() {
     );
 }
 
-#[test]
-fn database_checks() {
+fn with_database(state: DatabaseState) -> Builder {
     let mut builder = bridge();
     builder.database = Some(DatabaseFacts {
         shown_uri: "postgres://db/shared".into(),
         field: "appservice.database".into(),
-        tables: Ok(vec!["portal".into(), "state_groups_state".into()]),
-        owners: Vec::new(),
+        location: "db:5432/shared".into(),
+        state,
     });
-    let facts = builder.build();
+    builder
+}
+
+fn opened(tables: &[&str], owners: &[&str]) -> DatabaseState {
+    DatabaseState::Opened {
+        tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+        owners: owners.iter().map(|o| (*o).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn database_checks() {
+    let facts = with_database(opened(&["portal", "state_groups_state"], &[])).build();
     assert_eq!(status("database.unreachable", &facts), Status::Pass);
     let (state, finding) = run("database.foreign_tables", &facts);
     assert_eq!(state, Status::Fail);
     assert!(finding.detail.contains("state_groups_state (Synapse)"));
-    let mut builder = bridge();
-    builder.database = Some(DatabaseFacts {
-        shown_uri: "postgres://db/x".into(),
-        field: "appservice.database".into(),
-        tables: Err("refused".into()),
-        owners: Vec::new(),
-    });
-    let facts = builder.build();
+
+    let facts = with_database(DatabaseState::Unreachable("refused".into())).build();
     assert_eq!(status("database.unreachable", &facts), Status::Fail);
     assert_eq!(status("database.foreign_tables", &facts), Status::Skip);
+
+    // A bridge that never started: a warning, not a database fault.
+    let facts = with_database(DatabaseState::NotCreated).build();
+    assert_eq!(status("database.not_created", &facts), Status::Warn);
+    assert_eq!(status("database.unreachable", &facts), Status::Skip);
+}
+
+#[test]
+fn database_owner_is_judged_by_the_config_never_the_id() {
+    // The owner the program writes (mautrix-python's `self.name`), under any id.
+    let own = with_database(opened(&["portal"], &["mautrix-telegram"]))
+        .config("    id: telegram", "    id: tg-main")
+        .build();
+    assert_eq!(status("database.foreign_tables", &own), Status::Pass);
+    let (state, finding) = run(
+        "database.foreign_tables",
+        &with_database(opened(&["portal"], &["mautrix-signal"])).build(),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("mautrix-signal"),
+        "{}",
+        finding.detail
+    );
+    // A config that does not name its network (bridgev2): the owner is not judged.
+    let unnamed = with_database(opened(&["portal"], &["mautrix-whatsapp"]))
+        .config("telegram:\n    api_id: 1234567\n", "network: {}\n")
+        .build();
+    assert_eq!(status("database.foreign_tables", &unnamed), Status::Pass);
+
+    // Two targets on one database: whatever the owner says.
+    let mut shared = with_database(opened(&["portal"], &["mautrix-telegram"])).build();
+    let mut twin = with_database(opened(&["portal"], &["mautrix-telegram"])).build();
+    let mut other = twin.targets.remove(0);
+    other.id = "signal".into();
+    shared.targets.push(other);
+    let (state, finding) = run("database.foreign_tables", &shared);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("the database of signal"),
+        "{}",
+        finding.detail
+    );
 }
 
 #[test]

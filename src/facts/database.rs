@@ -16,9 +16,24 @@ pub struct DatabaseFacts {
     pub shown_uri: String,
     /// Dotted path of the config field the URI came from.
     pub field: String,
-    pub tables: Result<Vec<String>, String>,
-    /// Owner names in mautrix's `database_owner` table, when it has one.
-    pub owners: Vec<String>,
+    /// Where the data lives, without credentials or options: two targets
+    /// with the same location share one database.
+    pub location: String,
+    pub state: DatabaseState,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatabaseState {
+    /// A SQLite file that does not exist yet: bridges create it on their
+    /// first start, so this is a bridge that never started (or one that
+    /// runs in another working directory).
+    NotCreated,
+    Unreachable(String),
+    Opened {
+        tables: Vec<String>,
+        /// Owner names in mautrix's `database_owner` table, when it has one.
+        owners: Vec<String>,
+    },
 }
 
 /// A URI sqlx can open read-only, from what bridges write: Python bridges
@@ -99,6 +114,33 @@ async fn list_tables(uri: &str) -> Result<(Vec<String>, Vec<String>), String> {
     Ok((tables, owners))
 }
 
+/// The SQLite file a read-only URI names, if it is SQLite.
+fn sqlite_file(uri: &str) -> Option<&Path> {
+    uri.strip_prefix("sqlite:")
+        .and_then(|p| p.split('?').next())
+        .map(Path::new)
+}
+
+/// Host, port and database name of a PostgreSQL URI, or the SQLite file.
+fn location(uri: &str) -> String {
+    if let Some(file) = sqlite_file(uri) {
+        return file
+            .canonicalize()
+            .unwrap_or_else(|_| file.to_owned())
+            .display()
+            .to_string();
+    }
+    match url::Url::parse(uri) {
+        Ok(url) => format!(
+            "{}:{}{}",
+            url.host_str().unwrap_or("localhost"),
+            url.port().unwrap_or(5432),
+            url.path()
+        ),
+        Err(_) => crate::shared::redact::uri(uri),
+    }
+}
+
 /// Opens the target's database read-only; `None` when no URI is known.
 pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let config = target.config()?;
@@ -106,28 +148,32 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let base = config.path().parent().unwrap_or(Path::new("."));
     let shown_uri = crate::shared::redact::uri(&field.value);
     let uri = read_only_uri(&field.value, base);
+    let not_created = uri
+        .as_deref()
+        .and_then(sqlite_file)
+        .is_some_and(|file| !file.exists());
     // The doctor creates its SQLite file on first `run`; before that there is nothing to inspect.
-    let not_created_yet = |uri: &str| {
-        uri.strip_prefix("sqlite:")
-            .and_then(|p| p.split('?').next())
-            .is_some_and(|p| !Path::new(p).exists())
-    };
-    if target.kind == TargetKind::Doctor && uri.as_deref().is_some_and(not_created_yet) {
+    if target.kind == TargetKind::Doctor && not_created {
         return None;
     }
-    let tables = match uri {
-        None => Err(format!("`{shown_uri}` is not a SQLite or PostgreSQL URI")),
-        Some(uri) => list_tables(&uri).await,
-    };
-    let (tables, owners) = match tables {
-        Ok((tables, owners)) => (Ok(tables), owners),
-        Err(err) => (Err(err), Vec::new()),
+    let state = match &uri {
+        None => {
+            DatabaseState::Unreachable(format!("`{shown_uri}` is not a SQLite or PostgreSQL URI"))
+        }
+        Some(_) if not_created => DatabaseState::NotCreated,
+        Some(uri) => match list_tables(uri).await {
+            Ok((tables, owners)) => DatabaseState::Opened { tables, owners },
+            Err(err) => DatabaseState::Unreachable(err),
+        },
     };
     Some(DatabaseFacts {
+        location: uri
+            .as_deref()
+            .map(location)
+            .unwrap_or_else(|| shown_uri.clone()),
         shown_uri,
         field: field.path.clone(),
-        tables,
-        owners,
+        state,
     })
 }
 

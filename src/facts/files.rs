@@ -1,7 +1,7 @@
 //! Facts read from files: the homeserver config, the registrations it
 //! loads, and each target's registration and config. No network.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Facts, FileProblem, HomeserverFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
@@ -68,27 +68,72 @@ pub fn homeserver_config(config: &Config) -> Option<Result<HomeserverConfig, Fil
     )
 }
 
+/// The registrations the homeserver config loads, each read.
+pub fn loaded_registrations(
+    homeserver: Option<&HomeserverConfig>,
+) -> Vec<(PathBuf, Result<Registration, FileProblem>)> {
+    homeserver
+        .map(|hs| {
+            hs.app_service_config_files
+                .iter()
+                .map(|path| {
+                    (
+                        path.clone(),
+                        Registration::load(path).map_err(FileProblem::from),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The doctor's registration file: the one its config names; else the one
+/// the homeserver loads with the doctor's id and as_token (wherever the
+/// admin put it); else `registration.yaml` next to the config.
+pub fn doctor_registration(
+    config: &Config,
+    loaded: &[(PathBuf, Result<Registration, FileProblem>)],
+) -> PathBuf {
+    if let Some(named) = &config.appservice.registration {
+        return named.clone();
+    }
+    let appservice = &config.appservice;
+    loaded
+        .iter()
+        .find(|(_, registration)| {
+            registration.as_ref().is_ok_and(|r| {
+                r.id.as_deref() == Some(appservice.id.as_str())
+                    && r.as_token.as_deref() == Some(appservice.as_token.as_str())
+            })
+        })
+        .map(|(path, _)| path.clone())
+        .unwrap_or_else(|| appservice.default_registration.clone())
+}
+
 /// Which targets `check` looks at: the doctor, then each bridge of the
-/// config; with none listed and a homeserver config given, every
-/// registration it loads (other than the doctor's).
-pub fn targets(config: &Config, homeserver: Option<&HomeserverConfig>) -> Vec<TargetFacts> {
-    let mut targets = vec![doctor_target(config, &config.appservice.registration)];
+/// config; with none listed, every registration the homeserver loads
+/// (other than the doctor's).
+pub fn targets(
+    config: &Config,
+    loaded: &[(PathBuf, Result<Registration, FileProblem>)],
+) -> Vec<TargetFacts> {
+    let doctor_registration = doctor_registration(config, loaded);
+    let mut targets = vec![doctor_target(config, &doctor_registration)];
     if config.bridges.is_empty() {
-        if let Some(hs) = homeserver {
-            targets.extend(
-                hs.app_service_config_files
-                    .iter()
-                    .filter(|path| !same_file(path, &config.appservice.registration))
-                    .map(|path| {
-                        bridge_target(&BridgeEntry {
-                            id: None,
-                            config: None,
-                            registration: path.clone(),
-                            logs: Vec::new(),
-                        })
-                    }),
-            );
-        }
+        targets.extend(
+            loaded
+                .iter()
+                .map(|(path, _)| path)
+                .filter(|path| !same_file(path, &doctor_registration))
+                .map(|path| {
+                    bridge_target(&BridgeEntry {
+                        id: None,
+                        config: None,
+                        registration: path.clone(),
+                        logs: Vec::new(),
+                    })
+                }),
+        );
     } else {
         targets.extend(config.bridges.iter().map(bridge_target));
     }
@@ -100,21 +145,8 @@ impl Facts {
     /// config, the registrations it loads, each target's files. No network.
     pub fn load(config: &Config) -> Facts {
         let hs_config = homeserver_config(config);
-        let hs_loaded = hs_config.as_ref().and_then(|c| c.as_ref().ok());
-        let targets = targets(config, hs_loaded);
-        let registrations = hs_loaded
-            .map(|hs| {
-                hs.app_service_config_files
-                    .iter()
-                    .map(|path| {
-                        (
-                            path.clone(),
-                            Registration::load(path).map_err(FileProblem::from),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let registrations = loaded_registrations(hs_config.as_ref().and_then(|c| c.as_ref().ok()));
+        let targets = targets(config, &registrations);
         Facts {
             mode: Mode::Check,
             homeserver: HomeserverFacts {

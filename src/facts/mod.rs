@@ -18,7 +18,10 @@ use crate::input::yaml::{LoadError, Pos};
 use crate::knowledge::scan::EntryHits;
 use crate::matrix::{Answer, ConnectError, ServerSoftware, Versions, VersionsError};
 
-pub use files::{bridge_target, doctor_target, homeserver_config, same_file, targets};
+pub use files::{
+    bridge_target, doctor_registration, doctor_target, homeserver_config, loaded_registrations,
+    same_file, targets,
+};
 pub use logs::open_tail;
 pub use probe::{PROBE_TIMEOUT, gather, probe_target};
 

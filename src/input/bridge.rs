@@ -22,6 +22,23 @@ pub enum BridgeFormat {
     Doctor,
 }
 
+/// Top-level sections that name a mautrix bridge's network (the program is
+/// `mautrix-<section>`), from the bridges' example configs.
+const NETWORK_SECTIONS: &[&str] = &[
+    "telegram",
+    "googlechat",
+    "facebook",
+    "instagram",
+    "twitter",
+    "hangouts",
+    "signal",
+    "whatsapp",
+    "discord",
+    "slack",
+    "imessage",
+    "meta",
+];
+
 /// Where each fact lives in a format's YAML, as dotted paths.
 struct FieldPaths {
     bot_username: &'static str,
@@ -184,6 +201,29 @@ impl BridgeConfig {
         &self.document.path
     }
 
+    /// The bridge program as it names itself (mautrix's `database_owner`),
+    /// read from the config's own sections, never from the appservice id:
+    /// mautrix-python and older mautrix-go configs carry one section named
+    /// after their network (`telegram:`, `whatsapp:`). bridgev2 configs keep
+    /// it under `network:` and do not say which, so `None` there.
+    pub fn software(&self) -> Option<String> {
+        if self.format == BridgeFormat::Doctor {
+            return Some("bridge-doctor".to_owned());
+        }
+        let networks: Vec<&str> = self
+            .document
+            .root
+            .entries()
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .filter(|key| NETWORK_SECTIONS.contains(key))
+            .collect();
+        match networks.as_slice() {
+            [network] => Some(format!("mautrix-{network}")),
+            _ => None,
+        }
+    }
+
     /// `file:line:col (field.path)` for evidence.
     pub fn locate<T>(&self, field: &Field<T>) -> String {
         format!("{}:{} ({})", self.path().display(), field.pos, field.path)
@@ -222,19 +262,34 @@ mod tests {
     fn python_bridge_fields() {
         let config = load("mautrix-telegram/config.working.yaml");
         assert_eq!(config.format, BridgeFormat::MautrixPython);
-        assert_eq!(config.bot_username.unwrap().value, "telegrambot");
-        assert_eq!(config.appservice_id.unwrap().value, "telegram");
-        assert_eq!(config.username_template.unwrap().value, "telegram_{userid}");
+        assert_eq!(config.bot_username.as_ref().unwrap().value, "telegrambot");
+        assert_eq!(config.appservice_id.as_ref().unwrap().value, "telegram");
+        assert_eq!(
+            config.username_template.as_ref().unwrap().value,
+            "telegram_{userid}"
+        );
         assert!(config.encryption.allow.is_some());
+        assert_eq!(config.software().as_deref(), Some("mautrix-telegram"));
     }
 
     #[test]
     fn bridgev2_fields() {
         let config = load("mautrix-go/example-config.bridgev2-whatsapp.yaml");
         assert_eq!(config.format, BridgeFormat::MautrixGoV2);
-        assert_eq!(config.bot_username.unwrap().value, "whatsappbot");
-        assert_eq!(config.username_template.unwrap().value, "whatsapp_{{.}}");
-        assert_eq!(config.encryption.pickle_key.unwrap().value, "generate");
+        assert_eq!(config.bot_username.as_ref().unwrap().value, "whatsappbot");
+        assert_eq!(
+            config.username_template.as_ref().unwrap().value,
+            "whatsapp_{{.}}"
+        );
+        assert_eq!(
+            config.encryption.pickle_key.as_ref().unwrap().value,
+            "generate"
+        );
+        assert_eq!(
+            config.software(),
+            None,
+            "bridgev2 does not name its network"
+        );
         assert!(
             config
                 .database_uri

@@ -70,9 +70,23 @@ pub struct AppserviceSection {
     pub as_token: String,
     pub hs_token: String,
     pub max_body_bytes: u64,
-    /// The doctor's own registration file (`generate-registration` writes it,
-    /// the checks read it). Not in the contract's key list: an addition.
-    pub registration: PathBuf,
+    /// The doctor's own registration file when the config names it
+    /// (`generate-registration -r FILE` records it). Not in the contract's
+    /// key list: an addition. Unnamed, the doctor looks for it among the
+    /// homeserver's registrations, then next to the config.
+    pub registration: Option<PathBuf>,
+    /// `registration.yaml` next to the config: where an unnamed registration
+    /// is written and, failing all else, looked for.
+    pub default_registration: PathBuf,
+}
+
+impl AppserviceSection {
+    /// The registration file named in the config, else the default one.
+    pub fn registration_or_default(&self) -> &Path {
+        self.registration
+            .as_deref()
+            .unwrap_or(&self.default_registration)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,11 +291,10 @@ fn read_appservice(reader: &mut FieldReader, section: &Node, base: &Path) -> App
         max_body_bytes: reader
             .opt_u64(section, "max_body_bytes", "appservice.max_body_bytes")
             .unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        registration: base.join(
-            reader
-                .opt_string(section, "registration", "appservice.registration")
-                .unwrap_or_else(|| "registration.yaml".to_owned()),
-        ),
+        registration: reader
+            .opt_string(section, "registration", "appservice.registration")
+            .map(|path| base.join(path)),
+        default_registration: base.join("registration.yaml"),
     }
 }
 

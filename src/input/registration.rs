@@ -160,6 +160,12 @@ impl Registration {
             .unwrap_or_default()
     }
 
+    /// The same registration in another file (a copy given to the
+    /// homeserver): every key and value alike, comments and layout aside.
+    pub fn same_content(&self, other: &Registration) -> bool {
+        self.document.root.same_value(&other.document.root)
+    }
+
     pub fn url(&self) -> Option<&str> {
         self.url.as_ref().and_then(|u| u.as_deref())
     }

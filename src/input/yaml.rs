@@ -101,6 +101,22 @@ impl Node {
         }
     }
 
+    /// The same data, wherever it sits in its file and in whatever key order
+    /// (a copy of a file, re-indented or with other comments, is the same).
+    pub fn same_value(&self, other: &Node) -> bool {
+        match (&self.value, &other.value) {
+            (Value::Seq(a), Value::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_value(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(key, x)| other.get(key).is_some_and(|y| x.same_value(y)))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     /// The scalar as text the way a human wrote it; `None` for lists and mappings.
     pub fn scalar_text(&self) -> Option<String> {
         match &self.value {
@@ -319,6 +335,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<Document, LoadError> {
         Document::parse(Path::new("t.yaml"), text)
+    }
+
+    #[test]
+    fn same_value_ignores_positions_key_order_and_comments() {
+        let a = parse("id: x\nnamespaces:\n  users: [{regex: 'a', exclusive: true}]\n").unwrap();
+        let b = parse(
+            "# copy\nnamespaces:\n    users:\n      - exclusive: true\n        regex: a\nid: x\n",
+        )
+        .unwrap();
+        let c = parse("id: x\nnamespaces:\n  users: [{regex: 'b', exclusive: true}]\n").unwrap();
+        assert!(a.root.same_value(&b.root));
+        assert!(!a.root.same_value(&c.root));
     }
 
     #[test]

@@ -27,11 +27,13 @@ pub enum GenerateError {
     )]
     WouldReplaceTokens { path: String },
     #[error("{path}: cannot find `{field}` to write the new value into; add the key and run again")]
-    NoTokenField { path: String, field: &'static str },
+    NoField { path: String, field: &'static str },
 }
 
 pub struct Generated {
     pub tokens_written_to_config: bool,
+    /// The registration's path was written into `appservice.registration`.
+    pub path_written_to_config: bool,
 }
 
 /// The config values generated when they hold the placeholder. The pickle
@@ -76,6 +78,7 @@ pub fn generate(
 
     let text = std::fs::read_to_string(config_path).map_err(write_error(config_path))?;
     let (text, tokens_written) = fill_placeholders(&mut config, text)?;
+    let (text, path_written) = record_registration_path(&config, text, registration_path)?;
 
     if let Some(existing) = &existing {
         let differs = existing.as_token.as_deref() != Some(config.appservice.as_token.as_str())
@@ -92,12 +95,66 @@ pub fn generate(
         .unwrap_or_else(|| random_token(32));
     let registration = render_doctor_registration(&config, &sender_localpart);
     std::fs::write(registration_path, registration).map_err(write_error(registration_path))?;
-    if tokens_written {
+    if tokens_written || path_written {
         std::fs::write(config_path, text).map_err(write_error(config_path))?;
     }
     Ok(Generated {
         tokens_written_to_config: tokens_written,
+        path_written_to_config: path_written,
     })
+}
+
+/// Writes where the registration went into `appservice.registration` when
+/// the config would not find it there: the doctor then checks the file the
+/// homeserver was given, not a `registration.yaml` that may not exist.
+fn record_registration_path(
+    config: &Config,
+    text: String,
+    registration_path: &Path,
+) -> Result<(String, bool), GenerateError> {
+    if crate::facts::same_file(
+        config.appservice.registration_or_default(),
+        registration_path,
+    ) {
+        return Ok((text, false));
+    }
+    let absolute = std::path::absolute(registration_path).unwrap_or(registration_path.to_owned());
+    let value = format!("'{}'", absolute.display().to_string().replace('\'', "''"));
+    let no_field = || GenerateError::NoField {
+        path: config.path.display().to_string(),
+        field: "appservice.registration",
+    };
+    let text = match config.document.root.path("appservice.registration") {
+        Some(node) => crate::input::yaml::replace_scalar(&text, node.pos, None, &value),
+        None => insert_after_value_line(
+            &text,
+            config.position_of("appservice.hs_token"),
+            &format!("registration: {value}"),
+        ),
+    }
+    .ok_or_else(no_field)?;
+    Ok((text, true))
+}
+
+/// `text` with `entry` on a new line after the line holding the value at
+/// `pos`, indented like that line (a sibling key in a block mapping).
+fn insert_after_value_line(
+    text: &str,
+    pos: crate::input::yaml::Pos,
+    entry: &str,
+) -> Option<String> {
+    let index = usize::try_from(pos.line).ok()?.checked_sub(1)?;
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+    let line = lines.get_mut(index)?;
+    let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+    if indent.is_empty() {
+        return None;
+    }
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    lines.insert(index + 1, format!("{indent}{entry}\n"));
+    Some(lines.concat())
 }
 
 /// Puts random values where the config holds placeholders, editing only
@@ -118,7 +175,7 @@ fn fill_placeholders(
         let pos = config.position_of(field);
         let token = random_token(64);
         text = crate::input::yaml::replace_scalar(&text, pos, None, &format!("\"{token}\""))
-            .ok_or_else(|| GenerateError::NoTokenField {
+            .ok_or_else(|| GenerateError::NoField {
                 path: config.path.display().to_string(),
                 field,
             })?;
@@ -261,5 +318,48 @@ mod tests {
         assert_eq!(config.encryption.pickle_key.len(), 64);
         let text = std::fs::read_to_string(&config_path).unwrap();
         assert!(text.contains("# The doctor's database"), "comments lost");
+    }
+
+    #[test]
+    fn records_where_the_registration_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = write_config(dir.path());
+        let text = std::fs::read_to_string(&config_path).unwrap();
+        let without = text.replace("    registration: registration.yaml\n", "");
+        std::fs::write(&config_path, without).unwrap();
+        let elsewhere = dir.path().join("synapse").join("doctor.yaml");
+        std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+
+        let generated = generate(&config_path, &elsewhere, false).unwrap();
+        assert!(generated.path_written_to_config);
+        let config = Config::load(&config_path).unwrap();
+        assert_eq!(
+            config.appservice.registration.as_deref(),
+            Some(elsewhere.as_path())
+        );
+        let text = std::fs::read_to_string(&config_path).unwrap();
+        assert!(
+            text.contains("# The doctor's registration file"),
+            "comments lost"
+        );
+
+        // Named already: generating to the same file changes nothing; to
+        // another file, the path is replaced in place.
+        assert!(
+            !generate(&config_path, &elsewhere, false)
+                .unwrap()
+                .path_written_to_config
+        );
+        let moved = dir.path().join("moved.yaml");
+        assert!(
+            generate(&config_path, &moved, false)
+                .unwrap()
+                .path_written_to_config
+        );
+        let config = Config::load(&config_path).unwrap();
+        assert_eq!(
+            config.appservice.registration.as_deref(),
+            Some(moved.as_path())
+        );
     }
 }

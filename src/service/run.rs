@@ -75,7 +75,7 @@ async fn serve_bot(bot: Arc<Bot>, mut events: mpsc::Receiver<IncomingEvent>) {
 
 /// The startup self-check, each finding logged.
 async fn self_check(config: &Config) -> Result<(), RunError> {
-    let check = selfcheck::run(config, &config.appservice.registration).await;
+    let check = selfcheck::run(config).await;
     crate::render::log_lines::log_findings(&check.findings);
     if let Some(class) = check.failure {
         tracing::error!(exit_code = class as i32, "self-check failed; stopping");
@@ -113,7 +113,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             "{}: `appservice.as_token` or `appservice.hs_token` still holds the placeholder. Run `bridge-doctor generate-registration -c {} -r {}`, give the registration to the homeserver, restart it, then start the doctor again.",
             config.path.display(),
             config.path.display(),
-            config.appservice.registration.display()
+            config.appservice.registration_or_default().display()
         )));
     }
     let store = Store::open(&config.database)

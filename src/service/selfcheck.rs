@@ -2,7 +2,6 @@
 //! registers its bot when missing, and runs the same checks `check` runs.
 //! It stops at the first failing step, because later steps only repeat it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::checks::{self, Context, Finding, Status};
@@ -131,15 +130,17 @@ async fn gather_live(config: &Config, client: &HomeserverClient) -> LiveFacts {
 }
 
 /// The facts of the doctor alone, with what `run` observed of it.
-fn doctor_facts(config: &Config, registration_path: &Path, live: LiveFacts) -> Facts {
-    let mut target = facts::doctor_target(config, registration_path);
+fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
+    let hs_config = facts::homeserver_config(config);
+    let loaded = facts::loaded_registrations(hs_config.as_ref().and_then(|c| c.as_ref().ok()));
+    let mut target = facts::doctor_target(config, &facts::doctor_registration(config, &loaded));
     target.live = Some(live);
     Facts {
         mode: Mode::Startup,
         homeserver: HomeserverFacts {
             address: config.homeserver.address.clone(),
             domain: config.homeserver.domain.clone(),
-            config: facts::homeserver_config(config),
+            config: hs_config,
             registrations: Vec::new(),
             versions: None,
             software: None,
@@ -156,7 +157,7 @@ pub fn device_finding(config: &Config, device: DeviceFacts) -> Option<Finding> {
         device: Some(device),
         ..LiveFacts::default()
     };
-    let facts = doctor_facts(config, &config.appservice.registration, live);
+    let facts = doctor_facts(config, live);
     let context = Context {
         facts: &facts,
         target: &facts.targets[0],
@@ -164,7 +165,7 @@ pub fn device_finding(config: &Config, device: DeviceFacts) -> Option<Finding> {
     checks::by_id("encryption.doctor_unavailable").map(|check| checks::run_one(check, &context))
 }
 
-pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
+pub async fn run(config: &Config) -> SelfCheck {
     let client = HomeserverClient::new(&config.homeserver.address, facts::PROBE_TIMEOUT);
     let live = gather_live(config, &client).await;
     let ping_ms = live
@@ -174,7 +175,7 @@ pub async fn run(config: &Config, registration_path: &Path) -> SelfCheck {
         .and_then(|a| a.as_ref())
         .filter(|a| a.is_success())
         .and_then(|a| a.json.as_ref()?.get("duration_ms")?.as_u64());
-    let facts = doctor_facts(config, registration_path, live);
+    let facts = doctor_facts(config, live);
     let context = Context {
         facts: &facts,
         target: &facts.targets[0],
