@@ -339,6 +339,51 @@ fn registration_checks_across_files() {
 }
 
 #[test]
+fn exclusive_overlaps_are_found_by_regex_logic_with_a_witness() {
+    let hs = "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /hs/other.yaml]\n";
+    let other = |users: &str| {
+        format!(
+            "id: other\nurl: null\nas_token: AS2\nhs_token: HS2\nsender_localpart: o\nnamespaces:\n  users:\n    - exclusive: true\n      regex: '{users}'\n"
+        )
+    };
+    // No sample ID of either bridge (digits, names, the bots) is in the other's namespace.
+    let facts = bridge()
+        .homeserver(hs)
+        .other("/hs/other.yaml", &other("@telegram_zz.*"))
+        .build();
+    let (state, finding) = run("namespace.exclusive_conflict", &facts);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding
+            .detail
+            .contains("@telegram_zz:doctor.test is claimed by both"),
+        "{}",
+        finding.detail
+    );
+    // Another domain, another prefix, an anchored end: disjoint.
+    for disjoint in [
+        "@telegram_.*:other\\.test",
+        "@irc_.*",
+        "@telegrambot:doctor\\.test_x$",
+    ] {
+        let facts = bridge()
+            .homeserver(hs)
+            .other("/hs/other.yaml", &other(disjoint))
+            .build();
+        assert_eq!(
+            status("namespace.exclusive_conflict", &facts),
+            Status::Pass,
+            "{disjoint}"
+        );
+    }
+    let facts = bridge()
+        .homeserver(hs)
+        .other("/hs/other.yaml", &other("@(?!telegram).*"))
+        .build();
+    assert_eq!(status("namespace.exclusive_conflict", &facts), Status::Warn);
+}
+
+#[test]
 fn token_and_domain_checks() {
     let (state, finding) = run(
         "tokens.mismatch",

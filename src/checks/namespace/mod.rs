@@ -1,10 +1,13 @@
 //! Namespaces, matched the way Synapse does: Python `re.match` (anchored at
 //! the start only) on the full user ID.
 
+mod overlap;
+
 use regex::Regex;
 
 use super::{Check, Context, Verdict};
 use crate::input::registration::{NamespaceEntry, Registration};
+use overlap::{IdKind, Overlap};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -384,27 +387,62 @@ fn ghosts_not_covered(ctx: &Context) -> Verdict {
         .faq("mautrix-whatsapp-messages-in-some-groups-are-no-longer-bridged")
 }
 
-/// User IDs this target claims: its bot and sample ghosts.
-fn claimed_samples(ctx: &Context) -> Vec<String> {
-    let mut ids: Vec<String> = ctx.target.bot_user_id(ctx.facts).into_iter().collect();
-    if let Some(template) = ctx
-        .target
-        .config()
-        .and_then(|c| c.username_template.as_ref())
-    {
-        let domain = ctx.target.domain(ctx.facts);
-        ids.extend(
-            ghost_samples(&template.value)
-                .into_iter()
-                .map(|(l, _)| format!("@{l}:{domain}")),
-        );
+/// The exclusive regexes of a registration, by the kind of ID they claim.
+fn exclusive_by_kind(registration: &Registration) -> [(IdKind, Vec<&NamespaceEntry>); 3] {
+    fn exclusive(entries: &[NamespaceEntry]) -> Vec<&NamespaceEntry> {
+        entries.iter().filter(|e| e.exclusive).collect()
     }
-    if let Some(registration) = ctx.target.registration()
-        && let Some(sender) = &registration.sender_localpart
-    {
-        ids.push(format!("@{sender}:{}", ctx.target.domain(ctx.facts)));
+    let ns = &registration.namespaces;
+    [
+        (IdKind::Users, exclusive(&ns.users)),
+        (IdKind::Aliases, exclusive(&ns.aliases)),
+        (IdKind::Rooms, exclusive(&ns.rooms)),
+    ]
+}
+
+/// What comparing this registration with every other loaded one found:
+/// conflicts with a witness ID, and pairs that could not be decided.
+#[derive(Default)]
+struct Comparison {
+    conflicts: Vec<String>,
+    unverifiable: Vec<String>,
+}
+
+fn compare(ctx: &Context, mine: &Registration, domain: &str) -> Comparison {
+    let mut found = Comparison::default();
+    let others = ctx
+        .facts
+        .homeserver
+        .registrations
+        .iter()
+        .filter_map(|(path, other)| other.as_ref().ok().map(|o| (path, o)))
+        .filter(|(path, other)| {
+            !crate::facts::same_file(path, &ctx.target.registration_path)
+                && other.id != mine.id
+                && !mine.same_content(other)
+        });
+    let my_kinds = exclusive_by_kind(mine);
+    for (path, other) in others {
+        let name = other.id.as_deref().unwrap_or("?");
+        for ((kind, ours), (_, theirs)) in my_kinds.iter().zip(exclusive_by_kind(other)) {
+            for (a, b) in ours.iter().flat_map(|a| theirs.iter().map(move |b| (a, b))) {
+                let pair = format!(
+                    "{:?} and {:?} of {name} ({})",
+                    a.regex,
+                    b.regex,
+                    path.display()
+                );
+                match overlap::overlap(&a.regex, &b.regex, *kind, domain) {
+                    Overlap::Disjoint => {}
+                    Overlap::Shared(witness) => found
+                        .conflicts
+                        .push(format!("{witness} is claimed by both {pair}")),
+                    Overlap::Unverifiable(why) => found.unverifiable.push(format!("{pair}: {why}")),
+                }
+            }
+        }
     }
-    ids
+    found
 }
 
 fn exclusive_conflict(ctx: &Context) -> Verdict {
@@ -414,55 +452,33 @@ fn exclusive_conflict(ctx: &Context) -> Verdict {
     if ctx.facts.homeserver.registrations.is_empty() {
         return Verdict::skip("needs the homeserver config to know the other registrations");
     }
-    let ours: Vec<&NamespaceEntry> = registration
-        .namespaces
-        .users
-        .iter()
-        .filter(|e| e.exclusive)
-        .collect();
-    let samples: Vec<String> = claimed_samples(ctx)
-        .into_iter()
-        .filter(|id| {
-            covered(&ours.iter().map(|e| (*e).clone()).collect::<Vec<_>>(), id) == Some(true)
-        })
-        .collect();
-    let mut conflicts = Vec::new();
-    for (path, other) in &ctx.facts.homeserver.registrations {
-        let Ok(other) = other else { continue };
-        if crate::facts::same_file(path, &ctx.target.registration_path)
-            || other.id == registration.id
-        {
-            continue;
-        }
-        let theirs: Vec<NamespaceEntry> = other
-            .namespaces
-            .users
-            .iter()
-            .filter(|e| e.exclusive)
-            .cloned()
-            .collect();
-        for id in &samples {
-            if covered(&theirs, id) == Some(true) {
-                conflicts.push(format!(
-                    "{id} is claimed exclusively by {} ({})",
-                    other.id.as_deref().unwrap_or("?"),
-                    path.display()
-                ));
-            }
-        }
+    let domain = ctx
+        .facts
+        .homeserver
+        .server_name_from_config()
+        .unwrap_or(&ctx.facts.homeserver.domain);
+    let found = compare(ctx, registration, domain);
+    if !found.conflicts.is_empty() {
+        return Verdict::fail("another registration exclusively claims IDs this one claims exclusively")
+            .detail(format!("{}\nThe homeserver gives each such ID to whichever registration it checks first; the other bridge's requests for it are refused (M_EXCLUSIVE).", found.conflicts.join("\n")))
+            .evidence("conflicts", found.conflicts)
+            .fix([
+                "Give each bridge its own prefix: narrow the other registration's regex (or this one's) so they do not overlap; the ID above is one both claim.",
+                "Remove registrations of bridges you no longer run from `app_service_config_files`.",
+                "Restart the homeserver.",
+            ])
+            .faq("the-as_token-was-accepted-but-the-register-request-was-not");
     }
-    if conflicts.is_empty() {
-        return Verdict::pass("no other registration claims this bridge's users exclusively");
+    if !found.unverifiable.is_empty() {
+        return Verdict::warn(
+            "unverifiable: some exclusive namespaces use regex syntax the doctor cannot compare",
+        )
+        .detail(found.unverifiable.join("\n"))
+        .evidence("pairs", found.unverifiable);
     }
-    Verdict::fail("another registration exclusively claims user IDs of this bridge")
-        .detail(conflicts.join("\n"))
-        .evidence("conflicts", conflicts)
-        .fix([
-            "Give each bridge its own prefix: narrow the other registration's regex (or this one's) so they do not overlap.",
-            "Remove registrations of bridges you no longer run from `app_service_config_files`.",
-            "Restart the homeserver.",
-        ])
-        .faq("the-as_token-was-accepted-but-the-register-request-was-not")
+    Verdict::pass(format!(
+        "no other loaded registration claims any ID of {domain} this one claims exclusively"
+    ))
 }
 
 fn inline_flags(ctx: &Context) -> Verdict {
