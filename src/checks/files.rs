@@ -1,5 +1,5 @@
-//! Files: can every configured file be read, is it YAML, is it configured,
-//! and would the homeserver accept the registration?
+//! Files: can every configured file be read, is it YAML, and does it hold
+//! the admin's values rather than the examples?
 
 use super::{Check, Context, Verdict};
 use crate::facts::FileProblem;
@@ -17,18 +17,6 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: "config.not_configured",
         run: not_configured,
-    },
-    Check {
-        id: "registration.invalid",
-        run: registration_invalid,
-    },
-    Check {
-        id: "registration.url_unset",
-        run: url_unset,
-    },
-    Check {
-        id: "registration.url_mismatch",
-        run: url_mismatch,
     },
 ];
 
@@ -149,76 +137,4 @@ fn not_configured(ctx: &Context) -> Verdict {
             "Restart the bridge after editing.".to_owned(),
         ])
         .faq("configuration-error-field-not-configured")
-}
-
-fn registration_invalid(ctx: &Context) -> Verdict {
-    let Some(registration) = ctx.target.registration() else {
-        return Verdict::skip("the registration could not be read");
-    };
-    if registration.problems.is_empty() {
-        return Verdict::pass("the homeserver would accept this registration");
-    }
-    let lines: Vec<String> = registration
-        .problems
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let fields: Vec<&str> = registration
-        .problems
-        .iter()
-        .map(|p| p.field.as_str())
-        .collect();
-    Verdict::fail(format!("the homeserver would refuse this registration ({} problem(s))", lines.len()))
-        .detail(lines.join("\n"))
-        .evidence("fields", fields)
-        .fix([
-            "Fix each field listed above; Synapse does not start at all while one registration is invalid.",
-            "Simplest: regenerate the registration with the bridge's own generator and give the new file to the homeserver.",
-        ])
-}
-
-fn url_unset(ctx: &Context) -> Verdict {
-    let Some(registration) = ctx.target.registration() else {
-        return Verdict::skip("the registration could not be read");
-    };
-    let empty = matches!(&registration.url, Some(None))
-        || registration.url().is_some_and(|u| u.trim().is_empty());
-    if !empty {
-        return Verdict::pass("the registration has a url");
-    }
-    Verdict::fail("the registration has no url: the homeserver will send nothing to this bridge")
-        .detail(format!("`url` is null or empty at {}:{}.", registration.path.display(), registration.position_of("url")))
-        .evidence("field", "url")
-        .fix([
-            "Set `url` in the registration to the address where the homeserver reaches the bridge (the bridge's `appservice.address`).",
-            "Restart the homeserver.",
-        ])
-        .faq("homeserver---bridge-connection-is-not-working")
-}
-
-fn url_mismatch(ctx: &Context) -> Verdict {
-    let (Some(config), Some(registration)) = (ctx.target.config(), ctx.target.registration())
-    else {
-        return Verdict::skip("needs both the bridge config and the registration");
-    };
-    let (Some(address), Some(url)) = (&config.appservice_address, registration.url()) else {
-        return Verdict::skip("appservice.address or url is not set");
-    };
-    if address.value.trim_end_matches('/') == url.trim_end_matches('/') {
-        return Verdict::pass("the registration url is the bridge's appservice.address");
-    }
-    Verdict::fail("the registration url differs from the bridge's appservice.address")
-        .detail(format!(
-            "The homeserver sends to `url` = {url} ({}:{}), but the bridge says it is at `appservice.address` = {} ({}).",
-            registration.path.display(),
-            registration.position_of("url"),
-            address.value,
-            config.locate(address)
-        ))
-        .evidence("field", "url")
-        .fix([
-            "Decide which address is right for reaching the bridge from the homeserver.",
-            "Put it in both places (the registration's `url` and the bridge's `appservice.address`), then restart the homeserver and the bridge.",
-        ])
-        .faq("homeserver---bridge-connection-is-not-working")
 }

@@ -1,6 +1,10 @@
 //! Can the target reach a Matrix homeserver at its `homeserver.address`,
 //! and is it the right one?
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use super::{Check, Context, Verdict};
 use crate::matrix::{ConnectError, Versions, VersionsError};
 
@@ -24,6 +28,14 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: "homeserver.outdated",
         run: outdated,
+    },
+    Check {
+        id: "homeserver.ip_whitelist",
+        run: ip_whitelist,
+    },
+    Check {
+        id: "homeserver.media_unavailable",
+        run: media_unavailable,
     },
 ];
 
@@ -177,4 +189,104 @@ fn outdated(ctx: &Context) -> Verdict {
             }
         }
     }
+}
+
+/// Whether `host` (of a URL) is this machine's loopback address.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn ip_whitelist(ctx: &Context) -> Verdict {
+    let Some(registration) = ctx.target.registration() else {
+        return Verdict::skip("the registration could not be read");
+    };
+    if registration.ip_range_whitelist.is_empty() {
+        return Verdict::pass("no ip_range_whitelist: the as_token is accepted from any address");
+    }
+    let ranges: Vec<IpNet> = registration
+        .ip_range_whitelist
+        .iter()
+        .filter_map(|r| {
+            r.parse::<IpNet>()
+                .ok()
+                .or_else(|| r.parse::<IpAddr>().ok().map(IpNet::from))
+        })
+        .collect();
+    // Only when the token itself agrees with the registration: otherwise a
+    // rejection says nothing about addresses.
+    let same_token = registration.as_token.as_deref() == ctx.target.as_token();
+    let rejected_live = same_token
+        && ctx
+            .target
+            .live
+            .as_ref()
+            .and_then(|l| l.whoami_sender.as_ref())
+            .and_then(|w| w.as_ref().ok())
+            .is_some_and(|a| a.errcode_is("M_UNKNOWN_TOKEN"));
+    let loopback_excluded = url::Url::parse(&address(ctx))
+        .ok()
+        .and_then(|u| u.host_str().map(is_loopback))
+        .unwrap_or(false)
+        && !["127.0.0.1", "::1"]
+            .iter()
+            .filter_map(|ip| ip.parse::<IpAddr>().ok())
+            .any(|ip| ranges.iter().any(|r| r.contains(&ip)));
+    if !rejected_live && !loopback_excluded {
+        return Verdict::pass("the ip_range_whitelist admits the bridge's address");
+    }
+    let why = if loopback_excluded {
+        "The bridge reaches the homeserver on this machine (loopback), and no range admits 127.0.0.1 or ::1."
+    } else {
+        "The homeserver answered the bridge's as_token with M_UNKNOWN_TOKEN from this machine's address, which the whitelist does not admit."
+    };
+    Verdict::fail("the registration's ip_range_whitelist shuts out the address the bridge connects from")
+        .detail(format!(
+            "{why} Ranges: {} ({}). Outside them the homeserver treats the as_token as unknown, which looks exactly like a wrong token.",
+            registration.ip_range_whitelist.join(", "),
+            registration.path.display()
+        ))
+        .evidence("field", "ip_range_whitelist")
+        .fix([
+            "Add the address the bridge connects from (127.0.0.1/8 and ::1/128 on the same machine, the container network's range under Docker) to `ip_range_whitelist`, or remove the key.",
+            "Behind a reverse proxy, the homeserver sees the proxy's address unless its listener has `x_forwarded: true`.",
+            "Restart the homeserver.",
+        ])
+        .faq("the-as_token-was-not-accepted")
+}
+
+fn media_unavailable(ctx: &Context) -> Verdict {
+    let Some(answer) = ctx
+        .target
+        .live
+        .as_ref()
+        .and_then(|l| l.media_config.as_ref())
+    else {
+        return Verdict::skip("offline, or no as_token to ask with");
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(_) => {
+            return Verdict::skip("the homeserver could not be reached (homeserver.unreachable)");
+        }
+    };
+    if answer.is_success() {
+        return Verdict::pass(
+            "authenticated media answers the bridge (/_matrix/client/v1/media/config)",
+        );
+    }
+    if answer.errcode_is("M_UNKNOWN_TOKEN") {
+        return Verdict::skip("the as_token is not accepted (tokens.as_token_rejected)");
+    }
+    Verdict::fail("the bridge cannot use the homeserver's media repository")
+        .detail(format!(
+            "GET /_matrix/client/v1/media/config with the bridge's as_token answered {}. Bridges upload and download every image and file there; without it media messages fail in both directions.",
+            answer.summary()
+        ))
+        .evidence("status", answer.status)
+        .fix([
+            "A 404 means the authenticated media paths (/_matrix/client/v1/media/...) are not routed: add them to the reverse proxy, or to the media worker's routes.",
+            "An old homeserver lacks authenticated media altogether: upgrade it (Synapse 1.111 or newer).",
+            "Check the media settings (`enable_media_repo`, `max_upload_size`) of the homeserver.",
+        ])
 }

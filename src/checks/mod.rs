@@ -12,13 +12,17 @@ use serde_json::{Map, Value};
 use crate::facts::{Facts, TargetFacts};
 use crate::shared::FAQ;
 
+mod access;
 mod database;
+mod delivery;
+pub mod diagnoses;
 mod ephemeral;
 mod files;
 mod homeserver;
 mod logs;
 mod namespace;
 mod ping;
+mod registration;
 mod registrations;
 mod tokens;
 
@@ -132,12 +136,15 @@ pub struct Check {
 pub fn catalogue() -> impl Iterator<Item = &'static Check> {
     [
         files::CHECKS,
+        registration::CHECKS,
         registrations::CHECKS,
         tokens::CHECKS,
         homeserver::CHECKS,
         namespace::CHECKS,
         ping::CHECKS,
+        delivery::CHECKS,
         ephemeral::CHECKS,
+        access::CHECKS,
         database::CHECKS,
     ]
     .into_iter()

@@ -111,6 +111,7 @@ impl Builder {
                 config: homeserver_config,
                 versions: self.versions,
                 software: None,
+                worker_names: Vec::new(),
             },
             targets: vec![TargetFacts {
                 id: "telegram".into(),
@@ -176,6 +177,7 @@ fn live_ping(ping: Answer) -> LiveFacts {
         bot_registration: None,
         ping: Some(Ok(Some(ping))),
         device: None,
+        media_config: Some(Ok(answer(200, json!({"m.upload.size": 52428800})))),
     }
 }
 
@@ -909,4 +911,285 @@ fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
     );
     facts.targets[0].logs_scanned = None;
     assert_eq!(status("ping.backoff", &facts), Status::Skip);
+}
+
+#[test]
+fn registration_file_checks_beyond_the_faq() {
+    let healthy = bridge().registration(
+        "receive_ephemeral: true\n",
+        "receive_ephemeral: true\nrate_limited: false\n",
+    );
+    assert_eq!(
+        status("registration.rate_limited", &healthy.build()),
+        Status::Pass
+    );
+    assert_eq!(
+        status("registration.rate_limited", &bridge().build()),
+        Status::Warn,
+        "absent means true"
+    );
+
+    for (url, expected) in [
+        ("http://localhost:29317", Status::Pass),
+        ("https://bridge.example:443/", Status::Pass),
+        ("localhost:29317", Status::Fail),
+        ("ftp://localhost:29317", Status::Fail),
+        ("http://[::1]:29317", Status::Fail),
+    ] {
+        let facts = bridge()
+            .registration("url: http://localhost:29317", &format!("url: '{url}'"))
+            .build();
+        assert_eq!(
+            status("registration.url_invalid", &facts),
+            expected,
+            "{url}"
+        );
+    }
+
+    let as_config = bridge().registration(REGISTRATION, CONFIG).build();
+    let (state, finding) = run("registration.not_a_registration", &as_config);
+    assert_eq!(state, Status::Fail);
+    assert!(finding.fix[0].contains("-g"), "{:?}", finding.fix);
+    assert_eq!(
+        status("registration.not_a_registration", &bridge().build()),
+        Status::Pass
+    );
+
+    let encrypted = |reg_flag: &str, bridge_flag: &str| {
+        bridge()
+            .registration(
+                "receive_ephemeral: true\n",
+                &format!("receive_ephemeral: true\nio.element.msc4190: {reg_flag}\n"),
+            )
+            .config("        allow: false", "        allow: true")
+            .config(
+                "        msc4190: false",
+                &format!("        msc4190: {bridge_flag}"),
+            )
+            .build()
+    };
+    assert_eq!(
+        status("registration.msc4190_mismatch", &encrypted("true", "true")),
+        Status::Pass
+    );
+    assert_eq!(
+        status(
+            "registration.msc4190_mismatch",
+            &encrypted("false", "false")
+        ),
+        Status::Pass
+    );
+    let (state, finding) = run("registration.msc4190_mismatch", &encrypted("true", "false"));
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("appservice login cannot be used"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(
+        status("registration.msc4190_mismatch", &encrypted("false", "true")),
+        Status::Fail
+    );
+    assert_eq!(
+        status("registration.msc4190_mismatch", &bridge().build()),
+        Status::Skip,
+        "no encryption"
+    );
+}
+
+#[test]
+fn sender_is_bot_only_matters_when_the_bot_syncs() {
+    let same = bridge().registration("sender_localpart: sender", "sender_localpart: telegrambot");
+    assert_eq!(
+        status("namespace.sender_is_bot", &same.build()),
+        Status::Pass,
+        "no encryption"
+    );
+    let syncing = bridge()
+        .registration("sender_localpart: sender", "sender_localpart: telegrambot")
+        .config("        allow: false", "        allow: true")
+        .build();
+    assert_eq!(status("namespace.sender_is_bot", &syncing), Status::Fail);
+    let appservice_mode = bridge()
+        .registration("sender_localpart: sender", "sender_localpart: telegrambot")
+        .config("        allow: false", "        allow: true")
+        .config("        appservice: false", "        appservice: true")
+        .build();
+    assert_eq!(
+        status("namespace.sender_is_bot", &appservice_mode),
+        Status::Pass
+    );
+}
+
+#[test]
+fn permissions_must_admit_local_users() {
+    assert_eq!(
+        status("permissions.no_local_users", &bridge().build()),
+        Status::Pass
+    );
+    for admitted in ["'*': relay", "'@alice:doctor.test': admin"] {
+        let facts = bridge()
+            .config("        doctor.test: full", &format!("        {admitted}"))
+            .build();
+        assert_eq!(
+            status("permissions.no_local_users", &facts),
+            Status::Pass,
+            "{admitted}"
+        );
+    }
+    let (state, finding) = run(
+        "permissions.no_local_users",
+        &bridge()
+            .config("        doctor.test: full", "        other.test: full")
+            .build(),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.fix[0].contains("\"doctor.test\": user"),
+        "{:?}",
+        finding.fix
+    );
+}
+
+#[test]
+fn double_puppet_secrets_are_checked_for_this_server_only() {
+    let hs =
+        "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /hs/dp.yaml]\n";
+    let dp = "id: doublepuppet\nurl: null\nas_token: DPTOKEN\nhs_token: x\nsender_localpart: dp\nnamespaces:\n  users: [{regex: '@.*:doctor\\.test', exclusive: false}]\n";
+    let with_secret = |secret: &str| {
+        bridge()
+            .config("    permissions:", &format!("    login_shared_secret_map:\n        doctor.test: {secret}\n        other.test: plain\n    permissions:"))
+            .homeserver(hs)
+            .other("/hs/dp.yaml", dp)
+            .build()
+    };
+    assert_eq!(
+        status(
+            "doublepuppet.secret_format",
+            &with_secret("as_token:DPTOKEN")
+        ),
+        Status::Pass
+    );
+    assert_eq!(
+        status("doublepuppet.secret_format", &bridge().build()),
+        Status::Skip
+    );
+    for bad in ["DPTOKEN", "as_token:WRONG", "\"'as_token:DPTOKEN'\""] {
+        let (state, finding) = run("doublepuppet.secret_format", &with_secret(bad));
+        assert_eq!(state, Status::Fail, "{bad}");
+        assert!(
+            !finding.detail.contains("DPTOKEN"),
+            "the secret is never shown"
+        );
+    }
+    // A plain shared secret is right when the homeserver has the module for it.
+    let module = bridge()
+        .config("    permissions:", "    login_shared_secret_map:\n        doctor.test: plain-secret\n    permissions:")
+        .homeserver("server_name: doctor.test\napp_service_config_files: [/b/registration.yaml]\nmodules:\n  - module: shared_secret_authenticator.SharedSecretAuthProvider\n")
+        .build();
+    assert_eq!(status("doublepuppet.secret_format", &module), Status::Pass);
+}
+
+#[test]
+fn ip_whitelist_and_media() {
+    let whitelisted = |ranges: &str| {
+        bridge().registration(
+            "receive_ephemeral: true\n",
+            &format!("receive_ephemeral: true\nip_range_whitelist: [{ranges}]\n"),
+        )
+    };
+    assert_eq!(
+        status("homeserver.ip_whitelist", &bridge().build()),
+        Status::Pass
+    );
+    let live = live_ping(answer(200, json!({"duration_ms": 1})));
+    assert_eq!(
+        status(
+            "homeserver.ip_whitelist",
+            &whitelisted("'127.0.0.0/8'").live(live.clone()).build()
+        ),
+        Status::Pass
+    );
+    let (state, finding) = run(
+        "homeserver.ip_whitelist",
+        &whitelisted("'10.0.0.0/8'").live(live.clone()).build(),
+    );
+    assert_eq!(
+        state,
+        Status::Fail,
+        "loopback homeserver, loopback not admitted"
+    );
+    assert!(finding.detail.contains("10.0.0.0/8"));
+    let mut rejected = live.clone();
+    rejected.address = "http://matrix.internal:8008".into();
+    rejected.whoami_sender = Some(Ok(answer(401, json!({"errcode": "M_UNKNOWN_TOKEN"}))));
+    assert_eq!(
+        status(
+            "homeserver.ip_whitelist",
+            &whitelisted("'10.0.0.0/8'").live(rejected).build()
+        ),
+        Status::Fail
+    );
+
+    assert_eq!(
+        status(
+            "homeserver.media_unavailable",
+            &bridge().live(live.clone()).build()
+        ),
+        Status::Pass
+    );
+    let mut missing = live;
+    missing.media_config = Some(Ok(answer(
+        404,
+        json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}),
+    )));
+    let (state, finding) = run(
+        "homeserver.media_unavailable",
+        &bridge().live(missing).build(),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(finding.detail.contains("404"), "{}", finding.detail);
+    assert_eq!(
+        status("homeserver.media_unavailable", &bridge().build()),
+        Status::Skip,
+        "offline"
+    );
+}
+
+#[test]
+fn the_appservice_worker_must_exist() {
+    let hs = |extra: &str| {
+        format!(
+            "server_name: doctor.test\napp_service_config_files: [/b/registration.yaml]\n{extra}"
+        )
+    };
+    assert_eq!(
+        status(
+            "delivery.worker_missing",
+            &bridge().homeserver(&hs("")).build()
+        ),
+        Status::Pass
+    );
+    let named = bridge().homeserver(&hs("notify_appservices_from_worker: appservice1\ninstance_map:\n  main: {host: localhost, port: 9093}\n  appservice1: {host: localhost, port: 9094}\n"));
+    assert_eq!(
+        status("delivery.worker_missing", &named.build()),
+        Status::Pass
+    );
+    let unseen = bridge().homeserver(&hs("notify_appservices_from_worker: appservice1\n"));
+    assert_eq!(
+        status("delivery.worker_missing", &unseen.build()),
+        Status::Warn,
+        "no worker config found: cannot be sure"
+    );
+    let mut typo = bridge()
+        .homeserver(&hs("notify_appservices_from_worker: apservice1\n"))
+        .build();
+    typo.homeserver.worker_names = vec!["appservice1".into(), "federation_sender1".into()];
+    let (state, finding) = run("delivery.worker_missing", &typo);
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("appservice1, federation_sender1"),
+        "{}",
+        finding.detail
+    );
 }

@@ -147,6 +147,10 @@ impl Facts {
         let hs_config = homeserver_config(config);
         let registrations = loaded_registrations(hs_config.as_ref().and_then(|c| c.as_ref().ok()));
         let targets = targets(config, &registrations);
+        let worker_names = match &hs_config {
+            Some(Ok(hs)) => worker_names(&hs.path),
+            _ => Vec::new(),
+        };
         Facts {
             mode: Mode::Check,
             homeserver: HomeserverFacts {
@@ -156,6 +160,7 @@ impl Facts {
                 registrations,
                 versions: None,
                 software: None,
+                worker_names,
             },
             targets,
         }
@@ -168,6 +173,33 @@ impl Facts {
                 .retain(|t| t.kind == TargetKind::Doctor || only.contains(&t.id));
         }
     }
+}
+
+/// Most YAML files read while looking for worker configs.
+const WORKER_SEARCH_LIMIT: usize = 200;
+
+/// The `worker_name` of every Synapse worker config in the homeserver
+/// config's folder and the folders in it (`workers/`, `conf.d/`), where
+/// Debian's packages and the deployment guides put them.
+pub fn worker_names(homeserver_config: &Path) -> Vec<String> {
+    let Some(folder) = homeserver_config.parent() else {
+        return Vec::new();
+    };
+    let list = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    let top = list(folder);
+    let nested = top.iter().filter(|p| p.is_dir()).flat_map(|dir| list(dir));
+    top.iter()
+        .cloned()
+        .chain(nested)
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .take(WORKER_SEARCH_LIMIT)
+        .filter_map(|path| Document::load(&path).ok())
+        .filter_map(|doc| doc.root.get("worker_name")?.scalar_text())
+        .collect()
 }
 
 /// Two paths name the same file (symlinks and `..` resolved when they exist).

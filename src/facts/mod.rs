@@ -95,6 +95,9 @@ pub struct HomeserverFacts {
     /// `None` when offline.
     pub versions: Option<Result<Versions, VersionsError>>,
     pub software: Option<ServerSoftware>,
+    /// `worker_name`s of the Synapse worker configs found beside the
+    /// homeserver config (its folder and the folders in it).
+    pub worker_names: Vec<String>,
 }
 
 impl HomeserverFacts {
@@ -123,6 +126,8 @@ pub struct LiveFacts {
     pub ping: Option<Result<Option<Answer>, ConnectError>>,
     /// Only for the doctor under `run`: its device for encrypted rooms.
     pub device: Option<DeviceFacts>,
+    /// The authenticated media config as the appservice.
+    pub media_config: Option<Result<Answer, ConnectError>>,
 }
 
 /// The doctor's bot device for encrypted rooms, as `run` set it up.

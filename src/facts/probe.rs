@@ -57,7 +57,9 @@ pub async fn probe_target(
             None => None,
         }
     };
-    let (sender, as_bot, ping) = tokio::join!(sender, as_bot, ping);
+    let media = client.media_config(found, as_token);
+    let (sender, as_bot, ping, media) = tokio::join!(sender, as_bot, ping, media);
+    live.media_config = Some(media);
     live.whoami_sender = Some(sender);
     live.whoami_bot = as_bot;
     live.ping = ping;

@@ -45,6 +45,8 @@ struct FieldPaths {
     database_uri: &'static str,
     username_template: &'static str,
     encryption: &'static str,
+    permissions: &'static str,
+    double_puppet_secrets: &'static str,
 }
 
 impl BridgeFormat {
@@ -69,24 +71,32 @@ impl BridgeFormat {
                 database_uri: "appservice.database",
                 username_template: "bridge.username_template",
                 encryption: "bridge.encryption",
+                permissions: "bridge.permissions",
+                double_puppet_secrets: "bridge.login_shared_secret_map",
             },
             BridgeFormat::MautrixGoV2 => FieldPaths {
                 bot_username: "appservice.bot.username",
                 database_uri: "database.uri",
                 username_template: "appservice.username_template",
                 encryption: "encryption",
+                permissions: "bridge.permissions",
+                double_puppet_secrets: "double_puppet.secrets",
             },
             BridgeFormat::MautrixGoLegacy => FieldPaths {
                 bot_username: "appservice.bot.username",
                 database_uri: "appservice.database.uri",
                 username_template: "bridge.username_template",
                 encryption: "bridge.encryption",
+                permissions: "bridge.permissions",
+                double_puppet_secrets: "bridge.login_shared_secret_map",
             },
             BridgeFormat::Doctor => FieldPaths {
                 bot_username: "appservice.bot.username",
                 database_uri: "database",
                 username_template: "",
                 encryption: "",
+                permissions: "permissions",
+                double_puppet_secrets: "",
             },
         }
     }
@@ -199,6 +209,21 @@ impl BridgeConfig {
 
     pub fn path(&self) -> &Path {
         &self.document.path
+    }
+
+    /// The permissions mapping (MXID, domain or `*` to a level) and its path.
+    pub fn permissions(&self) -> Option<(&'static str, &Node)> {
+        let path = self.format.paths().permissions;
+        self.document.root.path(path).map(|node| (path, node))
+    }
+
+    /// The double-puppeting secrets by server name, and their path.
+    pub fn double_puppet_secrets(&self) -> Option<(&'static str, &Node)> {
+        let path = self.format.paths().double_puppet_secrets;
+        if path.is_empty() {
+            return None;
+        }
+        self.document.root.path(path).map(|node| (path, node))
     }
 
     /// The bridge program as it names itself (mautrix's `database_owner`),

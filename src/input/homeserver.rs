@@ -16,6 +16,13 @@ pub struct HomeserverConfig {
     pub delegated_auth: bool,
     /// `use_appservice_legacy_authorization`: tokens sent as a query parameter.
     pub legacy_appservice_auth: bool,
+    /// The shared-secret login module is configured, so a double-puppet
+    /// secret may be a plain shared secret rather than `as_token:…`.
+    pub shared_secret_auth: bool,
+    /// `notify_appservices_from_worker`: the only worker that sends transactions.
+    pub appservice_worker: Option<String>,
+    /// Names in `instance_map`.
+    pub instances: Vec<String>,
 }
 
 impl HomeserverConfig {
@@ -50,6 +57,23 @@ impl HomeserverConfig {
                 .get("use_appservice_legacy_authorization")
                 .and_then(|n| n.as_bool())
                 == Some(true),
+            shared_secret_auth: ["modules", "password_providers"].iter().any(|key| {
+                root.get(key).is_some_and(|list| {
+                    list.items().iter().any(|item| {
+                        item.get("module")
+                            .and_then(|m| m.as_str())
+                            .is_some_and(|m| m.contains("shared_secret_auth"))
+                    })
+                })
+            }),
+            appservice_worker: root
+                .get("notify_appservices_from_worker")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned),
+            instances: root
+                .get("instance_map")
+                .map(|map| map.entries().iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default(),
             delegated_auth: root
                 .path("matrix_authentication_service.enabled")
                 .and_then(|n| n.as_bool())

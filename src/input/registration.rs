@@ -75,6 +75,8 @@ pub struct Registration {
     pub sender_localpart: Option<String>,
     pub namespaces: Namespaces,
     pub rate_limited: Option<bool>,
+    /// `ip_range_whitelist`: the only addresses the as_token is accepted from.
+    pub ip_range_whitelist: Vec<String>,
     pub receive_ephemeral: Flag,
     pub push_ephemeral: Flag,
     pub msc3202: Flag,
@@ -145,6 +147,10 @@ impl Registration {
             sender_localpart,
             namespaces,
             rate_limited,
+            ip_range_whitelist: root
+                .get("ip_range_whitelist")
+                .map(|list| list.items().iter().filter_map(Node::scalar_text).collect())
+                .unwrap_or_default(),
         }
     }
 

@@ -217,6 +217,23 @@ impl HomeserverClient {
         .await
     }
 
+    /// The media repository's limits as the appservice, on the
+    /// authenticated media path bridges use (`/_matrix/client/v1/media/config`).
+    pub async fn media_config(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+    ) -> Result<Answer, ConnectError> {
+        use ruma::api::client::authenticated_media::get_media_config;
+        self.send_as(
+            get_media_config::v1::Request::new(),
+            versions,
+            as_token,
+            None,
+        )
+        .await
+    }
+
     /// Registers `localpart` as a user of the appservice (`m.login.application_service`).
     pub async fn register_appservice_user(
         &self,

@@ -16,7 +16,9 @@ pub struct PacketNotes<'a> {
 pub fn packet_report(report: &Report, facts: &Facts, notes: &PacketNotes) -> String {
     let mut md = String::from("# bridge-doctor support packet\n\n");
     md.push_str("Sections follow C.L.U.E.S.: Configurations, Logs, Users affected, Environment, Steps to reproduce.\n\n");
-    md.push_str("## Configurations\n\n");
+    md.push_str("## Diagnoses\n\n");
+    md.push_str(&diagnoses(report));
+    md.push_str("\n## Configurations\n\n");
     md.push_str(&configurations(facts));
     md.push_str("\nFindings about files, tokens, namespaces, encryption and the database:\n\n");
     md.push_str(&problems(report, |check| !check.starts_with("logs.")));
@@ -36,6 +38,31 @@ pub fn packet_report(report: &Report, facts: &Facts, notes: &PacketNotes) -> Str
         for warning in notes.warnings {
             md.push_str(&format!("- {warning}\n"));
         }
+    }
+    md
+}
+
+/// The problems by cause, most blocking first, with the checks behind each.
+fn diagnoses(report: &Report) -> String {
+    if report.diagnoses.is_empty() {
+        return "- nothing found\n".to_owned();
+    }
+    let mut md = String::new();
+    for (n, d) in report.diagnoses.iter().enumerate() {
+        let seen: Vec<String> = d
+            .evidence
+            .iter()
+            .map(|e| format!("`{}`", e.check))
+            .collect();
+        md.push_str(&format!(
+            "{}. **{}** ({}): {}\n   - seen by: {}\n   - fix: {}\n",
+            n + 1,
+            d.target,
+            d.status.as_str(),
+            d.title,
+            seen.join(", "),
+            d.fix.join(" / ")
+        ));
     }
     md
 }

@@ -99,8 +99,9 @@ fn append_fix(text: &mut String, html: &mut String, fix: &[String], faq: Option<
     }
 }
 
-/// The report for a chat: per target, what failed or warned, with fixes;
-/// the JSON report under [`REPORT_KEY`] when it fits an event.
+/// The report for a chat: the diagnoses, most blocking first (each with the
+/// checks that saw it and one fix), then each target's mark; the JSON
+/// report under [`REPORT_KEY`] when it fits an event.
 pub fn report(report: &Report) -> Reply {
     let s = &report.summary;
     let summary = format!(
@@ -112,42 +113,68 @@ pub fn report(report: &Report) -> Reply {
     );
     let mut text = format!("{summary}\n");
     let mut html = format!("<p>{}</p>", escape(&summary));
-    for target in &report.targets {
-        let bad: Vec<_> = report
-            .results
-            .iter()
-            .filter(|f| {
-                f.target == target.id
-                    && matches!(f.status, Status::Warn | Status::Fail | Status::Error)
-            })
-            .collect();
-        let mark = if bad.iter().any(|f| f.status != Status::Warn) {
-            "✗"
-        } else if bad.is_empty() {
-            "✓"
-        } else {
-            "!"
-        };
-        let _ = writeln!(text, "{mark} {}", target.id);
-        let _ = write!(html, "<h4>{mark} {}</h4>", escape(&target.id));
-        for finding in bad {
-            let _ = writeln!(
-                text,
-                "{} {}: {}",
-                finding.status.as_str(),
-                finding.check,
-                finding.title
-            );
-            let _ = write!(
-                html,
-                "<p><b>{}</b> <code>{}</code>: {}</p>",
-                finding.status.as_str(),
-                escape(&finding.check),
-                escape(&finding.title)
-            );
-            append_fix(&mut text, &mut html, &finding.fix, finding.faq.as_deref());
-        }
+    if !report.diagnoses.is_empty() {
+        let heading = format!(
+            "{} problem(s), most blocking first:",
+            report.diagnoses.len()
+        );
+        let _ = writeln!(text, "{heading}");
+        let _ = write!(html, "<p>{}</p>", escape(&heading));
     }
+    for (n, diagnosis) in report.diagnoses.iter().enumerate() {
+        let mark = if diagnosis.status == Status::Warn {
+            "!"
+        } else {
+            "✗"
+        };
+        let seen: Vec<String> = diagnosis
+            .evidence
+            .iter()
+            .map(|e| format!("{} ({})", e.check, e.status.as_str()))
+            .collect();
+        let _ = writeln!(
+            text,
+            "{}. {mark} {}: {}\n  seen by: {}",
+            n + 1,
+            diagnosis.target,
+            diagnosis.title,
+            seen.join(", ")
+        );
+        let _ = write!(
+            html,
+            "<h4>{}. {mark} {}: {}</h4><p>seen by: <code>{}</code></p>",
+            n + 1,
+            escape(&diagnosis.target),
+            escape(&diagnosis.title),
+            escape(&seen.join(", "))
+        );
+        append_fix(
+            &mut text,
+            &mut html,
+            &diagnosis.fix,
+            diagnosis.faq.as_deref(),
+        );
+    }
+    let marks: Vec<String> = report
+        .targets
+        .iter()
+        .map(|target| {
+            let worst = report
+                .diagnoses
+                .iter()
+                .filter(|d| d.target == target.id)
+                .map(|d| d.status)
+                .min_by_key(|s| *s == Status::Warn);
+            let mark = match worst {
+                None => "✓",
+                Some(Status::Warn) => "!",
+                Some(_) => "✗",
+            };
+            format!("{mark} {}", target.id)
+        })
+        .collect();
+    let _ = writeln!(text, "Targets: {}", marks.join(", "));
+    let _ = write!(html, "<p>Targets: {}</p>", escape(&marks.join(", ")));
     let mut reply = Reply::new(text, html);
     match report_for_event(report) {
         Some(value) => reply.extra = Some((REPORT_KEY, value)),
@@ -227,6 +254,7 @@ mod tests {
                 registrations: Vec::new(),
                 versions: None,
                 software: None,
+                worker_names: Vec::new(),
             },
             targets: Vec::new(),
         };

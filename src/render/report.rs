@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::checks::diagnoses::{Diagnosis, diagnose};
 use crate::checks::{Finding, Summary};
 use crate::facts::{Facts, TargetKind};
 
@@ -30,6 +31,9 @@ pub struct Report {
     pub generated_at: String,
     pub homeserver: HomeserverInfo,
     pub targets: Vec<TargetInfo>,
+    /// The problems grouped by cause, most blocking first (an addition to
+    /// the contract's JSON; `results` still holds every check).
+    pub diagnoses: Vec<Diagnosis>,
     pub results: Vec<Finding>,
     pub summary: Summary,
 }
@@ -63,6 +67,7 @@ impl Report {
                 })
                 .collect(),
             summary: Summary::of(&results),
+            diagnoses: diagnose(&results),
             results,
         }
     }

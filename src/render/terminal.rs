@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::checks::diagnoses::Diagnosis;
 use crate::checks::{Finding, Status, Summary};
 use crate::facts::TargetKind;
 use crate::knowledge::scan::{Explained, ExplainedEntry};
@@ -52,6 +53,7 @@ pub fn report(report: &Report, verbose: bool, colour: bool) -> String {
             .map(|s| format!(", {s} {}", hs.version.clone().unwrap_or_default()))
             .unwrap_or_default()
     );
+    diagnoses_block(&mut out, &marks, &report.diagnoses);
     for target in &report.targets {
         target_block(&mut out, &marks, report, target, verbose);
     }
@@ -114,6 +116,7 @@ fn target_block(
     }
 }
 
+/// One line per check; what a problem means and its fix are in its diagnosis.
 fn finding_block(out: &mut String, marks: &Marks, finding: &Finding) {
     let _ = writeln!(
         out,
@@ -122,20 +125,46 @@ fn finding_block(out: &mut String, marks: &Marks, finding: &Finding) {
         finding.check,
         finding.title
     );
-    if !is_problem(finding.status) {
+}
+
+/// The problems by cause, most blocking first: each with the evidence of
+/// every check that saw it, then one fix.
+fn diagnoses_block(out: &mut String, marks: &Marks, diagnoses: &[Diagnosis]) {
+    if diagnoses.is_empty() {
+        let _ = writeln!(out, "\nNo problem found.");
         return;
     }
-    for line in finding.detail.lines().filter(|l| !l.trim().is_empty()) {
-        let _ = writeln!(out, "        {line}");
-    }
-    if !finding.fix.is_empty() {
-        let _ = writeln!(out, "        Fix:");
-        for (i, step) in finding.fix.iter().enumerate() {
-            let _ = writeln!(out, "          {}. {step}", i + 1);
+    let _ = writeln!(out, "\nDiagnoses, most blocking first:");
+    for (n, diagnosis) in diagnoses.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\n{}. {} {}: {}",
+            n + 1,
+            marks.of(diagnosis.status),
+            diagnosis.target,
+            diagnosis.title
+        );
+        for evidence in &diagnosis.evidence {
+            let _ = writeln!(
+                out,
+                "     {} {}: {}",
+                marks.of(evidence.status),
+                evidence.check,
+                evidence.title
+            );
+            for line in evidence.detail.lines().filter(|l| !l.trim().is_empty()) {
+                let _ = writeln!(out, "         {line}");
+            }
         }
-    }
-    if let Some(faq) = &finding.faq {
-        let _ = writeln!(out, "        FAQ: {faq}");
+        if !diagnosis.fix.is_empty() {
+            let _ = writeln!(out, "     Fix:");
+            for (i, step) in diagnosis.fix.iter().enumerate() {
+                let _ = writeln!(out, "       {}. {step}", i + 1);
+            }
+        }
+        if let Some(faq) = &diagnosis.faq {
+            let _ = writeln!(out, "     FAQ: {faq}");
+        }
     }
 }
 

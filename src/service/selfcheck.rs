@@ -144,6 +144,7 @@ fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
             registrations: Vec::new(),
             versions: None,
             software: None,
+            worker_names: Vec::new(),
         },
         targets: vec![target],
     }

@@ -42,6 +42,10 @@ pub const CHECKS: &[Check] = &[
         id: "namespace.too_broad",
         run: too_broad,
     },
+    Check {
+        id: "namespace.sender_is_bot",
+        run: sender_is_bot,
+    },
 ];
 
 /// How a namespace regex behaves under Python's `re.match`.
@@ -546,6 +550,32 @@ fn too_broad(ctx: &Context) -> Verdict {
         .fix([
             "Narrow the regex to the bridge's prefix, e.g. '@telegram_.*:domain'.",
             "Restart the homeserver.",
+        ])
+}
+
+fn sender_is_bot(ctx: &Context) -> Verdict {
+    let (Some(registration), Some(config)) = (ctx.target.registration(), ctx.target.config())
+    else {
+        return Verdict::skip("needs the registration and the bridge config");
+    };
+    let (Some(sender), Some(bot)) = (&registration.sender_localpart, &config.bot_username) else {
+        return Verdict::skip("sender_localpart or the bot username is not set");
+    };
+    let encryption = &config.encryption;
+    let syncs = encryption.allowed() && !crate::input::bridge::flag(&encryption.appservice);
+    if sender != &bot.value || !syncs {
+        return Verdict::pass("the bridge bot can sync for encryption as its own user");
+    }
+    Verdict::fail("the bridge bot is the registration's sender_localpart, but encryption needs it to /sync")
+        .detail(format!(
+            "`sender_localpart` in {} is `{sender}`, the bot username ({}). With encryption allowed and `encryption.appservice` off, the bridge bot syncs like a client, and the homeserver does not serve /sync to the appservice's own sender user: the bridge cannot decrypt anything.",
+            registration.path.display(),
+            config.locate(bot)
+        ))
+        .evidence("fields", vec!["sender_localpart", bot.path.as_str()])
+        .fix([
+            "Regenerate the registration with the bridge's own generator: it picks a random sender_localpart and puts the bot in the users namespace.",
+            "Give the new registration to the homeserver and restart it, then the bridge.",
         ])
 }
 
