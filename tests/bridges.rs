@@ -356,6 +356,8 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
         "fail",
     );
 
+    beyond_the_faq_faults(&setup);
+
     // The bridge runs with an hs_token the registration does not have.
     setup.bridge.stop();
     let hs_token = yaml_value(&config, "hs_token");
@@ -376,6 +378,29 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
         "fail",
         "the running bridge logs the refused hs_token"
     );
+    // One cause, one diagnosis: the config, the probe and the log together.
+    let diagnoses: Vec<&Value> = report["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["target"] == "telegram")
+        .collect();
+    assert_eq!(diagnoses.len(), 1, "{diagnoses:#?}");
+    let seen: Vec<&str> = diagnoses[0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["check"].as_str().unwrap())
+        .collect();
+    for check in [
+        "tokens.mismatch",
+        "tokens.hs_token_rejected",
+        "logs.hs_token_rejected",
+    ] {
+        assert!(seen.contains(&check), "{check} not in {seen:?}");
+    }
+    assert_eq!(seen[0], "tokens.mismatch", "the cause leads");
+    assert_eq!(diagnoses[0]["cause"], "hs_token_refused");
     setup.bridge.stop();
     std::fs::write(&config, original).unwrap();
 
@@ -395,4 +420,144 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
         "skip"
     );
     assert_eq!(status(&report, "telegram", "tokens.mismatch"), "pass");
+}
+
+/// The catalogue's "Beyond the FAQ" faults that files show, planted one at a
+/// time on the real setup.
+fn beyond_the_faq_faults(setup: &Setup) {
+    let config = setup.bridge.config();
+    let registration = setup.bridge.registration();
+    let hs = setup.root.join("homeserver-seen-by-doctor.yaml");
+    expect_fault(
+        setup,
+        "rate limited",
+        &registration,
+        "rate_limited: false\n",
+        "",
+        "registration.rate_limited",
+        "warn",
+    );
+    let url = format!("url: http://127.0.0.1:{}", setup.bridge.port);
+    expect_fault(
+        setup,
+        "url without scheme",
+        &registration,
+        &url,
+        &format!("url: 127.0.0.1:{}", setup.bridge.port),
+        "registration.url_invalid",
+        "fail",
+    );
+    let list = format!("'{}'", registration.display());
+    expect_fault(
+        setup,
+        "config given as registration",
+        &hs,
+        &list,
+        &format!("'{}'", config.display()),
+        "registration.not_a_registration",
+        "fail",
+    );
+    expect_fault(
+        setup,
+        "ip whitelist",
+        &registration,
+        "rate_limited: false\n",
+        "rate_limited: false\nip_range_whitelist: ['10.0.0.0/8']\n",
+        "homeserver.ip_whitelist",
+        "fail",
+    );
+    expect_fault(
+        setup,
+        "double puppet secret",
+        &config,
+        "        example.com: foobar",
+        "        doctor.test: foobar",
+        "doublepuppet.secret_format",
+        "fail",
+    );
+
+    let original = edit(
+        &config,
+        "        doctor.test: full",
+        "        other.test: full",
+    );
+    expect_fault(
+        setup,
+        "no local users",
+        &config,
+        "'@admin:doctor.test': admin",
+        "'@admin:other.test': admin",
+        "permissions.no_local_users",
+        "fail",
+    );
+    std::fs::write(&config, original).unwrap();
+
+    let original = edit(
+        &config,
+        "enabled\n        allow: false",
+        "enabled\n        allow: true",
+    );
+    expect_fault(
+        setup,
+        "msc4190 only in the registration",
+        &registration,
+        "rate_limited: false\n",
+        "rate_limited: false\nio.element.msc4190: true\n",
+        "registration.msc4190_mismatch",
+        "fail",
+    );
+    let sender = yaml_value(&registration, "sender_localpart");
+    expect_fault(
+        setup,
+        "sender is the bot",
+        &registration,
+        &format!("sender_localpart: {sender}"),
+        "sender_localpart: telegrambot",
+        "namespace.sender_is_bot",
+        "fail",
+    );
+    std::fs::write(&config, original).unwrap();
+
+    // The worker named for transactions: unknown without worker configs, a
+    // fault when the worker configs beside the homeserver's do not define it.
+    let worker = "enable_registration: false\nnotify_appservices_from_worker: appservice1\n";
+    expect_fault(
+        setup,
+        "worker not found",
+        &hs,
+        "enable_registration: false\n",
+        worker,
+        "delivery.worker_missing",
+        "warn",
+    );
+    let workers = setup.root.join("workers");
+    std::fs::create_dir_all(&workers).unwrap();
+    std::fs::write(
+        workers.join("federation.yaml"),
+        "worker_app: synapse.app.generic_worker\nworker_name: federation_sender1\n",
+    )
+    .unwrap();
+    expect_fault(
+        setup,
+        "worker missing",
+        &hs,
+        "enable_registration: false\n",
+        worker,
+        "delivery.worker_missing",
+        "fail",
+    );
+    std::fs::write(
+        workers.join("appservice.yaml"),
+        "worker_app: synapse.app.generic_worker\nworker_name: appservice1\n",
+    )
+    .unwrap();
+    expect_fault(
+        setup,
+        "worker defined",
+        &hs,
+        "enable_registration: false\n",
+        worker,
+        "delivery.worker_missing",
+        "pass",
+    );
 }

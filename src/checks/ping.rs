@@ -2,6 +2,7 @@
 //! the target's as_token, tells whether the homeserver can deliver to it.
 
 use super::{Check, Context, Verdict};
+use crate::facts::database::DatabaseState;
 use crate::facts::{Mode, TargetKind};
 use crate::matrix::Answer;
 
@@ -109,10 +110,18 @@ fn connection_failed(ctx: &Context) -> Verdict {
                 "the homeserver cannot connect to the appservice at {}",
                 url(ctx)
             );
-            // The doctor being down during `check` is expected when `run` is not up.
+            // The doctor being down during `check` is expected when `run` is
+            // not up, and so is a bridge that never started (no database yet).
+            let never_started = ctx
+                .target
+                .database
+                .as_ref()
+                .is_some_and(|d| d.state == DatabaseState::NotCreated);
             let verdict = if ctx.target.kind == TargetKind::Doctor && ctx.facts.mode == Mode::Check
             {
                 Verdict::warn(title)
+            } else if never_started {
+                Verdict::warn(format!("{title}: the bridge has not started yet"))
             } else {
                 Verdict::fail(title)
             };

@@ -363,6 +363,34 @@ impl TelegramBridge {
         }
     }
 
+    /// Edits the config (each `from` must be there) and lets the bridge
+    /// generate its registration again from it, as an admin would after
+    /// renaming the bridge.
+    pub fn reconfigure(&self, edits: &[(&str, &str)]) {
+        for (from, to) in edits {
+            edit(&self.config(), from, to);
+        }
+        std::fs::remove_file(self.registration()).unwrap();
+        let out = Command::new(python())
+            .args([
+                "-m",
+                "mautrix_telegram",
+                "-g",
+                "-c",
+                "config.yaml",
+                "-r",
+                "registration.yaml",
+            ])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts the bridge and waits until it listens.
     pub fn start(&mut self) {
         let mut command = Command::new(python());
@@ -385,6 +413,57 @@ impl TelegramBridge {
         if let Some(mut process) = self.process.take() {
             process.terminate();
         }
+    }
+}
+
+/// A real heisenbridge: it has no config of its own, only the registration
+/// it writes with `--generate`, wherever it is told to.
+pub struct Heisenbridge {
+    pub registration: PathBuf,
+    pub port: u16,
+    pub process: Option<Process>,
+}
+
+impl Heisenbridge {
+    pub fn generate(registration: &Path) -> Heisenbridge {
+        let port = free_port();
+        let out = Command::new(python())
+            .args([
+                "-m",
+                "heisenbridge",
+                "--generate",
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-c",
+            ])
+            .arg(registration)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "heisenbridge --generate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Heisenbridge {
+            registration: registration.to_owned(),
+            port,
+            process: None,
+        }
+    }
+
+    /// Starts it against `synapse` and waits until it is running.
+    pub fn start(&mut self, synapse: &Synapse, log: &Path) {
+        let mut command = Command::new(python());
+        command
+            .args(["-m", "heisenbridge", "-v", "-c"])
+            .arg(&self.registration)
+            .args(["-l", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg(synapse.url());
+        let mut process = spawn_logged(command, log);
+        process.wait_for_log("bridge is now running", Duration::from_secs(60));
+        self.process = Some(process);
     }
 }
 
