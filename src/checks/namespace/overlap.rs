@@ -7,8 +7,13 @@
 //! R1, prefixes of R2, and the valid IDs. The product of their DFAs is
 //! searched breadth first; the first accepting state spells the shortest
 //! witness ID.
+//!
+//! Every pair of registrations is compared, so each regex is compiled once
+//! per process, and pairs whose literal prefixes already differ (the usual
+//! `@telegram_` against `@signal_`) are disjoint without a search.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::util::primitives::StateID;
@@ -70,6 +75,62 @@ fn compile(pattern: &str) -> Result<(Dfa, StateID), String> {
     Ok((dfa, start))
 }
 
+/// A regex as the comparisons need it, built once.
+struct Compiled {
+    pattern: String,
+    /// Every ID the regex claims starts with one of these; `None` when
+    /// that is not a finite set (or the regex does not parse).
+    prefixes: Option<Vec<Vec<u8>>>,
+    dfa: OnceLock<Result<(Dfa, StateID), String>>,
+}
+
+impl Compiled {
+    fn dfa(&self) -> &Result<(Dfa, StateID), String> {
+        self.dfa.get_or_init(|| compile(&self.pattern))
+    }
+}
+
+/// Most regexes kept compiled; the cache starts over beyond it.
+const CACHE_LIMIT: usize = 10_000;
+
+fn compiled(pattern: &str) -> Arc<Compiled> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Compiled>>>> = LazyLock::new(Default::default);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = cache.get(pattern) {
+        return Arc::clone(found);
+    }
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    let entry = Arc::new(Compiled {
+        pattern: pattern.to_owned(),
+        prefixes: literal_prefixes(pattern),
+        dfa: OnceLock::new(),
+    });
+    cache.insert(pattern.to_owned(), Arc::clone(&entry));
+    entry
+}
+
+fn literal_prefixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_automata::util::syntax::parse(pattern).ok()?;
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+    seq.literals()
+        .map(|literals| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// False only when no ID can start with a prefix of both: one literal
+/// prefix of each must be a prefix of the other for any common claim.
+fn may_share(a: &Compiled, b: &Compiled) -> bool {
+    match (&a.prefixes, &b.prefixes) {
+        (Some(xs), Some(ys)) => xs
+            .iter()
+            .any(|x| ys.iter().any(|y| x.starts_with(y) || y.starts_with(x))),
+        _ => true,
+    }
+}
+
 /// One regex's progress along an input: still looking, or a prefix matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Claim {
@@ -109,13 +170,18 @@ const SEARCH_LIMIT: usize = 200_000;
 /// Whether `first` and `second` (namespace regexes as written) claim a
 /// common valid ID of `kind` on `domain`.
 pub fn overlap(first: &str, second: &str, kind: IdKind, domain: &str) -> Overlap {
-    let compiled = [first, second, kind.valid_ids(domain).as_str()].map(compile);
-    let [first, second, valid] = match compiled {
+    let valid_ids = kind.valid_ids(domain);
+    let [a, b, v] = [first, second, valid_ids.as_str()].map(compiled);
+    if !(may_share(&a, &b) && may_share(&a, &v) && may_share(&b, &v)) {
+        return Overlap::Disjoint;
+    }
+    let [first, second, valid] = match [a.dfa(), b.dfa(), v.dfa()] {
         [Ok(a), Ok(b), Ok(v)] => [a, b, v],
         [a, b, v] => {
             let error = [a, b, v]
                 .into_iter()
-                .find_map(Result::err)
+                .find_map(|r| r.as_ref().err())
+                .cloned()
                 .unwrap_or_default();
             return Overlap::Unverifiable(error);
         }
@@ -229,11 +295,81 @@ mod tests {
     }
 
     #[test]
+    fn literal_prefixes_decide_only_when_they_differ() {
+        let prefixes = |p: &str| compiled(p).prefixes.clone();
+        assert_eq!(prefixes("@telegram_.*"), Some(vec![b"@telegram_".to_vec()]));
+        assert!(!may_share(
+            &compiled("@telegram_.*"),
+            &compiled("@signal_.*")
+        ));
+        assert!(may_share(&compiled("@tele.*"), &compiled("@telegram_.*")));
+        assert!(
+            may_share(&compiled(".*"), &compiled("@x")),
+            "no finite prefix set"
+        );
+    }
+
+    #[test]
     fn syntax_a_dfa_cannot_run_is_unverifiable() {
         assert!(matches!(
             users("@(?!admin).*", "@a.*"),
             Overlap::Unverifiable(_)
         ));
         assert!(matches!(users("@a\\b.*", "@a.*"), Overlap::Unverifiable(_)));
+    }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        const ATOMS: &[&str] = &[
+            "a", "b", "_", "[ab]", ".", "a*", "b+", "(a|b_)", "[a-z]*", "_?", ":d",
+        ];
+
+        fn namespace() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec(prop::sample::select(ATOMS), 1..5),
+                any::<bool>(),
+            )
+                .prop_map(|(atoms, anchored)| {
+                    format!("@{}{}", atoms.concat(), if anchored { "$" } else { "" })
+                })
+        }
+
+        /// Every user ID of domain `d` with a localpart of up to five of `a`, `b`, `_`.
+        fn small_ids() -> Vec<String> {
+            let mut localparts = vec![String::new()];
+            let mut all = Vec::new();
+            for _ in 0..5 {
+                localparts = localparts
+                    .iter()
+                    .flat_map(|l| ["a", "b", "_"].map(|c| format!("{l}{c}")))
+                    .collect();
+                all.extend(localparts.iter().map(|l| format!("@{l}:d")));
+            }
+            all
+        }
+
+        /// Python's `re.match`: a match starting at the beginning, ending anywhere.
+        fn python_match(pattern: &str) -> regex::Regex {
+            regex::Regex::new(&format!("^(?:{pattern})")).unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn the_product_agrees_with_brute_force(a in namespace(), b in namespace()) {
+                let (ra, rb) = (python_match(&a), python_match(&b));
+                let both: Vec<String> = small_ids().into_iter().filter(|id| ra.is_match(id) && rb.is_match(id)).collect();
+                match overlap(&a, &b, IdKind::Users, "d") {
+                    Overlap::Shared(witness) => {
+                        prop_assert!(ra.is_match(&witness) && rb.is_match(&witness), "{witness}");
+                        prop_assert!(regex::Regex::new("^@[a-z0-9._=/+-]+:d$").unwrap().is_match(&witness), "{witness}");
+                    }
+                    Overlap::Disjoint => prop_assert!(both.is_empty(), "missed {both:?}"),
+                    Overlap::Unverifiable(why) => prop_assert!(false, "{why}"),
+                }
+            }
+        }
     }
 }
