@@ -413,6 +413,39 @@ fn real_bridge_healthy_then_one_planted_fault_at_a_time() {
     );
     assert_eq!(code, 1);
 
+    // An event for the stopped bridge (a user invites its bot): the
+    // homeserver fails to deliver it, marks the appservice down and keeps
+    // the transaction, which its database shows.
+    register_user(&setup.synapse, "alice", false);
+    let token = login(&setup.synapse, "alice");
+    let created = blocking::client()
+        .post(&format!(
+            "{}/_matrix/client/v3/createRoom",
+            setup.synapse.url()
+        ))
+        .bearer(&token)
+        .json(&serde_json::json!({"invite": ["@telegrambot:doctor.test"]}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let mut stalled = Value::Null;
+    for _ in 0..50 {
+        let (report, _) = setup.check(&["--bridge", "telegram"]);
+        stalled = result(&report, "telegram", "delivery.stalled").clone();
+        if stalled["status"] == "fail" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(stalled["status"], "fail", "{stalled:#}");
+    assert!(
+        stalled["detail"]
+            .as_str()
+            .unwrap()
+            .contains("marks `telegram` as down"),
+        "{stalled:#}"
+    );
+
     // Offline: no probe, live checks skip, file checks still run.
     let (report, _) = setup.check(&["--offline"]);
     assert_eq!(

@@ -233,13 +233,26 @@ fn diagnose_target(problems: &[&Finding]) -> Vec<(usize, Diagnosis)> {
             out.push((rank, build(cause.id, roots.into_iter().chain(symptoms))));
         }
     }
-    // …then symptoms whose cause is not named join the first of them, which
-    // leads (the cause is then that check's)…
-    for (rank, cause) in CAUSES.iter().enumerate() {
+    // …then symptoms whose cause is not named go to the cause that explains
+    // most of them, led by the first (the cause is then that check's)…
+    loop {
+        let unclaimed = |cause: &Cause| {
+            problems
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| !claimed[*i] && cause.symptoms.iter().any(|p| matches(p, f)))
+                .count()
+        };
+        let Some((rank, cause)) = CAUSES
+            .iter()
+            .enumerate()
+            .filter(|(_, cause)| unclaimed(cause) > 0)
+            .max_by_key(|(rank, cause)| (unclaimed(cause), std::cmp::Reverse(*rank)))
+        else {
+            break;
+        };
         let symptoms = claim(problems, &mut claimed, cause.symptoms);
-        if let Some(lead) = symptoms.first() {
-            out.push((rank, build(&lead.check, symptoms.iter().copied())));
-        }
+        out.push((rank, build(&symptoms[0].check, symptoms.iter().copied())));
     }
     // …and every other finding stands alone.
     for (i, finding) in problems.iter().enumerate() {
@@ -372,6 +385,20 @@ mod tests {
             ]
         );
         assert_eq!(diagnoses[3].status, Status::Warn);
+    }
+
+    #[test]
+    fn unnamed_causes_go_where_most_symptoms_point() {
+        // A bridge that is down: the ping, the homeserver's backlog and its
+        // log all say so; no file names a cause.
+        let findings = [
+            finding("tg", "ping.connection_failed", Status::Fail, None),
+            finding("tg", "delivery.stalled", Status::Fail, None),
+            finding("tg", "logs.transactions_failing", Status::Fail, None),
+        ];
+        let diagnoses = diagnose(&findings);
+        assert_eq!(diagnoses.len(), 1, "{diagnoses:#?}");
+        assert_eq!(diagnoses[0].cause, "ping.connection_failed");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::{Context, Status, by_id, run_one};
 use crate::facts::database::{DatabaseFacts, DatabaseState};
-use crate::facts::{DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind};
+use crate::facts::{
+    DeliveryProbe, DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode, TargetFacts, TargetKind,
+};
 use crate::input::bridge::BridgeConfig;
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
@@ -112,6 +114,7 @@ impl Builder {
                 versions: self.versions,
                 software: None,
                 worker_names: Vec::new(),
+                delivery: None,
             },
             targets: vec![TargetFacts {
                 id: "telegram".into(),
@@ -178,6 +181,7 @@ fn live_ping(ping: Answer) -> LiveFacts {
         ping: Some(Ok(Some(ping))),
         device: None,
         media_config: Some(Ok(answer(200, json!({"m.upload.size": 52428800})))),
+        delivery_probe: None,
     }
 }
 
@@ -1192,4 +1196,65 @@ fn the_appservice_worker_must_exist() {
         "{}",
         finding.detail
     );
+}
+
+#[test]
+fn stalled_delivery_from_the_probe_or_the_homeserver_database() {
+    let probed = |probe: DeliveryProbe| {
+        let mut live = live_ping(answer(200, json!({"duration_ms": 1})));
+        live.delivery_probe = Some(probe);
+        bridge().live(live).build()
+    };
+    assert_eq!(
+        status(
+            "delivery.stalled",
+            &probed(DeliveryProbe::Delivered { milliseconds: 40 })
+        ),
+        Status::Pass
+    );
+    let (state, finding) = run(
+        "delivery.stalled",
+        &probed(DeliveryProbe::NotDelivered { waited_seconds: 15 }),
+    );
+    assert_eq!(state, Status::Fail);
+    assert!(finding.detail.contains("15 s"), "{}", finding.detail);
+    assert_eq!(
+        status(
+            "delivery.stalled",
+            &probed(DeliveryProbe::NotSent("refused".into()))
+        ),
+        Status::Warn
+    );
+
+    assert_eq!(
+        status("delivery.stalled", &bridge().build()),
+        Status::Skip,
+        "no homeserver database"
+    );
+    let with_state = |down: bool, pending: i64| {
+        let mut facts = bridge().build();
+        let state = crate::facts::database::DeliveryState { down, pending };
+        facts.homeserver.delivery = Some(Ok([("telegram".to_owned(), state)].into()));
+        facts
+    };
+    let (state, finding) = run("delivery.stalled", &with_state(true, 3));
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("3 transaction(s)"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(
+        status("delivery.stalled", &with_state(false, 2)),
+        Status::Pass,
+        "up, busy"
+    );
+    assert_eq!(
+        status("delivery.stalled", &with_state(true, 0)),
+        Status::Pass,
+        "recovered"
+    );
+    let mut unreadable = bridge().build();
+    unreadable.homeserver.delivery = Some(Err("permission denied".into()));
+    assert_eq!(status("delivery.stalled", &unreadable), Status::Skip);
 }

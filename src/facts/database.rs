@@ -177,6 +177,48 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     })
 }
 
+/// What the homeserver's database says of one appservice's deliveries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeliveryState {
+    /// Synapse marks an appservice `down` after a failed transaction and
+    /// retries with a growing backoff until one succeeds.
+    pub down: bool,
+    /// Transactions made but not yet accepted by the appservice.
+    pub pending: i64,
+}
+
+/// Each appservice's delivery state from Synapse's own database, opened
+/// read-only; errors are safe to show (no credentials).
+pub async fn delivery_states(
+    homeserver_uri: &str,
+) -> Result<std::collections::HashMap<String, DeliveryState>, String> {
+    let uri = read_only_uri(homeserver_uri, Path::new("/"))
+        .ok_or_else(|| "not a SQLite or PostgreSQL database".to_owned())?;
+    let mut connection = connect(&uri).await?;
+    let mut states = std::collections::HashMap::<String, DeliveryState>::new();
+    let rows = sqlx::query("SELECT as_id, state FROM application_services_state")
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let id: String = row.try_get("as_id").map_err(|e| e.to_string())?;
+        let state: Option<String> = row.try_get("state").ok();
+        states.entry(id).or_default().down = state.as_deref() == Some("down");
+    }
+    let rows = sqlx::query(
+        "SELECT as_id, COUNT(*) AS pending FROM application_services_txns GROUP BY as_id",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .map_err(|e| e.to_string())?;
+    for row in rows {
+        let id: String = row.try_get("as_id").map_err(|e| e.to_string())?;
+        states.entry(id).or_default().pending = row.try_get("pending").unwrap_or_default();
+    }
+    let _ = connection.close().await;
+    Ok(states)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,6 +161,7 @@ impl Facts {
                 versions: None,
                 software: None,
                 worker_names,
+                delivery: None,
             },
             targets,
         }

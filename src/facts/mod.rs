@@ -98,6 +98,10 @@ pub struct HomeserverFacts {
     /// `worker_name`s of the Synapse worker configs found beside the
     /// homeserver config (its folder and the folders in it).
     pub worker_names: Vec<String>,
+    /// Each appservice's delivery state in the homeserver's database, by
+    /// id; `None` when the homeserver config names no database.
+    pub delivery:
+        Option<Result<std::collections::HashMap<String, database::DeliveryState>, String>>,
 }
 
 impl HomeserverFacts {
@@ -128,6 +132,22 @@ pub struct LiveFacts {
     pub device: Option<DeviceFacts>,
     /// The authenticated media config as the appservice.
     pub media_config: Option<Result<Answer, ConnectError>>,
+    /// Only for the doctor under `run`: did an event sent into its probe
+    /// room come back in a transaction?
+    pub delivery_probe: Option<DeliveryProbe>,
+}
+
+/// The doctor's end-to-end delivery probe.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeliveryProbe {
+    Delivered {
+        milliseconds: u64,
+    },
+    NotDelivered {
+        waited_seconds: u64,
+    },
+    /// The probe event could not be sent (the reason, safe to show).
+    NotSent(String),
 }
 
 /// The doctor's bot device for encrypted rooms, as `run` set it up.

@@ -86,6 +86,11 @@ impl Facts {
             self.homeserver.software = software;
         }
         logs::scan_logs(config, &mut self.targets);
+        if let Some(Ok(hs)) = &self.homeserver.config
+            && let Some(uri) = &hs.database_uri
+        {
+            self.homeserver.delivery = Some(database::delivery_states(uri).await);
+        }
         let databases = futures::future::join_all(self.targets.iter().map(database::inspect)).await;
         for (target, database) in self.targets.iter_mut().zip(databases) {
             target.database = database;

@@ -23,6 +23,9 @@ pub struct HomeserverConfig {
     pub appservice_worker: Option<String>,
     /// Names in `instance_map`.
     pub instances: Vec<String>,
+    /// The homeserver's own database as a URI (with its credentials: never
+    /// shown), from `database.name` and `database.args`.
+    pub database_uri: Option<String>,
 }
 
 impl HomeserverConfig {
@@ -74,6 +77,7 @@ impl HomeserverConfig {
                 .get("instance_map")
                 .map(|map| map.entries().iter().map(|(k, _)| k.clone()).collect())
                 .unwrap_or_default(),
+            database_uri: root.get("database").and_then(|db| database_uri(db, base)),
             delegated_auth: root
                 .path("matrix_authentication_service.enabled")
                 .and_then(|n| n.as_bool())
@@ -83,5 +87,54 @@ impl HomeserverConfig {
                     .and_then(|n| n.as_bool())
                     == Some(true),
         }
+    }
+}
+
+/// `sqlite:PATH` or `postgres://…` for Synapse's `database` section.
+fn database_uri(database: &crate::input::yaml::Node, base: &Path) -> Option<String> {
+    let args = database.get("args");
+    let arg = |key: &str| args.and_then(|a| a.get(key)).and_then(|n| n.scalar_text());
+    match database.get("name").and_then(|n| n.as_str())? {
+        "sqlite3" => Some(format!("sqlite:{}", base.join(arg("database")?).display())),
+        "psycopg2" | "psycopg" => {
+            let mut url = url::Url::parse("postgres://localhost").ok()?;
+            url.set_host(Some(&arg("host").unwrap_or_else(|| "localhost".to_owned())))
+                .ok()?;
+            url.set_port(arg("port").and_then(|p| p.parse().ok()))
+                .ok()?;
+            url.set_username(&arg("user").unwrap_or_default()).ok()?;
+            url.set_password(arg("password").as_deref()).ok()?;
+            url.set_path(&arg("dbname").or_else(|| arg("database"))?);
+            Some(url.to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> HomeserverConfig {
+        HomeserverConfig::from_document(
+            &Document::parse(Path::new("/etc/synapse/homeserver.yaml"), text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_homeserver_database_as_a_uri() {
+        let sqlite = config("database:\n  name: sqlite3\n  args:\n    database: homeserver.db\n");
+        assert_eq!(
+            sqlite.database_uri.as_deref(),
+            Some("sqlite:/etc/synapse/homeserver.db")
+        );
+        let postgres = config(
+            "database:\n  name: psycopg2\n  args:\n    user: synapse\n    password: 'p@ss:w/rd'\n    database: synapse\n    host: db\n    port: 5433\n",
+        );
+        assert_eq!(
+            postgres.database_uri.as_deref(),
+            Some("postgres://synapse:p%40ss%3Aw%2Frd@db:5433/synapse")
+        );
+        assert_eq!(config("server_name: x\n").database_uri, None);
     }
 }

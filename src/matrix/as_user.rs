@@ -39,6 +39,15 @@ impl AsUser<'_> {
         self.send(request).await
     }
 
+    /// A private room with only this user in it, named `name`.
+    pub async fn create_private_room(&self, name: &str) -> Result<Answer, ConnectError> {
+        let mut request = room::create_room::v3::Request::new();
+        request.name = Some(name.to_owned());
+        request.preset = Some(room::create_room::v3::RoomPreset::PrivateChat);
+        request.visibility = room::Visibility::Private;
+        self.send(request).await
+    }
+
     pub async fn leave_room(&self, room: &RoomId, reason: &str) -> Result<Answer, ConnectError> {
         let mut request = membership::leave_room::v3::Request::new(room.to_owned());
         request.reason = Some(reason.to_owned());

@@ -255,6 +255,7 @@ mod tests {
                 versions: None,
                 software: None,
                 worker_names: Vec::new(),
+                delivery: None,
             },
             targets: Vec::new(),
         };

@@ -47,9 +47,49 @@ pub struct AppserviceState {
     pub events: mpsc::Sender<IncomingEvent>,
     pub pings_received: AtomicU64,
     legacy_auth_warned: AtomicBool,
+    /// The last delivery probe's outcome, for the doctor's own `check` in chat.
+    pub last_delivery: std::sync::Mutex<Option<crate::facts::DeliveryProbe>>,
+    /// Delivery probes awaited, by the nonce their event carries.
+    probes: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
 }
 
+/// The content key of the delivery probe's event: its nonce.
+pub const PROBE_KEY: &str = "org.bridge_doctor.probe";
+
 impl AppserviceState {
+    /// Fires when an event carrying `nonce` under [`PROBE_KEY`] arrives in a
+    /// transaction; registered before the event is sent, so no race.
+    pub fn expect_probe(&self, nonce: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.lock_probes().insert(nonce.to_owned(), sender);
+        receiver
+    }
+
+    fn lock_probes(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>,
+    > {
+        self.probes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `event` is an awaited probe (then its waiter is told).
+    fn take_probe(&self, event: &serde_json::Value) -> bool {
+        let Some(nonce) = event
+            .pointer(&format!("/content/{PROBE_KEY}"))
+            .and_then(|n| n.as_str())
+        else {
+            return false;
+        };
+        if let Some(waiter) = self.lock_probes().remove(nonce) {
+            let _ = waiter.send(());
+        }
+        true
+    }
+
     pub fn new(
         hs_token: String,
         bot_user_id: String,
@@ -65,6 +105,8 @@ impl AppserviceState {
             events,
             pings_received: AtomicU64::new(0),
             legacy_auth_warned: AtomicBool::new(false),
+            probes: Default::default(),
+            last_delivery: Default::default(),
         })
     }
 }
@@ -187,6 +229,9 @@ async fn transaction(
         Ok(true) => {
             tracing::debug!(txn_id, events = events.len(), "transaction received");
             for event in events {
+                if state.take_probe(&event.event) {
+                    continue;
+                }
                 if state.events.send(event).await.is_err() {
                     tracing::warn!("event queue closed; the doctor is shutting down");
                     break;

@@ -3,6 +3,7 @@
 
 pub mod appservice;
 pub mod bot;
+pub mod delivery;
 pub mod device;
 pub mod generate;
 pub mod run;

@@ -90,6 +90,19 @@ async fn self_check(config: &Config) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Proves that transactions reach the doctor (the event queue must already
+/// be served), logs the finding and keeps the outcome for chat `check`.
+async fn probe_delivery(config: Config, state: Arc<AppserviceState>) {
+    let probe = crate::service::delivery::probe(&config, &state).await;
+    if let Some(finding) = selfcheck::delivery_finding(&config, probe.clone()) {
+        crate::render::log_lines::log_findings(std::slice::from_ref(&finding));
+    }
+    *state
+        .last_delivery
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(probe);
+}
+
 /// The appservice API's listener on `appservice.hostname:port`.
 async fn listen(config: &Config) -> Result<tokio::net::TcpListener, RunError> {
     let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
@@ -150,6 +163,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             Some(bot) => {
                 let bot = Arc::new(bot);
                 bot.start_sync();
+                tokio::spawn(probe_delivery(config.clone(), Arc::clone(&state)));
                 Some(tokio::spawn(serve_bot(bot, receiver)))
             }
             None => {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::checks::{self, Context, Finding, Status};
-use crate::facts::{self, DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode};
+use crate::facts::{self, DeliveryProbe, DeviceFacts, Facts, HomeserverFacts, LiveFacts, Mode};
 use crate::input::config::Config;
 use crate::matrix::{HomeserverClient, Versions, VersionsError};
 
@@ -145,9 +145,20 @@ fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
             versions: None,
             software: None,
             worker_names: Vec::new(),
+            delivery: None,
         },
         targets: vec![target],
     }
+}
+
+/// One check of the doctor with what `run` observed after the steps.
+fn finding_with(config: &Config, live: LiveFacts, id: &str) -> Option<Finding> {
+    let facts = doctor_facts(config, live);
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
+    checks::by_id(id).map(|check| checks::run_one(check, &context))
 }
 
 /// The bot's device, checked once the bot has set it up, after the steps:
@@ -158,12 +169,17 @@ pub fn device_finding(config: &Config, device: DeviceFacts) -> Option<Finding> {
         device: Some(device),
         ..LiveFacts::default()
     };
-    let facts = doctor_facts(config, live);
-    let context = Context {
-        facts: &facts,
-        target: &facts.targets[0],
+    finding_with(config, live, "encryption.doctor_unavailable")
+}
+
+/// The doctor's end-to-end delivery, once the probe came back (or not):
+/// the doctor keeps running either way, its ping still answers.
+pub fn delivery_finding(config: &Config, probe: DeliveryProbe) -> Option<Finding> {
+    let live = LiveFacts {
+        delivery_probe: Some(probe),
+        ..LiveFacts::default()
     };
-    checks::by_id("encryption.doctor_unavailable").map(|check| checks::run_one(check, &context))
+    finding_with(config, live, "delivery.stalled")
 }
 
 pub async fn run(config: &Config) -> SelfCheck {

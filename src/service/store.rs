@@ -133,6 +133,26 @@ impl Store {
         Ok(())
     }
 
+    /// The bot's delivery probe room, when it has one.
+    pub async fn probe_room(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT room_id FROM probe_room WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<String, _>("room_id").ok()))
+    }
+
+    pub async fn set_probe_room(&self, user_id: &str, room_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO probe_room (user_id, room_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn transaction_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM appservice_transactions")
             .fetch_one(&self.pool)

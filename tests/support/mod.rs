@@ -240,6 +240,11 @@ impl Synapse {
     /// Writes a homeserver.yaml loading `registrations`, generates its keys
     /// and starts Synapse; returns once `/versions` answers.
     pub fn start(dir: &Path, registrations: &[&Path]) -> Synapse {
+        Synapse::start_with(dir, registrations, "")
+    }
+
+    /// [`Synapse::start`] with `extra` appended to homeserver.yaml.
+    pub fn start_with(dir: &Path, registrations: &[&Path], extra: &str) -> Synapse {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let config_path = dir.join("homeserver.yaml");
@@ -259,7 +264,11 @@ impl Synapse {
                 .replace("@REGISTRATIONS@", &format!("[{}]", list.join(", ")))
         };
         std::fs::write(dir.join("log.config"), fill("synapse-log.config.template")).unwrap();
-        std::fs::write(&config_path, fill("synapse-homeserver.yaml.template")).unwrap();
+        std::fs::write(
+            &config_path,
+            format!("{}{extra}", fill("synapse-homeserver.yaml.template")),
+        )
+        .unwrap();
         let status = Command::new(python())
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(&config_path)

@@ -114,6 +114,21 @@ impl Bot {
             facts.keep_only(&[bridge.to_owned()]);
         }
         facts.observe(&self.config, false).await;
+        // The running doctor knows its own delivery from the startup probe.
+        let delivery = self
+            .state
+            .last_delivery
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(live) = facts
+            .targets
+            .iter_mut()
+            .find(|t| t.kind == crate::facts::TargetKind::Doctor)
+            .and_then(|t| t.live.as_mut())
+        {
+            live.delivery_probe = delivery;
+        }
         let mut findings = checks::run_all(&facts);
         if let Some(prefix) = only_prefix {
             findings
