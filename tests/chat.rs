@@ -147,10 +147,12 @@ fn the_bot_answers_commands_in_its_rooms() {
         "{}",
         body(step("explain_reply"))
     );
-    // The bridge is not running: the check names the failed ping, and carries the report.
+    // The bridge never started: the check names the failed ping as a
+    // warning that says so, leads with it, and carries the report.
     let check = step("check");
     assert!(
-        body(check).contains("ping.connection_failed"),
+        body(check).contains("ping.connection_failed")
+            && body(check).contains("has not started yet"),
         "{}",
         body(check)
     );
@@ -159,9 +161,15 @@ fn the_bot_answers_commands_in_its_rooms() {
         r.iter().any(|f| {
             f["check"] == "ping.connection_failed"
                 && f["target"] == "telegram"
-                && f["status"] == "fail"
+                && f["status"] == "warn"
         })
     }));
+    assert!(
+        report["diagnoses"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{report:#}"
+    );
     assert_eq!(
         step("check_one")["org.bridge_doctor.report"]["targets"]
             .as_array()

@@ -50,10 +50,10 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
             .collect();
         format!("{}\n{}", entry.explanation, shown.join("\n"))
     };
-    let mut verdict = verdict
-        .detail(detail)
-        .fix(entry.fix.clone())
-        .faq(&entry.faq);
+    let mut verdict = verdict.detail(detail).fix(entry.fix.clone());
+    if let Some(anchor) = &entry.faq {
+        verdict = verdict.faq(anchor);
+    }
     if !found.is_empty() {
         verdict = verdict.evidence("lines", serde_json::to_value(&found).unwrap_or_default());
     }

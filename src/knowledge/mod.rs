@@ -49,14 +49,19 @@ pub struct Entry {
     pub level: Level,
     pub explanation: String,
     pub fix: Vec<String>,
-    /// The FAQ section's anchor.
-    pub faq: String,
+    /// The FAQ section's anchor; failures the FAQ leaves out have none.
+    #[serde(default)]
+    pub faq: Option<String>,
     pub checks: Vec<String>,
+    /// Where the symptom comes from: the upstream repository, version and
+    /// file of the log statement, or the homeserver's error, so an entry can
+    /// be checked against the program that prints it.
+    pub sources: Vec<String>,
 }
 
 impl Entry {
-    pub fn faq_url(&self) -> String {
-        format!("{FAQ}#{}", self.faq)
+    pub fn faq_url(&self) -> Option<String> {
+        self.faq.as_ref().map(|anchor| format!("{FAQ}#{anchor}"))
     }
 
     /// The id of the check that reports this entry (`logs.<id>`).
@@ -174,6 +179,19 @@ mod tests {
                 "{}",
                 entry.id
             );
+            // A symptom is traced to the program that prints it: its
+            // repository and file, or the homeserver's error answer.
+            assert!(!entry.sources.is_empty(), "{}: no source", entry.id);
+            if !entry.symptoms.is_empty() {
+                assert!(
+                    entry.sources.iter().any(|s| s.contains(".py")
+                        || s.contains(".go")
+                        || s.contains("error answer")),
+                    "{}: symptoms without the file that prints them: {:?}",
+                    entry.id,
+                    entry.sources
+                );
+            }
             for symptom in &entry.symptoms {
                 assert!(!symptom.literal.is_empty(), "{}", entry.id);
                 if let Some(regex) = &symptom.regex {
@@ -195,12 +213,13 @@ mod tests {
             .collect();
         let spec = std::fs::read_to_string(shared_fixture("../spec/checks.md")).unwrap();
         for entry in entries() {
-            assert!(
-                anchors.contains(&entry.faq),
-                "{}: no FAQ section #{} (have {anchors:?})",
-                entry.id,
-                entry.faq
-            );
+            if let Some(faq) = &entry.faq {
+                assert!(
+                    anchors.contains(faq),
+                    "{}: no FAQ section #{faq} (have {anchors:?})",
+                    entry.id,
+                );
+            }
             for check in &entry.checks {
                 assert!(
                     spec.contains(&format!("`{check}`")),

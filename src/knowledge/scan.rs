@@ -281,7 +281,8 @@ pub struct ExplainedEntry {
     pub count: u64,
     pub lines: Vec<MatchedLine>,
     pub fix: Vec<String>,
-    pub faq: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faq: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -415,6 +416,50 @@ mod tests {
         (
             "registration_load_failed",
             "synapse.config._base.ConfigError: Failed to load appservice from '/etc/synapse/telegram.yaml'",
+        ),
+        (
+            "db_not_owned",
+            r#"{"level":"fatal","error":"the database is owned by megabridge/mautrix-signal","db_section":"main","time":"2026-11-23T10:00:00Z","message":"Failed to initialize database"}"#,
+        ),
+        (
+            "schema_downgrade",
+            r#"{"level":"fatal","error":"unsupported database schema version: currently on v25 (compatible down to v22), latest known: v21","db_section":"main","time":"2026-11-23T10:00:00Z","message":"Failed to initialize database"}"#,
+        ),
+        (
+            "database_type_invalid",
+            r#"{"level":"fatal","time":"2026-11-23T10:00:00Z","message":"Invalid database type sqlite3. Use sqlite3-fk-wal instead."}"#,
+        ),
+        (
+            "homeserver_outdated",
+            r#"{"level":"fatal","server_supports":"v1.1","bridge_requires":"v1.4","time":"2026-11-23T10:00:00Z","message":"The homeserver is outdated (supported spec versions are below minimum required by bridge)"}"#,
+        ),
+        (
+            "homeserver_connect_retry",
+            r#"{"level":"error","error":"Get \"http://localhost:8008/_matrix/client/versions\": dial tcp 127.0.0.1:8008: connect: connection refused","time":"2026-11-23T10:00:00Z","message":"Failed to connect to homeserver, retrying in 10 seconds..."}"#,
+        ),
+        (
+            "media_config_failed",
+            r#"{"level":"warn","error":"M_UNRECOGNIZED (HTTP 404): Unrecognized request","time":"2026-11-23T10:00:00Z","message":"Failed to fetch media config"}"#,
+        ),
+        (
+            "appservice_login_unsupported",
+            "[2026-11-23 10:00:00,000] [CRITICAL@mau.matrix.e2ee] Encryption enabled in config, but homeserver does not support appservice login",
+        ),
+        (
+            "crypto_device_reset",
+            "[2026-11-23 10:00:00,000] [CRITICAL@mau.matrix.e2ee] Existing device doesn't have keys on server, resetting crypto",
+        ),
+        (
+            "heisenbridge_namespace_changed",
+            "ERROR:root:Previously used namespace 'irc_' does not match current 'hbirc_'.",
+        ),
+        (
+            "heisenbridge_namespace_invalid",
+            "User namespace regex must be an exact prefix like '@irc_.*' that includes the separator character (_ or /).",
+        ),
+        (
+            "user_id_reserved",
+            "2026-11-23 10:00:00,000 - synapse.http.server - 130 - INFO - POST-42 - <SynapseRequest at 0x7f POST /_matrix/client/v3/register> SynapseError: 400 - This user ID is reserved by an application service.",
         ),
         (
             "tls_untrusted",

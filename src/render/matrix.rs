@@ -215,7 +215,7 @@ pub fn explained(explained: &Explained) -> Reply {
             escape(&m.check),
             escape(&m.explanation)
         );
-        append_fix(&mut text, &mut html, &m.fix, Some(&m.faq));
+        append_fix(&mut text, &mut html, &m.fix, m.faq.as_deref());
     }
     Reply::new(text, html)
 }
@@ -232,7 +232,7 @@ pub fn entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Reply {
             escape(&entry.title),
             escape(&entry.explanation)
         );
-        append_fix(&mut text, &mut html, &entry.fix, Some(&entry.faq_url()));
+        append_fix(&mut text, &mut html, &entry.fix, entry.faq_url().as_deref());
     }
     Reply::new(text, html)
 }

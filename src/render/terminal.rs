@@ -206,5 +206,8 @@ fn explained_entry(out: &mut String, m: &ExplainedEntry) {
     for (i, step) in m.fix.iter().enumerate() {
         let _ = writeln!(out, "      {}. {step}", i + 1);
     }
-    let _ = writeln!(out, "    FAQ: {}\n", m.faq);
+    if let Some(faq) = &m.faq {
+        let _ = writeln!(out, "    FAQ: {faq}");
+    }
+    let _ = writeln!(out);
 }
