@@ -25,12 +25,7 @@ registrations=""
 bridges=""
 echo "generating $real real bridges with mautrix-telegram -g and $((count - real)) registrations ..."
 for i in $(seq 1 "$real"); do
-    dir="$work/bridge$i"
-    make_numbered_telegram "$dir" "http://127.0.0.1:$hs_port" "$i"
-    "$venv/bin/python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('create table portal(id text); create table puppet(id text); create table version(v int);')" "$dir/mautrix-telegram.db"
-    cp "$repo/../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log" "$dir/mautrix-telegram.log"
-    registrations+="'$dir/registration.yaml', "
-    bridges+="    - config: $dir/config.yaml\n      registration: $dir/registration.yaml\n      logs: [$dir/mautrix-telegram.log]\n"
+    add_real_bridge "$work/bridge$i" "http://127.0.0.1:$hs_port" "$i"
 done
 "$venv/bin/python" - "$work/registrations" "$((real + 1))" "$count" <<'PY'
 import os, secrets, sys
@@ -60,11 +55,7 @@ for file in "$work"/registrations/*.yaml; do
     bridges+="    - registration: $file\n"
 done
 
-sed -e "s|address: http://localhost:8008|address: http://127.0.0.1:$hs_port|" -e "s|domain: example.com|domain: doctor.test|" \
-    -e "s|^    #config: /etc/matrix-synapse/homeserver.yaml|    config: $work/hs/homeserver.yaml|" \
-    -e "s|^    #log: /var/log/matrix-synapse/homeserver.log|    log: $work/hs/homeserver.log|" \
-    -e "s|^bridges:|bridges:\n$bridges|" config.example.yaml > "$work/config.yaml"
-"$doctor" generate-registration -c "$work/config.yaml" -r "$work/registration.yaml" >/dev/null
+doctor_config_for "$work" "$hs_port"
 start_synapse "$work/hs" "$hs_port" "['$work/registration.yaml', ${registrations%, }]"
 
 "$doctor" check -c "$work/config.yaml" --format json > "$work/report.json" || true

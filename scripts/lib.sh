@@ -46,3 +46,27 @@ make_numbered_telegram() {
     sed -i -e "s/^id: telegram$/id: telegram$i/" -e "s/telegram_/tg${i}_/g" -e "s/telegrambot/tg${i}bot/g" "$dir/registration.yaml"
     sed -i -e "s/^    id: telegram$/    id: telegram$i/" -e "s/bot_username: telegrambot/bot_username: tg${i}bot/" -e "s/telegram_{userid}/tg${i}_{userid}/" "$dir/config.yaml"
 }
+
+# add_real_bridge DIR HOMESERVER_URL N: make_numbered_telegram with a SQLite
+# database holding the bridge's tables and a real bridge log; appends it to
+# $registrations (Synapse's list) and $bridges (the doctor's list).
+add_real_bridge() {
+    local dir=$1 homeserver=$2 i=$3
+    make_numbered_telegram "$dir" "$homeserver" "$i"
+    "$venv/bin/python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('create table portal(id text); create table puppet(id text); create table version(v int);')" "$dir/mautrix-telegram.db"
+    cp "$repo/../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log" "$dir/mautrix-telegram.log" 2>/dev/null || echo "[INFO@mau.init] started" > "$dir/mautrix-telegram.log"
+    registrations+="'$dir/registration.yaml', "
+    bridges+="    - config: $dir/config.yaml\n      registration: $dir/registration.yaml\n      logs: [$dir/mautrix-telegram.log]\n"
+}
+
+# doctor_config_for WORK HS_PORT: WORK/config.yaml from config.example.yaml
+# for the Synapse of start_synapse WORK/hs, listing $bridges, with the
+# doctor's registration generated as WORK/registration.yaml.
+doctor_config_for() {
+    local work=$1 port=$2
+    sed -e "s|address: http://localhost:8008|address: http://127.0.0.1:$port|" -e "s|domain: example.com|domain: doctor.test|" \
+        -e "s|^    #config: /etc/matrix-synapse/homeserver.yaml|    config: $work/hs/homeserver.yaml|" \
+        -e "s|^    #log: /var/log/matrix-synapse/homeserver.log|    log: $work/hs/homeserver.log|" \
+        -e "s|^bridges:|bridges:\n$bridges|" "$repo/config.example.yaml" > "$work/config.yaml"
+    "$doctor" generate-registration -c "$work/config.yaml" -r "$work/registration.yaml" >/dev/null
+}

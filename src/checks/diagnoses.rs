@@ -32,8 +32,8 @@ const CAUSES: &[Cause] = &[
         ],
         symptoms: &[
             "logs.tls_untrusted",
+            "logs.homeserver_connect_retry",
             "logs.sync_failing",
-            "homeserver.media_unavailable",
         ],
     },
     Cause {
@@ -132,7 +132,25 @@ const CAUSES: &[Cause] = &[
     Cause {
         id: "foreign_database",
         roots: &["database.foreign_tables"],
-        symptoms: &["logs.foreign_tables"],
+        symptoms: &["logs.foreign_tables", "logs.db_not_owned"],
+    },
+    Cause {
+        id: "homeserver_outdated",
+        roots: &["homeserver.outdated"],
+        symptoms: &["logs.homeserver_outdated"],
+    },
+    Cause {
+        id: "media_unavailable",
+        roots: &["homeserver.media_unavailable"],
+        symptoms: &["logs.media_config_failed"],
+    },
+    Cause {
+        id: "encryption_login",
+        roots: &[
+            "registration.msc4190_mismatch",
+            "encryption.msc4190_required",
+        ],
+        symptoms: &["logs.appservice_login_unsupported"],
     },
 ];
 

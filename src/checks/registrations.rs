@@ -157,7 +157,7 @@ fn duplicate_id(ctx: &Context) -> Verdict {
         "the homeserver loads more than one registration with the id {}",
         mine.id.as_deref().unwrap_or_default()
     ))
-    .detail(format!("In: {}. Synapse refuses to start: \"Cannot reuse id across application services\".", files.join(", ")))
+    .detail(format!("In: {}. Synapse refuses to start: \"Cannot reuse ID across application services\".", files.join(", ")))
     .evidence("field", "id")
     .evidence("files", files)
     .fix([

@@ -356,30 +356,17 @@ impl TelegramBridge {
             SERVER_NAME,
             &port.to_string(),
         ]);
-        run(&[
-            "-m",
-            "mautrix_telegram",
-            "-g",
-            "-c",
-            "config.yaml",
-            "-r",
-            "registration.yaml",
-        ]);
-        TelegramBridge {
+        let bridge = TelegramBridge {
             dir: dir.to_owned(),
             port,
             process: None,
-        }
+        };
+        bridge.generate_registration();
+        bridge
     }
 
-    /// Edits the config (each `from` must be there) and lets the bridge
-    /// generate its registration again from it, as an admin would after
-    /// renaming the bridge.
-    pub fn reconfigure(&self, edits: &[(&str, &str)]) {
-        for (from, to) in edits {
-            edit(&self.config(), from, to);
-        }
-        std::fs::remove_file(self.registration()).unwrap();
+    /// The bridge writes its registration from its config (`-g`).
+    fn generate_registration(&self) {
         let out = Command::new(python())
             .args([
                 "-m",
@@ -395,9 +382,20 @@ impl TelegramBridge {
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "mautrix_telegram -g: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Edits the config (each `from` must be there) and lets the bridge
+    /// generate its registration again from it, as an admin would after
+    /// renaming the bridge.
+    pub fn reconfigure(&self, edits: &[(&str, &str)]) {
+        for (from, to) in edits {
+            edit(&self.config(), from, to);
+        }
+        std::fs::remove_file(self.registration()).unwrap();
+        self.generate_registration();
     }
 
     /// Starts the bridge and waits until it listens.
