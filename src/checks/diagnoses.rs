@@ -13,8 +13,8 @@ use super::{Finding, Status};
 struct Cause {
     id: &'static str,
     /// Checks that name the cause, most telling first; `check:field` matches
-    /// a finding whose evidence `field` is that value (`tokens.mismatch`
-    /// names which token).
+    /// a finding whose evidence `field` names that value (`tokens.mismatch`
+    /// names which tokens).
     roots: &'static [&'static str],
     /// Checks that show what the cause does (probes answering badly, log lines).
     symptoms: &'static [&'static str],
@@ -181,7 +181,11 @@ fn matches(pattern: &str, finding: &Finding) -> bool {
     match pattern.split_once(':') {
         Some((check, field)) => {
             finding.check == check
-                && finding.evidence.get("field").and_then(|v| v.as_str()) == Some(field)
+                && finding
+                    .evidence
+                    .get("field")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|named| named.contains(field))
         }
         None => finding.check == pattern,
     }

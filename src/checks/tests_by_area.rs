@@ -397,6 +397,12 @@ fn token_and_domain_checks() {
     );
     assert_eq!(state, Status::Fail);
     assert!(finding.title.starts_with("hs_token") && !finding.detail.contains("OTHER"));
+    assert!(
+        finding
+            .faq
+            .is_some_and(|f| f.ends_with("#homeserver---bridge-connection-is-not-working")),
+        "a wrong hs_token is about the homeserver reaching the bridge"
+    );
     assert_eq!(
         status(
             "domain.mismatch",

@@ -72,7 +72,11 @@ fn mismatch(ctx: &Context) -> Verdict {
             "Copy both tokens from that registration into `appservice.as_token` and `appservice.hs_token` of the bridge config (or regenerate the registration and give the new one to the homeserver).",
             "Restart the bridge, and the homeserver too if its registration changed.",
         ])
-        .faq("the-as_token-was-not-accepted")
+        .faq(if which == "hs_token" {
+            "homeserver---bridge-connection-is-not-working"
+        } else {
+            "the-as_token-was-not-accepted"
+        })
 }
 
 /// Ranked causes for a rejected as_token, most likely first, from what we know.
