@@ -1264,3 +1264,53 @@ fn stalled_delivery_from_the_probe_or_the_homeserver_database() {
     unreadable.homeserver.delivery = Some(Err("permission denied".into()));
     assert_eq!(status("delivery.stalled", &unreadable), Status::Skip);
 }
+
+/// A mautrix-go bridgev2 config from the fixtures, filled in the way its
+/// generator fills it, with the registration it would write: healthy.
+#[test]
+fn a_healthy_bridgev2_config_fails_nothing() {
+    let fixture =
+        crate::testutil::shared_fixture("mautrix-go/example-config.bridgev2-whatsapp.yaml");
+    let config = std::fs::read_to_string(fixture)
+        .unwrap()
+        .replace("http://example.localhost:8008", "http://localhost:8008")
+        .replace("example.com", "doctor.test")
+        .replace(
+            "\"This value is generated when generating the registration\"",
+            "WA-TOKEN",
+        )
+        .replace("as_token:foobar", "as_token:DOUBLEPUPPET");
+    let registration = "id: whatsapp\nurl: http://localhost:29318\nas_token: WA-TOKEN\nhs_token: WA-TOKEN\nsender_localpart: Zs8sPq0dtw\nrate_limited: false\nnamespaces:\n  users:\n    - regex: '^@whatsappbot:doctor\\.test$'\n      exclusive: true\n    - regex: '^@whatsapp_.*:doctor\\.test$'\n      exclusive: true\nde.sorunome.msc2409.push_ephemeral: true\nreceive_ephemeral: true\n";
+    let double_puppet = "id: doublepuppet\nurl: null\nas_token: DOUBLEPUPPET\nhs_token: unused\nsender_localpart: dp\nrate_limited: false\nnamespaces:\n  users:\n    - regex: '@.*:doctor\\.test'\n      exclusive: false\n";
+    let mut builder = bridge()
+        .homeserver("server_name: doctor.test\napp_service_config_files: [/b/registration.yaml, /hs/doublepuppet.yaml]\n")
+        .other("/hs/doublepuppet.yaml", double_puppet)
+        .live(live_ping(answer(200, json!({"duration_ms": 2}))));
+    builder.registration = registration.to_owned();
+    builder.config = Some(config);
+    let facts = builder.build();
+    let context = Context {
+        facts: &facts,
+        target: &facts.targets[0],
+    };
+    for check in super::catalogue() {
+        let finding = run_one(check, &context);
+        assert!(
+            !matches!(finding.status, Status::Fail | Status::Error),
+            "{}: {:?}",
+            check.id,
+            finding
+        );
+    }
+    for check in [
+        "permissions.no_local_users",
+        "doublepuppet.secret_format",
+        "namespace.ghosts_not_covered",
+    ] {
+        assert_eq!(
+            status(check, &facts),
+            Status::Pass,
+            "{check} really ran on the bridgev2 layout"
+        );
+    }
+}
