@@ -204,6 +204,7 @@ fn packet_against_a_live_synapse_has_the_layout_and_no_secret() {
     );
     let report = file(&files, "report.md");
     for section in [
+        "## Diagnoses",
         "## Configurations",
         "## Logs",
         "## Users affected",
@@ -213,6 +214,11 @@ fn packet_against_a_live_synapse_has_the_layout_and_no_secret() {
         assert!(report.contains(section), "{section} missing");
     }
     assert!(report.find("## Steps to reproduce").unwrap() < report.find("NOTE-7731").unwrap());
+    assert!(
+        report.find("## Diagnoses").unwrap() < report.find("## Configurations").unwrap()
+            && report.contains("`tokens.as_token_rejected`, `logs.as_token_rejected`"),
+        "the diagnoses lead:\n{report}"
+    );
     assert!(
         report.contains("not at debug level"),
         "debug advice expected:\n{report}"

@@ -119,10 +119,12 @@ pub fn bridges(collected: &Collected, software: &[(String, Software)]) -> String
                 Some(env!("CARGO_PKG_VERSION").to_owned()),
             ),
             (_, Some(found)) => (Some(found.name.clone()), Some(found.version.clone())),
+            // Not logged: the program its config names, else the config's format.
             _ => (
-                target
-                    .config()
-                    .map(|c| format!("{:?}", c.format).to_lowercase()),
+                target.config().map(|c| {
+                    c.software()
+                        .unwrap_or_else(|| format!("{:?}", c.format).to_lowercase())
+                }),
                 None,
             ),
         };
