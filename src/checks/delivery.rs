@@ -55,7 +55,7 @@ fn worker_missing(ctx: &Context) -> Verdict {
         ))
         .evidence("field", "notify_appservices_from_worker")
         .fix([
-            format!("Check the spelling: it must equal the `worker_name` of a worker that runs (`systemctl status 'matrix-synapse-worker@*'`)."),
+            "Check the spelling: it must equal the `worker_name` of a worker that runs (`systemctl status 'matrix-synapse-worker@*'`).".to_owned(),
             "Or remove `notify_appservices_from_worker` so the main process sends transactions.".to_owned(),
             "Restart the homeserver and its workers.".to_owned(),
         ])

@@ -30,11 +30,12 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
+/// Every readable registration the homeserver loads, with its file.
+type Loaded<'a> = Vec<(&'a Path, &'a Registration)>;
+
 /// This target's registration and every readable registration the
 /// homeserver loads, or why the cross-file checks cannot run.
-fn loaded<'a>(
-    ctx: &'a Context,
-) -> Result<(&'a Registration, Vec<(&'a Path, &'a Registration)>), Verdict> {
+fn loaded<'a>(ctx: &'a Context) -> Result<(&'a Registration, Loaded<'a>), Verdict> {
     let Some(mine) = ctx.target.registration() else {
         return Err(Verdict::skip("the registration could not be read"));
     };

@@ -210,8 +210,8 @@ pub fn overlap(first: &str, second: &str, kind: IdKind, domain: &str) -> Overlap
                 continue;
             };
             let next = (next_a, next_b, next_v);
-            if !parents.contains_key(&next) {
-                parents.insert(next, Some((node, byte)));
+            if let std::collections::hash_map::Entry::Vacant(entry) = parents.entry(next) {
+                entry.insert(Some((node, byte)));
                 queue.push_back(next);
             }
         }
