@@ -240,15 +240,16 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
 }
 
 #[test]
-fn transactions_held_back_by_the_homeserver_are_named() {
+fn transactions_held_back_and_media_not_served_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = doctor_config_generated(dir.path(), HOMESERVER_PLACEHOLDER, "");
     // The main process leaves transactions to a worker that does not run:
-    // the ping still works, nothing is delivered.
+    // the ping still works, nothing is delivered. And it serves no media
+    // (as when a media worker is not routed).
     let synapse = Synapse::start_with(
         &dir.path().join("hs"),
         &[&dir.path().join("doctor-registration.yaml")],
-        "notify_appservices_from_worker: appservice1\n",
+        "notify_appservices_from_worker: appservice1\nenable_media_repo: false\n",
     );
     edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
     edit(
@@ -274,6 +275,12 @@ fn transactions_held_back_by_the_homeserver_are_named() {
         result(&report, "doctor", "delivery.worker_missing")["status"],
         "warn",
         "{report:#}"
+    );
+    let media = result(&report, "doctor", "homeserver.media_unavailable");
+    assert_eq!(media["status"], "fail", "{media:#}");
+    assert!(
+        media["detail"].as_str().unwrap().contains("404"),
+        "{media:#}"
     );
 }
 
