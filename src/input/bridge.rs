@@ -330,4 +330,51 @@ mod tests {
         let err = BridgeConfig::from_document(doc).unwrap_err().to_string();
         assert!(err.contains("Give only `registration:`"), "{err}");
     }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        const KEYS: &[&str] = &[
+            "homeserver",
+            "appservice",
+            "bridge",
+            "address",
+            "domain",
+            "bot_username",
+            "bot",
+            "username",
+            "database",
+            "uri",
+            "encryption",
+            "allow",
+            "msc4190",
+            "permissions",
+            "double_puppet",
+            "secrets",
+            "telegram",
+            "network",
+            "login_shared_secret_map",
+            "username_template",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// Any YAML of a bridge config's shape: read (or refused with
+            /// the file named) without panic, and every accessor answers.
+            #[test]
+            fn any_bridge_config_is_read_without_panic(text in crate::testutil::yaml_documents(KEYS)) {
+                if let Ok(document) = Document::parse(Path::new("c.yaml"), &text) {
+                    match BridgeConfig::from_document(document) {
+                        Ok(config) => {
+                            let _ = (config.software(), config.permissions(), config.double_puppet_secrets());
+                        }
+                        Err(err) => prop_assert!(err.to_string().contains("c.yaml")),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -333,4 +333,43 @@ mod tests {
         );
         assert!(parse("id: x\n").problems.iter().any(|p| p.field == "url"));
     }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        const KEYS: &[&str] = &[
+            "id",
+            "url",
+            "as_token",
+            "hs_token",
+            "sender_localpart",
+            "namespaces",
+            "users",
+            "aliases",
+            "rooms",
+            "regex",
+            "exclusive",
+            "rate_limited",
+            "receive_ephemeral",
+            "org.matrix.msc3202",
+            "io.element.msc4190",
+            "ip_range_whitelist",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// Any YAML of a registration's shape, or any text: read without
+            /// panic, and every problem names a field.
+            #[test]
+            fn any_registration_is_read_without_panic(text in prop_oneof![crate::testutil::yaml_documents(KEYS), "\\PC{0,300}"]) {
+                if let Ok(document) = Document::parse(Path::new("r.yaml"), &text) {
+                    let registration = Registration::parse(document);
+                    prop_assert!(registration.problems.iter().all(|p| !p.field.is_empty()));
+                }
+            }
+        }
+    }
 }

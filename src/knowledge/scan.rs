@@ -555,4 +555,38 @@ mod tests {
             lines[0]
         );
     }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::SAMPLES;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Any bytes (invalid UTF-8, NULs, no line ends): scanned without panic.
+            #[test]
+            fn any_bytes_scan_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+                let scanner = Scanner::new();
+                let mut scan = scanner.new_scan();
+                scanner.scan(bytes.as_slice(), "x.log", &mut scan).unwrap();
+            }
+
+            /// A known line among any other lines is still found.
+            #[test]
+            fn a_symptom_among_noise_is_found(
+                sample in 0..SAMPLES.len(),
+                noise_before in prop::collection::vec("[ -~]{0,80}", 0..20),
+                noise_after in prop::collection::vec("[ -~]{0,80}", 0..20),
+            ) {
+                let (entry, line) = SAMPLES[sample];
+                let text = [noise_before.join("\n"), line.to_owned(), noise_after.join("\n")].join("\n");
+                let scanner = Scanner::new();
+                let mut scan = scanner.new_scan();
+                scanner.scan(text.as_bytes(), "x.log", &mut scan).unwrap();
+                prop_assert!(scan.matched().any(|hits| hits.entry.id == entry), "{entry} not found");
+            }
+        }
+    }
 }

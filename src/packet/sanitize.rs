@@ -373,4 +373,87 @@ mod tests {
         assert!(!out.text.contains("hunter22"), "{}", out.text);
         assert_eq!(out.redactions[0].rule, "unparsable file, line rule");
     }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// A random secret as tokens and passwords look: letters, digits and
+        /// the punctuation they carry, at least one letter or digit.
+        fn secret() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9][A-Za-z0-9_.~+/=!@#%-]{5,40}"
+        }
+
+        /// A scalar as YAML writes it: plain, single- or double-quoted.
+        fn written(value: &str, style: u8) -> String {
+            match style % 3 {
+                0 if !value.contains([
+                    ':', '#', '@', '!', '%', '&', '*', '\'', '"', '`', '|', '>', '{', '[', ',',
+                ]) =>
+                {
+                    value.to_owned()
+                }
+                1 => format!("'{}'", value.replace('\'', "''")),
+                _ => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
+            }
+        }
+
+        const SECRET_KEYS: &[&str] = &[
+            "as_token",
+            "hs_token",
+            "password",
+            "pickle_key",
+            "shared_secret",
+            "api_hash",
+            "login_shared_secret",
+        ];
+        const PLAIN_KEYS: &[&str] = &["address", "domain", "id", "username", "port_name"];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// A config with secrets under secret-named keys, at any depth and
+            /// in any quoting, comes out without any of them.
+            #[test]
+            fn sanitised_configs_keep_no_secret(
+                entries in prop::collection::vec(
+                    (prop::sample::select(SECRET_KEYS), secret(), 0u8..3, 0usize..3, prop::sample::select(PLAIN_KEYS), "[a-z0-9.-]{1,12}"),
+                    1..6,
+                )
+            ) {
+                let mut text = String::new();
+                let mut secrets = Vec::new();
+                for (n, (key, value, style, depth, plain_key, plain)) in entries.iter().enumerate() {
+                    text.push_str(&format!("section{n}:\n"));
+                    let indent = "  ".repeat(depth + 1);
+                    for level in 0..*depth {
+                        text.push_str(&format!("{}level{level}:\n", "  ".repeat(level + 1)));
+                    }
+                    text.push_str(&format!("{indent}{plain_key}: {plain}\n{indent}{key}: {}  # set me\n", written(value, *style)));
+                    secrets.push(value.clone());
+                }
+                let out = sanitize_config("config.yaml", &text);
+                for secret in &secrets {
+                    prop_assert!(!out.text.contains(secret.as_str()), "{secret} in\n{}", out.text);
+                }
+            }
+
+            /// Any config text at all: no panic.
+            #[test]
+            fn any_text_sanitises_without_panic(text in "\\PC{0,400}") {
+                let _ = sanitize_config("x.yaml", &text);
+            }
+
+            /// A secret from a config is masked in any log line around it.
+            #[test]
+            fn log_lines_never_show_a_config_secret(
+                secret in secret(), before in "\\PC{0,60}", after in "\\PC{0,60}"
+            ) {
+                let line = format!("{before}{secret}{after}");
+                let (clean, _) = SecretValues::new(std::slice::from_ref(&secret)).clean_line(&line);
+                prop_assert!(!clean.contains(secret.as_str()), "{clean}");
+            }
+        }
+    }
 }

@@ -8,14 +8,20 @@ use regex::Regex;
 /// else stays, so a reader still sees length and special characters (a
 /// common cause of config errors) but never the value.
 pub fn mask(value: &str) -> String {
-    value
+    let masked: String = value
         .chars()
         .map(|c| match c {
             c if c.is_ascii_digit() => '0',
             c if c.is_alphabetic() => 'x',
             c => c,
         })
-        .collect()
+        .collect();
+    // A value made of `x`, `0` and punctuation would look like itself.
+    if masked == value {
+        "*".repeat(value.chars().count())
+    } else {
+        masked
+    }
 }
 
 /// Secrets that show up inside log lines: `access_token=` parameters,
@@ -65,6 +71,7 @@ mod tests {
     #[test]
     fn masks_keep_shape_not_value() {
         assert_eq!(mask("Ab9_x-Z"), "xx0_x-x");
+        assert_eq!(mask("x0-x00"), "******", "a value that masks to itself");
     }
 
     #[test]
@@ -89,5 +96,38 @@ mod tests {
         );
         assert_eq!(uri("postgres://u:a@b/c@host/db"), "postgres://host/db");
         assert_eq!(uri("sqlite:x.db"), "sqlite:x.db");
+    }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// A secret-named key's value never survives in a log line, in
+            /// the `key: value`, `key=value` and JSON forms.
+            #[test]
+            fn keyed_secrets_never_survive(
+                key in prop::sample::select(&["as_token", "hs_token", "access_token", "password", "pickle_key", "shared_secret"][..]),
+                value in "[A-Za-z0-9][A-Za-z0-9_.~+/-]{3,40}",
+                form in 0u8..3,
+                before in "[ -~]{0,40}",
+            ) {
+                let pair = match form {
+                    0 => format!("{key}: {value}"),
+                    1 => format!("{key}={value}"),
+                    _ => format!("\"{key}\": \"{value}\""),
+                };
+                let text = line(&format!("{before} {pair} end"));
+                prop_assert!(!text.contains(&format!("{value} end")) && !text.contains(&format!("{value}\" end")), "{text}");
+            }
+
+            #[test]
+            fn any_text_redacts_without_panic(text in "\\PC{0,300}") {
+                let _ = line(&text);
+                let _ = uri(&text);
+                let _ = mask(&text);
+            }
+        }
     }
 }

@@ -423,4 +423,21 @@ mod tests {
         assert_eq!(split("check  telegram "), ("check", "telegram"));
         assert_eq!(split("help"), ("help", ""));
     }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any message splits into a command word without spaces and
+            /// trimmed arguments, without panic.
+            #[test]
+            fn any_message_splits(text in "\\PC{0,200}") {
+                let (word, args) = split(&text);
+                prop_assert!(!word.contains(char::is_whitespace));
+                prop_assert_eq!(args, args.trim());
+            }
+        }
+    }
 }
