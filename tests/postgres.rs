@@ -13,20 +13,29 @@ async fn doctor_store_on_postgres_remembers_transactions_across_reopen() {
     let pg = Postgres::start();
     pg.sql("postgres", "CREATE DATABASE doctor");
     let store = Store::open(&pg.uri("doctor")).await.unwrap();
-    assert!(store.record_transaction("txn-1", 3).await.unwrap());
-    assert!(!store.record_transaction("txn-1", 3).await.unwrap());
-    // The command events answered and the bot's device, for encrypted rooms.
-    assert!(store.claim_event("$command").await.unwrap());
+    let events = [
+        ("$command".to_owned(), "{}".to_owned()),
+        ("$other".to_owned(), "{}".to_owned()),
+    ];
+    assert!(store.record_transaction("txn-1", 3, &events).await.unwrap());
+    assert!(!store.record_transaction("txn-1", 3, &events).await.unwrap());
+    // Answered command events, what is left to handle, and the bot's device.
+    store.mark_handled("$command").await.unwrap();
+    store.inbox_done("$command").await.unwrap();
     store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
     store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
     store.close().await;
     let store = Store::open(&pg.uri("doctor")).await.unwrap();
     assert!(
-        !store.record_transaction("txn-1", 3).await.unwrap(),
+        !store.record_transaction("txn-1", 3, &[]).await.unwrap(),
         "still known after reopening"
     );
     assert_eq!(store.transaction_count().await.unwrap(), 1);
-    assert!(!store.claim_event("$command").await.unwrap());
+    assert!(store.is_handled("$command").await.unwrap());
+    assert_eq!(
+        store.inbox().await.unwrap(),
+        [("txn-1".to_owned(), "{}".to_owned())]
+    );
     assert_eq!(
         store.bot_device("@doctor:d").await.unwrap().as_deref(),
         Some("DEV2")

@@ -56,6 +56,14 @@ pub struct AppserviceState {
 /// The content key of the delivery probe's event: its nonce.
 pub const PROBE_KEY: &str = "org.bridge_doctor.probe";
 
+fn probe_nonce(event: &serde_json::Value) -> Option<&str> {
+    event.get("content")?.get(PROBE_KEY)?.as_str()
+}
+
+fn is_probe(event: &serde_json::Value) -> bool {
+    probe_nonce(event).is_some()
+}
+
 impl AppserviceState {
     /// Fires when an event carrying `nonce` under [`PROBE_KEY`] arrives in a
     /// transaction; registered before the event is sent, so no race.
@@ -78,10 +86,7 @@ impl AppserviceState {
 
     /// Whether `event` is an awaited probe (then its waiter is told).
     fn take_probe(&self, event: &serde_json::Value) -> bool {
-        let Some(nonce) = event
-            .pointer(&format!("/content/{PROBE_KEY}"))
-            .and_then(|n| n.as_str())
-        else {
+        let Some(nonce) = probe_nonce(event) else {
             return false;
         };
         if let Some(waiter) = self.lock_probes().remove(nonce) {
@@ -221,8 +226,24 @@ async fn transaction(
             })
         })
         .collect();
-    // Recorded before answering: once we say 200 the homeserver never resends.
-    match state.store.record_transaction(&txn_id, events.len()).await {
+    // Recorded with its room events before answering: once we say 200 the
+    // homeserver never resends, so what the bot has not handled yet must
+    // survive a crash (it is handled again after the restart).
+    let room_events: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.section == "events" && !is_probe(&e.event))
+        .filter_map(|e| {
+            Some((
+                e.event.get("event_id")?.as_str()?.to_owned(),
+                e.event.to_string(),
+            ))
+        })
+        .collect();
+    match state
+        .store
+        .record_transaction(&txn_id, events.len(), &room_events)
+        .await
+    {
         Ok(false) => {
             tracing::debug!(txn_id, "repeated transaction ignored");
         }

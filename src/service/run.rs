@@ -90,6 +90,38 @@ async fn self_check(config: &Config) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Hands the bot what it had not handled when the doctor last stopped
+/// (killed after recording a transaction): the homeserver will not send
+/// those events again. Commands answered before are skipped by the bot.
+async fn replay_inbox(state: &AppserviceState) {
+    let pending = match state.store.inbox().await {
+        Ok(pending) => pending,
+        Err(err) => {
+            tracing::error!("could not read the events left from the last run: {err}");
+            return;
+        }
+    };
+    if !pending.is_empty() {
+        tracing::info!(
+            events = pending.len(),
+            "handling the events left from the last run"
+        );
+    }
+    for (txn_id, text) in pending {
+        let Ok(event) = serde_json::from_str(&text) else {
+            continue;
+        };
+        let incoming = IncomingEvent {
+            txn_id,
+            section: "events",
+            event,
+        };
+        if state.events.send(incoming).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Proves that transactions reach the doctor (the event queue must already
 /// be served), logs the finding and keeps the outcome for chat `check`.
 async fn probe_delivery(config: Config, state: Arc<AppserviceState>) {
@@ -164,7 +196,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
                 let bot = Arc::new(bot);
                 bot.start_sync();
                 tokio::spawn(probe_delivery(config.clone(), Arc::clone(&state)));
-                Some(tokio::spawn(serve_bot(bot, receiver)))
+                let task = tokio::spawn(serve_bot(bot, receiver));
+                replay_inbox(&state).await;
+                Some(task)
             }
             None => {
                 tracing::error!("the bot cannot start: the homeserver stopped answering /versions");

@@ -81,36 +81,84 @@ impl Store {
         self.kind
     }
 
-    /// Records a transaction id; `false` when it was seen before.
+    /// Records a transaction id with its room events (`(event_id, event
+    /// JSON)`), atomically; `false` when the id was seen before (its events
+    /// are then in the inbox already, or handled).
     pub async fn record_transaction(
         &self,
         txn_id: &str,
         event_count: usize,
+        room_events: &[(String, String)],
     ) -> Result<bool, StoreError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut transaction = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
         )
         .bind(txn_id)
         .bind(now)
         .bind(event_count as i64)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for (event_id, event) in room_events {
+            sqlx::query(
+                "INSERT INTO inbox (event_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(event_id)
+            .bind(txn_id)
+            .bind(event)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(true)
     }
 
-    /// Claims a command event for handling; `false` when it was handled
-    /// (or claimed) before, by either path, also before a restart.
-    pub async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
+    /// Room events received but not handled yet (the doctor stopped first),
+    /// oldest first: `(txn_id, event JSON)`.
+    pub async fn inbox(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT txn_id, event FROM inbox ORDER BY received_at, event_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("txn_id")?, row.try_get("event")?)))
+            .collect()
+    }
+
+    /// The bot is done with this event.
+    pub async fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM inbox WHERE event_id = $1")
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether this command event was answered before (by either path,
+    /// also before a restart).
+    pub async fn is_handled(&self, event_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM handled_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Remembers that this command event has been answered.
+    pub async fn mark_handled(&self, event_id: &str) -> Result<(), StoreError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let result = sqlx::query(
+        sqlx::query(
             "INSERT INTO handled_events (event_id, handled_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event_id)
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(result.rows_affected() == 1)
+        Ok(())
     }
 
     /// The bot's device id, when it has one.
@@ -184,29 +232,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("sqlite:{}", dir.path().join("d.db").display());
         let store = Store::open(&uri).await.unwrap();
-        assert!(store.record_transaction("t1", 2).await.unwrap());
-        assert!(!store.record_transaction("t1", 2).await.unwrap());
+        let events = [("$e1".to_owned(), "{\"event_id\":\"$e1\"}".to_owned())];
+        assert!(store.record_transaction("t1", 2, &events).await.unwrap());
+        assert!(!store.record_transaction("t1", 2, &events).await.unwrap());
         store.close().await;
         let store = Store::open(&uri).await.unwrap();
-        assert!(!store.record_transaction("t1", 2).await.unwrap());
+        assert!(!store.record_transaction("t1", 2, &[]).await.unwrap());
         assert_eq!(store.transaction_count().await.unwrap(), 1);
         assert!(!store.server_version().await.unwrap().is_empty());
     }
 
     #[tokio::test]
-    async fn command_events_and_the_bot_device_survive_a_reopen() {
+    async fn unhandled_events_and_answered_commands_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("sqlite:{}", dir.path().join("d.db").display());
         let store = Store::open(&uri).await.unwrap();
-        assert!(store.claim_event("$a").await.unwrap());
-        assert!(!store.claim_event("$a").await.unwrap());
+        let events = [
+            ("$a".to_owned(), "{\"event_id\":\"$a\"}".to_owned()),
+            ("$b".to_owned(), "{\"event_id\":\"$b\"}".to_owned()),
+        ];
+        assert!(store.record_transaction("t1", 2, &events).await.unwrap());
+        store.inbox_done("$a").await.unwrap();
+        store.mark_handled("$a").await.unwrap();
         assert_eq!(store.bot_device("@doctor:d").await.unwrap(), None);
         store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
         store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
         store.close().await;
         let store = Store::open(&uri).await.unwrap();
-        assert!(!store.claim_event("$a").await.unwrap());
-        assert!(store.claim_event("$b").await.unwrap());
+        assert_eq!(
+            store.inbox().await.unwrap(),
+            [("t1".to_owned(), "{\"event_id\":\"$b\"}".to_owned())],
+            "what the bot had not handled when it stopped"
+        );
+        assert!(store.is_handled("$a").await.unwrap());
+        assert!(!store.is_handled("$b").await.unwrap());
         assert_eq!(
             store.bot_device("@doctor:d").await.unwrap().as_deref(),
             Some("DEV2")

@@ -34,6 +34,9 @@ pub struct Bot {
     started: Instant,
     /// Room id -> whether it is a management room (the bot and one user).
     management: Mutex<HashMap<String, bool>>,
+    /// Command events being answered now (the same event can come by a
+    /// transaction and by sync); answered ones are in the store.
+    answering: Mutex<std::collections::HashSet<String>>,
     /// The bot's device for encrypted rooms; `None` without one.
     device: Option<BotDevice>,
     /// Why there is no device, for the notice in encrypted rooms.
@@ -120,6 +123,7 @@ impl Bot {
             state,
             started: Instant::now(),
             management: Mutex::new(HashMap::new()),
+            answering: Mutex::new(std::collections::HashSet::new()),
             device: None,
             device_problem: None,
         };
@@ -148,11 +152,20 @@ impl Bot {
     }
 
     /// Handles one event; failures are logged, never fatal to the bot.
+    /// Done, it leaves the store's inbox (where a crash would have kept it).
     pub async fn handle(&self, incoming: IncomingEvent) {
         if incoming.section != "events" {
             return;
         }
-        let event = &incoming.event;
+        self.handle_room_event(&incoming.event).await;
+        if let Some(event_id) = incoming.event.get("event_id").and_then(Value::as_str)
+            && let Err(err) = self.state.store.inbox_done(event_id).await
+        {
+            tracing::warn!(event_id, "could not clear the handled event: {err}");
+        }
+    }
+
+    async fn handle_room_event(&self, event: &Value) {
         let kind = event
             .get("type")
             .and_then(Value::as_str)
@@ -292,6 +305,7 @@ impl Bot {
         }
         let done = if outcome.ok { "✅" } else { "❌" };
         self.react(room, &event_id, done, encrypted).await;
+        self.answered(&event_id).await;
     }
 
     /// Reacts to `event_id` with `key` (the convention of Matrix bots: an
@@ -331,17 +345,27 @@ impl Bot {
         }
     }
 
-    /// `true` when this command event was not handled before (by either
-    /// path, also before a restart). A store failure lets it through: an
-    /// answer twice beats none.
+    /// `true` when this command event is neither answered (by either path,
+    /// also before a restart) nor being answered now. A store failure lets
+    /// it through: an answer twice beats none.
     async fn claim(&self, event_id: &str) -> bool {
-        match self.state.store.claim_event(event_id).await {
-            Ok(first) => first,
+        let answered = match self.state.store.is_handled(event_id).await {
+            Ok(answered) => answered,
             Err(err) => {
-                tracing::warn!(event_id, "could not record the command event: {err}");
-                true
+                tracing::warn!(event_id, "could not look the command event up: {err}");
+                false
             }
+        };
+        !answered && self.answering.lock().await.insert(event_id.to_owned())
+    }
+
+    /// The command event has its answer: remembered for good. A doctor
+    /// killed before this answers it again after its restart.
+    async fn answered(&self, event_id: &str) {
+        if let Err(err) = self.state.store.mark_handled(event_id).await {
+            tracing::warn!(event_id, "could not record the answered command: {err}");
         }
+        self.answering.lock().await.remove(event_id);
     }
 
     async fn send(&self, room: &RoomId, in_reply_to: Option<&str>, reply: Reply, encrypted: bool) {
