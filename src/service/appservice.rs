@@ -131,7 +131,12 @@ pub fn router(state: Arc<AppserviceState>) -> Router {
         .route("/_matrix/app/v1/users/{user_id}", get(user_query))
         .route("/_matrix/app/v1/rooms/{alias}", get(room_query))
         .fallback(unrecognized)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_oversized,
+        ))
         .with_state(state)
 }
 
@@ -175,17 +180,52 @@ async fn authenticate(
     next.run(request).await
 }
 
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "M_TOO_LARGE",
+        "request body is over the configured limit (appservice.max_body_bytes)",
+    )
+}
+
+/// A body announced over the limit is refused before a byte of it is read
+/// (and before the token check, which costs nothing to skip).
+async fn refuse_oversized(
+    State(state): State<Arc<AppserviceState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
+        return too_large();
+    }
+    next.run(request).await
+}
+
+/// How long a client may take to send its body: a slow sender holds a
+/// connection and memory, the homeserver never needs this long.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads the body up to the limit; `Err` is the response to send instead.
 async fn read_json(state: &AppserviceState, body: Body) -> Result<Value, Response> {
-    let bytes: Bytes = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "M_TOO_LARGE",
-                "request body is over the configured limit (appservice.max_body_bytes)",
-            )
-        })?;
+    let read = tokio::time::timeout(
+        BODY_DEADLINE,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    );
+    let bytes: Bytes = match read.await {
+        Err(_) => {
+            return Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "M_UNKNOWN",
+                "the request body did not arrive in time",
+            ));
+        }
+        Ok(read) => read.map_err(|_| too_large())?,
+    };
     if bytes.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
@@ -215,6 +255,16 @@ async fn transaction(
         Ok(body) => body,
         Err(response) => return response,
     };
+    if let Some(section) = EVENT_SECTIONS
+        .iter()
+        .find(|section| body.get(**section).is_some_and(|list| !list.is_array()))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_JSON",
+            &format!("`{section}` must be a list of events"),
+        );
+    }
     let events: Vec<IncomingEvent> = EVENT_SECTIONS
         .iter()
         .filter_map(|section| Some((*section, body.get(*section)?.as_array()?)))
@@ -303,6 +353,14 @@ async fn room_query() -> Response {
         StatusCode::NOT_FOUND,
         "M_NOT_FOUND",
         "this appservice provides no room aliases",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "M_UNRECOGNIZED",
+        "this endpoint does not take that method",
     )
 }
 
