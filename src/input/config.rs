@@ -30,7 +30,16 @@ pub struct Config {
     /// How much of the end of each log the `logs.*` checks read.
     pub log_window_bytes: u64,
     pub encryption: EncryptionSection,
+    /// How often `run` checks every target again; `None`: not at all.
+    pub watch_interval: Option<std::time::Duration>,
+    /// Where `run` serves Prometheus metrics; `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
+
+/// `watch.interval_seconds` when the config does not say.
+pub const DEFAULT_WATCH_SECONDS: u64 = 300;
+/// The shortest watch interval: a check run probes every target.
+pub const MIN_WATCH_SECONDS: u64 = 10;
 
 /// The bot's own device for encrypted rooms.
 #[derive(Clone, Debug)]
@@ -177,6 +186,8 @@ impl Config {
         let bridges = read_bridges(&mut reader, root, &base);
         let logging = read_logging(&mut reader, root);
         let encryption = read_encryption(&mut reader, root, &base);
+        let watch_interval = read_watch(&mut reader, root);
+        let metrics_listen = read_metrics(&mut reader, root);
         let log_window_bytes = reader
             .opt_u64(root, "log_window_mib", "log_window_mib")
             .unwrap_or(50)
@@ -196,6 +207,8 @@ impl Config {
                 logging,
                 log_window_bytes,
                 encryption,
+                watch_interval,
+                metrics_listen,
             }),
             _ => Err(ConfigError::Fields(reader.problems)),
         }
@@ -380,6 +393,44 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
         bridges.push(entry);
     }
     bridges
+}
+
+fn read_watch(reader: &mut FieldReader, root: &Node) -> Option<std::time::Duration> {
+    let section = root.get("watch").filter(|n| !n.is_null());
+    let seconds = section
+        .and_then(|s| reader.opt_u64(s, "interval_seconds", "watch.interval_seconds"))
+        .unwrap_or(DEFAULT_WATCH_SECONDS);
+    if seconds != 0 && seconds < MIN_WATCH_SECONDS {
+        let pos = section
+            .and_then(|s| s.get("interval_seconds"))
+            .map(|n| n.pos)
+            .unwrap_or_default();
+        reader.problem(
+            pos,
+            "watch.interval_seconds",
+            format!(
+                "must be 0 (off) or at least {MIN_WATCH_SECONDS}: every run probes every target"
+            ),
+        );
+    }
+    (seconds != 0).then(|| std::time::Duration::from_secs(seconds))
+}
+
+fn read_metrics(reader: &mut FieldReader, root: &Node) -> Option<std::net::SocketAddr> {
+    let section = root.get("metrics").filter(|n| !n.is_null())?;
+    let listen = reader.opt_string(section, "listen", "metrics.listen")?;
+    match listen.parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            let pos = section.get("listen").map(|n| n.pos).unwrap_or_default();
+            reader.problem(
+                pos,
+                "metrics.listen",
+                "must be an IP address and port such as 127.0.0.1:9110",
+            );
+            None
+        }
+    }
 }
 
 fn read_logging(reader: &mut FieldReader, root: &Node) -> Logging {

@@ -18,6 +18,7 @@ pub const REPORT_KEY: &str = "org.bridge_doctor.report";
 const MAX_REPORT_BYTES: usize = 40 * 1024;
 
 /// A message: plain text, HTML, and extra content keys.
+#[derive(Clone)]
 pub struct Reply {
     pub text: String,
     pub html: String,
@@ -181,6 +182,46 @@ pub fn report(report: &Report) -> Reply {
         None => reply.text.push_str("\n(The full report is too large for a Matrix event: run `bridge-doctor check --format json` on the server.)"),
     }
     reply
+}
+
+/// A change the watch announces.
+pub enum Alert<'a> {
+    Failing {
+        target: &'a str,
+        checks: &'a [String],
+    },
+    Recovered {
+        target: &'a str,
+    },
+}
+
+/// The watch's notice: which target, which checks now fail, and the
+/// diagnoses they belong to with their fix; or that it is healthy again.
+pub fn alert(alert: &Alert, report: &Report) -> Reply {
+    let (target, checks) = match alert {
+        Alert::Recovered { target } => {
+            return Reply::plain(format!("✅ {target} is healthy again: every check passes."));
+        }
+        Alert::Failing { target, checks } => (*target, *checks),
+    };
+    let heading = format!("⚠ {target} is failing: {}.", checks.join(", "));
+    let mut text = format!("{heading}\n");
+    let mut html = format!("<p><b>{}</b></p>", escape(&heading));
+    let diagnoses = report
+        .diagnoses
+        .iter()
+        .filter(|d| d.target == target && d.evidence.iter().any(|e| checks.contains(&e.check)));
+    for diagnosis in diagnoses {
+        let _ = writeln!(text, "{}", diagnosis.title);
+        let _ = write!(html, "<p>{}</p>", escape(&diagnosis.title));
+        append_fix(
+            &mut text,
+            &mut html,
+            &diagnosis.fix,
+            diagnosis.faq.as_deref(),
+        );
+    }
+    Reply::new(text, html)
 }
 
 /// The JSON report for the event: whole when it fits, else only what did

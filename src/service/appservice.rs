@@ -47,6 +47,8 @@ pub struct AppserviceState {
     pub events: mpsc::Sender<IncomingEvent>,
     pub pings_received: AtomicU64,
     legacy_auth_warned: AtomicBool,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Arc<crate::service::metrics::Metrics>,
     /// The last delivery probe's outcome, for the doctor's own `check` in chat.
     pub last_delivery: std::sync::Mutex<Option<crate::facts::DeliveryProbe>>,
     /// Delivery probes awaited, by the nonce their event carries.
@@ -101,6 +103,7 @@ impl AppserviceState {
         max_body_bytes: usize,
         store: Store,
         events: mpsc::Sender<IncomingEvent>,
+        metrics: Arc<crate::service::metrics::Metrics>,
     ) -> Arc<AppserviceState> {
         Arc::new(AppserviceState {
             hs_token,
@@ -111,6 +114,7 @@ impl AppserviceState {
             pings_received: AtomicU64::new(0),
             legacy_auth_warned: AtomicBool::new(false),
             probes: Default::default(),
+            metrics,
             last_delivery: Default::default(),
         })
     }
@@ -299,6 +303,7 @@ async fn transaction(
         }
         Ok(true) => {
             tracing::debug!(txn_id, events = events.len(), "transaction received");
+            state.metrics.transaction_received();
             for event in events {
                 if state.take_probe(&event.event) {
                     continue;

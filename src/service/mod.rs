@@ -6,6 +6,8 @@ pub mod bot;
 pub mod delivery;
 pub mod device;
 pub mod generate;
+pub mod metrics;
 pub mod run;
 pub mod selfcheck;
 pub mod store;
+pub mod watch;

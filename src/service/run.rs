@@ -10,8 +10,10 @@ use tokio::sync::mpsc;
 use crate::input::config::Config;
 use crate::service::appservice::{self, AppserviceState, IncomingEvent};
 use crate::service::bot::Bot;
+use crate::service::metrics::Metrics;
 use crate::service::selfcheck::{self, FailureClass};
 use crate::service::store::Store;
+use crate::service::watch;
 
 /// Exit codes of `run`, also listed in the README.
 pub const EXIT_CONFIG: i32 = 2;
@@ -135,6 +137,24 @@ async fn probe_delivery(config: Config, state: Arc<AppserviceState>) {
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(probe);
 }
 
+/// `GET /metrics` on `metrics.listen`, when set.
+async fn serve_metrics(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, RunError> {
+    let Some(address) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| RunError::Config(format!("cannot listen on {address} for metrics: {e}. Another program may use the port (`metrics.listen`).")))?;
+    tracing::info!(%address, "metrics listening");
+    let router = crate::service::metrics::router(Arc::clone(metrics));
+    Ok(Some(tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })))
+}
+
 /// The appservice API's listener on `appservice.hostname:port`.
 async fn listen(config: &Config) -> Result<tokio::net::TcpListener, RunError> {
     let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
@@ -165,6 +185,8 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Config(e.to_string()))?;
     let listener = listen(&config).await?;
+    let metrics = Arc::new(Metrics::default());
+    let metrics_task = serve_metrics(&config, &metrics).await?;
 
     let (sender, receiver) = mpsc::channel(1024);
     let state = AppserviceState::new(
@@ -173,6 +195,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         usize::try_from(config.appservice.max_body_bytes).unwrap_or(usize::MAX),
         store.clone(),
         sender,
+        Arc::clone(&metrics),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
@@ -196,9 +219,14 @@ pub async fn run(config: Config) -> Result<(), RunError> {
                 let bot = Arc::new(bot);
                 bot.start_sync();
                 tokio::spawn(probe_delivery(config.clone(), Arc::clone(&state)));
+                let watching = tokio::spawn(watch::watch(
+                    config.clone(),
+                    Arc::clone(&bot),
+                    Arc::clone(&metrics),
+                ));
                 let task = tokio::spawn(serve_bot(bot, receiver));
                 replay_inbox(&state).await;
-                Some(task)
+                Some((task, watching))
             }
             None => {
                 tracing::error!("the bot cannot start: the homeserver stopped answering /versions");
@@ -209,7 +237,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let _ = server.await;
     drop(state);
-    if let Some(task) = bot_task {
+    if let Some((task, watching)) = bot_task {
+        task.abort();
+        watching.abort();
+    }
+    if let Some(task) = metrics_task {
         task.abort();
     }
     store.close().await;

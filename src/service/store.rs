@@ -5,6 +5,9 @@
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+/// The checks failing per target, as the watch remembers them.
+pub type FailingChecks = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
 /// How long a handled command event is remembered, in seconds (30 days).
 const HANDLED_EVENTS_KEPT: i64 = 30 * 24 * 3600;
 
@@ -193,6 +196,81 @@ impl Store {
     pub async fn set_probe_room(&self, user_id: &str, room_id: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO probe_room (user_id, room_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The checks failing at the last watch run, by target.
+    pub async fn failing_checks(&self) -> Result<FailingChecks, StoreError> {
+        let rows = sqlx::query("SELECT target, check_id FROM failing_checks")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut failing = FailingChecks::new();
+        for row in rows {
+            failing
+                .entry(row.try_get("target")?)
+                .or_default()
+                .insert(row.try_get("check_id")?);
+        }
+        Ok(failing)
+    }
+
+    /// Replaces what fails for `target`, keeping `since` of what still fails.
+    pub async fn set_failing_checks(
+        &self,
+        target: &str,
+        checks: &std::collections::BTreeSet<String>,
+    ) -> Result<(), StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut transaction = self.pool.begin().await?;
+        let known: Vec<String> =
+            sqlx::query("SELECT check_id FROM failing_checks WHERE target = $1")
+                .bind(target)
+                .fetch_all(&mut *transaction)
+                .await?
+                .iter()
+                .filter_map(|row| row.try_get("check_id").ok())
+                .collect();
+        for gone in known.iter().filter(|c| !checks.contains(*c)) {
+            sqlx::query("DELETE FROM failing_checks WHERE target = $1 AND check_id = $2")
+                .bind(target)
+                .bind(gone)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        for check in checks.iter().filter(|c| !known.contains(c)) {
+            sqlx::query("INSERT INTO failing_checks (target, check_id, since) VALUES ($1, $2, $3)")
+                .bind(target)
+                .bind(check)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Each admin's management room, where alerts go: `(user, room)`.
+    pub async fn management_rooms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT user_id, room_id FROM management_rooms ORDER BY user_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("user_id")?, row.try_get("room_id")?)))
+            .collect()
+    }
+
+    pub async fn set_management_room(
+        &self,
+        user_id: &str,
+        room_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO management_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id",
         )
         .bind(user_id)
         .bind(room_id)

@@ -223,6 +223,11 @@ impl Bot {
             self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
             Ok(answer) if answer.is_success()
         );
+        if permission_of(&self.config, sender) == Some(Permission::Admin)
+            && self.is_management_room(room).await
+        {
+            self.remember_management_room(sender, room).await;
+        }
         let reply = match (encrypted, &self.device_problem) {
             (true, Some(problem)) => Reply::plain(format!(
                 "This room is encrypted, and bridge-doctor has no device to read encrypted messages here, so it will not see your commands ({problem}).\n\
@@ -234,6 +239,47 @@ impl Bot {
             )),
         };
         self.send(room, None, reply, encrypted).await;
+    }
+
+    /// Where watch alerts for `admin` go.
+    async fn remember_management_room(&self, admin: &str, room: &RoomId) {
+        if let Err(err) = self
+            .state
+            .store
+            .set_management_room(admin, room.as_str())
+            .await
+        {
+            tracing::warn!(%room, "could not remember the management room: {err}");
+        }
+    }
+
+    pub fn store(&self) -> &crate::service::store::Store {
+        &self.state.store
+    }
+
+    /// Posts `reply` in each admin's management room (encrypted where the
+    /// room is), for the watch's alerts.
+    pub async fn notify_admins(&self, reply: Reply) {
+        let rooms = match self.state.store.management_rooms().await {
+            Ok(rooms) => rooms,
+            Err(err) => {
+                tracing::warn!("could not read the management rooms: {err}");
+                return;
+            }
+        };
+        for (admin, room) in rooms {
+            let Ok(room) = RoomId::parse(&room) else {
+                continue;
+            };
+            if permission_of(&self.config, &admin) != Some(Permission::Admin) {
+                continue;
+            }
+            let encrypted = matches!(
+                self.as_bot().room_state(&room, StateEventType::RoomEncryption).await,
+                Ok(answer) if answer.is_success()
+            );
+            self.send(&room, None, reply.clone(), encrypted).await;
+        }
     }
 
     async fn is_management_room(&self, room: &RoomId) -> bool {
@@ -281,6 +327,10 @@ impl Bot {
             encrypted,
         };
         tracing::info!(%room, sender, encrypted, command = work.name(), "command");
+        if permission == Permission::Admin && self.is_management_room(room).await {
+            self.remember_management_room(sender, room).await;
+        }
+        let started = Instant::now();
         let working = self.react(room, &event_id, "⏳", encrypted).await;
         let run = async {
             match work {
@@ -306,6 +356,9 @@ impl Bot {
         let done = if outcome.ok { "✅" } else { "❌" };
         self.react(room, &event_id, done, encrypted).await;
         self.answered(&event_id).await;
+        self.state
+            .metrics
+            .command_answered(work.name(), started.elapsed().as_secs_f64());
     }
 
     /// Reacts to `event_id` with `key` (the convention of Matrix bots: an

@@ -1,0 +1,142 @@
+//! Watch mode against real programs: a real mautrix-telegram stopped under
+//! a running doctor is announced once in the admin's management room, and
+//! once more when it is back; `/metrics` shows it unhealthy, then healthy.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+fn messages(synapse: &Synapse, token: &str, room: &str) -> Vec<String> {
+    let answer = blocking::client()
+        .get(&format!(
+            "{}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100",
+            synapse.url()
+        ))
+        .bearer(token)
+        .send()
+        .unwrap();
+    answer.body["chunk"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["sender"] == "@doctor:doctor.test" && e["type"] == "m.room.message")
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn count(bodies: &[String], needle: &str) -> usize {
+    bodies.iter().filter(|b| b.contains(needle)).count()
+}
+
+fn metrics(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Polls `probe` until it is true, or fails with `what` after `limit`.
+fn eventually(limit: Duration, what: &str, probe: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !probe() {
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let (mut bridge, config) = bot_setup(
+        dir.path(),
+        &format!("watch:\n  interval_seconds: 10\nmetrics:\n  listen: 127.0.0.1:{metrics_port}\n"),
+    );
+    let synapse = bot_homeserver(dir.path(), &bridge, &config);
+    bridge.start();
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(&config);
+    let mut doctor = spawn_logged(command, &dir.path().join("doctor.log"));
+    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+
+    register_user(&synapse, "admin", true);
+    let token = login(&synapse, "admin");
+    let created = blocking::client()
+        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+        .bearer(&token)
+        .json(&json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
+        .send()
+        .unwrap();
+    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let seen = || messages(&synapse, &token, &room);
+    eventually(Duration::from_secs(20), "the bot greets", || {
+        !seen().is_empty()
+    });
+    blocking::client()
+        .put(&format!(
+            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/help-1",
+            synapse.url()
+        ))
+        .bearer(&token)
+        .json(&json!({"msgtype": "m.text", "body": "help"}))
+        .send()
+        .unwrap();
+    eventually(Duration::from_secs(20), "the answer to help", || {
+        count(&seen(), "check [BRIDGE]") == 1
+    });
+    let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
+    let unhealthy = "bridge_doctor_target_healthy{target=\"telegram\"} 0";
+    eventually(
+        Duration::from_secs(30),
+        "telegram healthy in /metrics",
+        || metrics(metrics_port).contains(healthy),
+    );
+
+    bridge.stop();
+    eventually(Duration::from_secs(40), "an alert", || {
+        count(&seen(), "telegram is failing") == 1
+    });
+    let alert = seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("ping.connection_failed"), "{alert}");
+    assert!(metrics(metrics_port).contains(unhealthy));
+
+    bridge.start();
+    eventually(Duration::from_secs(40), "a recovery notice", || {
+        count(&seen(), "telegram is healthy again") == 1
+    });
+    assert!(metrics(metrics_port).contains(healthy));
+
+    // Another interval: nothing is repeated.
+    std::thread::sleep(Duration::from_secs(12));
+    let bodies = seen();
+    assert_eq!(
+        (
+            count(&bodies, "telegram is failing"),
+            count(&bodies, "telegram is healthy again")
+        ),
+        (1, 1),
+        "{bodies:#?}"
+    );
+    let text = metrics(metrics_port);
+    for series in [
+        "bridge_doctor_check_failing{target=\"telegram\",check=\"ping.connection_failed\"} 0",
+        "bridge_doctor_last_check_timestamp_seconds",
+        "bridge_doctor_transactions_total",
+        "bridge_doctor_command_duration_seconds_count{command=\"help\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} not in\n{text}");
+    }
+    assert_eq!(doctor.terminate(), Some(0));
+}
