@@ -4,35 +4,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
-
-fn start_doctor(config: &Path, log: &Path) -> Process {
-    let mut command = Command::new(doctor_bin());
-    command.arg("run").arg("-c").arg(config);
-    let mut doctor = spawn_logged(command, log);
-    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
-    doctor
-}
-
-/// The room's messages as `user` sees them, newest last.
-fn messages(synapse: &Synapse, token: &str, room: &str) -> Vec<Value> {
-    let answer = blocking::client()
-        .get(&format!(
-            "{}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100",
-            synapse.url()
-        ))
-        .bearer(token)
-        .send()
-        .unwrap();
-    let mut events = answer.body["chunk"].as_array().cloned().unwrap_or_default();
-    events.reverse();
-    events
-}
 
 fn replies_to(events: &[Value], event_id: &str) -> usize {
     events
@@ -69,7 +44,7 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
     );
     edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
     let hs_token = yaml_value(&config, "hs_token");
-    let mut doctor = start_doctor(&config, &dir.path().join("doctor-1.log"));
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor-1.log"));
 
     // The admin's direct chat with the bot, as a client makes it (unencrypted).
     register_user(&synapse, "admin", true);
@@ -83,7 +58,7 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
         .unwrap();
     let room = created.body["room_id"].as_str().unwrap().to_owned();
     let start = Instant::now();
-    while !messages(&synapse, &token, &room)
+    while !room_messages(&synapse, &token, &room)
         .iter()
         .any(|e| e["sender"] == "@doctor:doctor.test" && e["type"] == "m.room.message")
     {
@@ -106,7 +81,7 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
         .unwrap();
     let event_id = sent.body["event_id"].as_str().unwrap().to_owned();
     kill_on(&mut doctor, "bot: command");
-    let before = replies_to(&messages(&synapse, &token, &room), &event_id);
+    let before = replies_to(&room_messages(&synapse, &token, &room), &event_id);
     assert_eq!(before, 0, "killed before it answered");
     let first_log = doctor.log_text();
     let txn_id = first_log
@@ -119,9 +94,9 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
 
     // Restarted, it answers from what it had recorded: the homeserver got
     // its 200 and will not send the event again.
-    let mut doctor = start_doctor(&config, &dir.path().join("doctor-2.log"));
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor-2.log"));
     let start = Instant::now();
-    while replies_to(&messages(&synapse, &token, &room), &event_id) == 0 {
+    while replies_to(&room_messages(&synapse, &token, &room), &event_id) == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "no answer after the restart:\n{}",
@@ -160,7 +135,7 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
     }
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        replies_to(&messages(&synapse, &token, &room), &event_id),
+        replies_to(&room_messages(&synapse, &token, &room), &event_id),
         1,
         "answered exactly once"
     );

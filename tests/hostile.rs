@@ -5,7 +5,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -38,10 +37,7 @@ fn hostile_requests_get_matrix_errors_and_the_doctor_stays_up() {
     edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
     let hs_token = yaml_value(&config, "hs_token");
     let port: u16 = yaml_value(&config, "port").parse().unwrap();
-    let mut command = Command::new(doctor_bin());
-    command.arg("run").arg("-c").arg(&config);
-    let mut doctor = spawn_logged(command, &dir.path().join("doctor.log"));
-    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));
 
     let base = format!("http://127.0.0.1:{port}");
     let txn = |id: &str| format!("{base}/_matrix/app/v1/transactions/{id}");

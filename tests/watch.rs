@@ -4,25 +4,14 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::*;
 
-fn messages(synapse: &Synapse, token: &str, room: &str) -> Vec<String> {
-    let answer = blocking::client()
-        .get(&format!(
-            "{}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100",
-            synapse.url()
-        ))
-        .bearer(token)
-        .send()
-        .unwrap();
-    answer.body["chunk"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+/// The bodies of the bot's messages in the room.
+fn bot_bodies(synapse: &Synapse, token: &str, room: &str) -> Vec<String> {
+    room_messages(synapse, token, room)
         .iter()
         .filter(|e| e["sender"] == "@doctor:doctor.test" && e["type"] == "m.room.message")
         .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
@@ -63,10 +52,7 @@ fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
     );
     let synapse = bot_homeserver(dir.path(), &bridge, &config);
     bridge.start();
-    let mut command = Command::new(doctor_bin());
-    command.arg("run").arg("-c").arg(&config);
-    let mut doctor = spawn_logged(command, &dir.path().join("doctor.log"));
-    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));
 
     register_user(&synapse, "admin", true);
     let token = login(&synapse, "admin");
@@ -77,7 +63,7 @@ fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
         .send()
         .unwrap();
     let room = created.body["room_id"].as_str().unwrap().to_owned();
-    let seen = || messages(&synapse, &token, &room);
+    let seen = || bot_bodies(&synapse, &token, &room);
     eventually(Duration::from_secs(20), "the bot greets", || {
         !seen().is_empty()
     });

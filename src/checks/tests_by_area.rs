@@ -131,6 +131,23 @@ impl Builder {
     }
 }
 
+/// Every check of the catalogue on the only target: none fails or errs.
+fn assert_nothing_fails(facts: &Facts) {
+    let context = Context {
+        facts,
+        target: &facts.targets[0],
+    };
+    for check in super::catalogue() {
+        let finding = run_one(check, &context);
+        assert!(
+            !matches!(finding.status, Status::Fail | Status::Error),
+            "{}: {:?}",
+            check.id,
+            finding
+        );
+    }
+}
+
 /// Runs one check on the only target; returns its status and the finding.
 fn run(check: &str, facts: &Facts) -> (Status, super::Finding) {
     let context = Context {
@@ -191,19 +208,7 @@ fn a_healthy_bridge_fails_nothing() {
         .homeserver("server_name: doctor.test\napp_service_config_files: [/b/registration.yaml]\n")
         .live(live_ping(answer(200, json!({"duration_ms": 3}))))
         .build();
-    let context = Context {
-        facts: &facts,
-        target: &facts.targets[0],
-    };
-    for check in super::catalogue() {
-        let finding = run_one(check, &context);
-        assert!(
-            !matches!(finding.status, Status::Fail | Status::Error),
-            "{}: {:?}",
-            check.id,
-            finding
-        );
-    }
+    assert_nothing_fails(&facts);
 }
 
 #[test]
@@ -1289,19 +1294,7 @@ fn a_healthy_bridgev2_config_fails_nothing() {
     builder.registration = registration.to_owned();
     builder.config = Some(config);
     let facts = builder.build();
-    let context = Context {
-        facts: &facts,
-        target: &facts.targets[0],
-    };
-    for check in super::catalogue() {
-        let finding = run_one(check, &context);
-        assert!(
-            !matches!(finding.status, Status::Fail | Status::Error),
-            "{}: {:?}",
-            check.id,
-            finding
-        );
-    }
+    assert_nothing_fails(&facts);
     for check in [
         "permissions.no_local_users",
         "doublepuppet.secret_format",

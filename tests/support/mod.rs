@@ -759,3 +759,27 @@ pub fn result<'a>(
         .find(|r| r["target"] == target && r["check"] == check)
         .unwrap_or_else(|| panic!("no {check} for {target}"))
 }
+
+/// `bridge-doctor run -c CONFIG`, logging to `log`, once its self-check passed.
+pub fn run_doctor(config: &Path, log: &Path) -> Process {
+    let mut command = Command::new(doctor_bin());
+    command.arg("run").arg("-c").arg(config);
+    let mut doctor = spawn_logged(command, log);
+    doctor.wait_for_log("self-check passed", Duration::from_secs(60));
+    doctor
+}
+
+/// A room's last hundred events as `token`'s user sees them, oldest first.
+pub fn room_messages(synapse: &Synapse, token: &str, room: &str) -> Vec<serde_json::Value> {
+    let answer = blocking::client()
+        .get(&format!(
+            "{}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100",
+            synapse.url()
+        ))
+        .bearer(token)
+        .send()
+        .unwrap();
+    let mut events = answer.body["chunk"].as_array().cloned().unwrap_or_default();
+    events.reverse();
+    events
+}
