@@ -67,15 +67,7 @@ fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
     eventually(Duration::from_secs(20), "the bot greets", || {
         !seen().is_empty()
     });
-    blocking::client()
-        .put(&format!(
-            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/help-1",
-            synapse.url()
-        ))
-        .bearer(&token)
-        .json(&json!({"msgtype": "m.text", "body": "help"}))
-        .send()
-        .unwrap();
+    say(&synapse, &token, &room, "help");
     eventually(Duration::from_secs(20), "the answer to help", || {
         count(&seen(), "check [BRIDGE]") == 1
     });
@@ -99,6 +91,7 @@ fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
     assert!(metrics(metrics_port).contains(unhealthy));
 
     bridge.start();
+    // Healthy for two runs in a row before it is announced (no flapping).
     eventually(Duration::from_secs(40), "a recovery notice", || {
         count(&seen(), "telegram is healthy again") == 1
     });
@@ -124,5 +117,48 @@ fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
     ] {
         assert!(text.contains(series), "{series} not in\n{text}");
     }
+
+    // The history holds both changes; `watch off` silences the room.
+    say(&synapse, &token, &room, "history");
+    eventually(Duration::from_secs(20), "the history", || {
+        count(&seen(), "telegram: healthy again") == 1
+    });
+    let history = seen()
+        .into_iter()
+        .find(|b| b.contains("telegram: healthy again"))
+        .unwrap();
+    assert!(
+        history.contains("telegram: failing (ping.connection_failed"),
+        "{history}"
+    );
+    say(&synapse, &token, &room, "watch off");
+    eventually(Duration::from_secs(20), "watch off confirmed", || {
+        count(&seen(), "Alerts are off in this room") == 1
+    });
+    bridge.stop();
+    eventually(Duration::from_secs(40), "unhealthy in /metrics", || {
+        metrics(metrics_port).contains(unhealthy)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count(&seen(), "telegram is failing"),
+        1,
+        "muted: no new alert"
+    );
     assert_eq!(doctor.terminate(), Some(0));
+}
+
+/// Sends `body` into the room as the admin.
+fn say(synapse: &Synapse, token: &str, room: &str, body: &str) {
+    let answer = blocking::client()
+        .put(&format!(
+            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{}",
+            synapse.url(),
+            body.replace(' ', "-")
+        ))
+        .bearer(token)
+        .json(&json!({"msgtype": "m.text", "body": body}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
 }

@@ -189,6 +189,8 @@ pub enum Alert<'a> {
     Failing {
         target: &'a str,
         checks: &'a [String],
+        /// What differs from when the target was last healthy.
+        changed: &'a [String],
     },
     Recovered {
         target: &'a str,
@@ -198,15 +200,24 @@ pub enum Alert<'a> {
 /// The watch's notice: which target, which checks now fail, and the
 /// diagnoses they belong to with their fix; or that it is healthy again.
 pub fn alert(alert: &Alert, report: &Report) -> Reply {
-    let (target, checks) = match alert {
+    let (target, checks, changed) = match alert {
         Alert::Recovered { target } => {
             return Reply::plain(format!("✅ {target} is healthy again: every check passes."));
         }
-        Alert::Failing { target, checks } => (*target, *checks),
+        Alert::Failing {
+            target,
+            checks,
+            changed,
+        } => (*target, *checks, *changed),
     };
     let heading = format!("⚠ {target} is failing: {}.", checks.join(", "));
     let mut text = format!("{heading}\n");
     let mut html = format!("<p><b>{}</b></p>", escape(&heading));
+    if !changed.is_empty() {
+        let since = format!("Since it was last healthy, {}.", changed.join("; "));
+        let _ = writeln!(text, "{since}");
+        let _ = write!(html, "<p>{}</p>", escape(&since));
+    }
     let diagnoses = report
         .diagnoses
         .iter()

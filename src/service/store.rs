@@ -5,6 +5,17 @@
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+/// One announced change of a target: `failing` (with the checks) or `recovered`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryEntry {
+    pub target: String,
+    /// Unix time.
+    pub at: i64,
+    pub change: String,
+    /// The checks that started failing, comma-separated; empty on recovery.
+    pub checks: String,
+}
+
 /// The checks failing per target, as the watch remembers them.
 pub type FailingChecks = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
@@ -274,6 +285,88 @@ impl Store {
         )
         .bind(user_id)
         .bind(room_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends an announced change to the watch history.
+    pub async fn add_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO watch_history (target, at, change, checks) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&entry.target)
+        .bind(entry.at)
+        .bind(&entry.change)
+        .bind(&entry.checks)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The last `limit` announced changes, newest first, of `target` or all.
+    pub async fn history(
+        &self,
+        target: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, at, change, checks FROM watch_history WHERE $1 = '' OR target = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(target.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    target: row.try_get("target")?,
+                    at: row.try_get("at")?,
+                    change: row.try_get("change")?,
+                    checks: row.try_get("checks")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `watch off` (muted) or `watch on` for a room.
+    pub async fn set_muted(&self, room_id: &str, muted: bool) -> Result<(), StoreError> {
+        let sql = if muted {
+            "INSERT INTO muted_rooms (room_id) VALUES ($1) ON CONFLICT (room_id) DO NOTHING"
+        } else {
+            "DELETE FROM muted_rooms WHERE room_id = $1"
+        };
+        sqlx::query(sql).bind(room_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn is_muted(&self, room_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM muted_rooms WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// What a target looked like when last healthy (fingerprints as JSON).
+    pub async fn healthy_fingerprints(&self, target: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT fingerprints FROM healthy_fingerprints WHERE target = $1")
+            .bind(target)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.try_get("fingerprints").ok()))
+    }
+
+    pub async fn set_healthy_fingerprints(
+        &self,
+        target: &str,
+        fingerprints: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO healthy_fingerprints (target, fingerprints) VALUES ($1, $2) ON CONFLICT (target) DO UPDATE SET fingerprints = excluded.fingerprints",
+        )
+        .bind(target)
+        .bind(fingerprints)
         .execute(&self.pool)
         .await?;
         Ok(())

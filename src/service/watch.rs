@@ -2,10 +2,14 @@
 //! `watch.interval_seconds`; a target whose failing checks change is
 //! announced once in each admin's management room (and once more when it
 //! is healthy again). A failure that persists is not repeated: what failed
-//! at the last run is kept in the store, also across restarts.
+//! at the last run is kept in the store, also across restarts. Recovery is
+//! announced only when a target stays healthy for two runs in a row, so a
+//! flapping bridge does not flood the room.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use crate::checks::{self, Finding, Status};
 use crate::facts::Facts;
@@ -58,13 +62,115 @@ pub fn changes(before: &FailingChecks, now: &FailingChecks) -> Vec<Change> {
     changes
 }
 
+/// Holds a recovery back for one run: announced when the target is still
+/// healthy at the next run, dropped when it fails again meanwhile.
+#[derive(Default)]
+pub struct Debounce {
+    recovering: BTreeSet<String>,
+}
+
+impl Debounce {
+    /// The changes to announce now, and the targets whose healthy state
+    /// must not be saved yet (their failures stay the reference).
+    pub fn settle(
+        &mut self,
+        changes: Vec<Change>,
+        now: &FailingChecks,
+    ) -> (Vec<Change>, BTreeSet<String>) {
+        let mut announce = Vec::new();
+        let mut held = BTreeSet::new();
+        for change in changes {
+            match &change {
+                Change::Recovered { target } if self.recovering.insert(target.clone()) => {
+                    held.insert(target.clone());
+                }
+                Change::Recovered { target } => {
+                    self.recovering.remove(target);
+                    announce.push(change);
+                }
+                Change::Failing { .. } => announce.push(change),
+            }
+        }
+        // Held last run and healthy again now: announce; failing again: forget.
+        let waiting: Vec<String> = self
+            .recovering
+            .iter()
+            .filter(|t| !held.contains(*t))
+            .cloned()
+            .collect();
+        for target in waiting {
+            self.recovering.remove(&target);
+            if now.get(&target).is_some_and(BTreeSet::is_empty) {
+                announce.push(Change::Recovered { target });
+            }
+        }
+        (announce, held)
+    }
+}
+
+/// Fingerprints of what makes a target work: its files, its tokens and
+/// the homeserver. Hashes only: a value never leaves the process.
+pub fn fingerprints(
+    target: &crate::facts::TargetFacts,
+    homeserver: Option<&str>,
+) -> BTreeMap<String, String> {
+    let hash = |bytes: &[u8]| format!("{:x}", Sha256::digest(bytes))[..16].to_owned();
+    let mut prints = BTreeMap::new();
+    if let Ok(bytes) = std::fs::read(&target.registration_path) {
+        prints.insert("registration".to_owned(), hash(&bytes));
+    }
+    if let Some(config) = target.config()
+        && let Ok(bytes) = std::fs::read(config.path())
+    {
+        prints.insert("config".to_owned(), hash(&bytes));
+    }
+    if let Some(registration) = target.registration() {
+        let tokens = format!(
+            "{}\n{}",
+            registration.as_token.as_deref().unwrap_or_default(),
+            registration.hs_token.as_deref().unwrap_or_default()
+        );
+        prints.insert("tokens".to_owned(), hash(tokens.as_bytes()));
+    }
+    if let Some(homeserver) = homeserver {
+        prints.insert("homeserver".to_owned(), homeserver.to_owned());
+    }
+    prints
+}
+
+/// What differs from when the target was last healthy, in words.
+pub fn what_changed(
+    healthy: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let differs = |key: &str| healthy.contains_key(key) && healthy.get(key) != now.get(key);
+    let mut changed = Vec::new();
+    if differs("tokens") {
+        changed.push("its tokens were regenerated".to_owned());
+    } else if differs("registration") {
+        changed.push("its registration file changed".to_owned());
+    }
+    if differs("config") {
+        changed.push("its config file changed".to_owned());
+    }
+    if differs("homeserver") {
+        changed.push(format!(
+            "the homeserver changed from {} to {}",
+            healthy["homeserver"],
+            now.get("homeserver").map_or("nothing", String::as_str)
+        ));
+    }
+    changed
+}
+
 /// Checks every target every interval until the process ends.
 pub async fn watch(config: Config, bot: Arc<Bot>, metrics: Arc<Metrics>) {
     let Some(interval) = config.watch_interval else {
         return;
     };
+    let mut debounce = Debounce::default();
     loop {
-        if let Err(err) = run_once(&config, &bot, &metrics).await {
+        if let Err(err) = run_once(&config, &bot, &metrics, &mut debounce).await {
             tracing::warn!("watch: could not compare with the last run: {err}");
         }
         tokio::time::sleep(interval).await;
@@ -75,6 +181,7 @@ async fn run_once(
     config: &Config,
     bot: &Bot,
     metrics: &Metrics,
+    debounce: &mut Debounce,
 ) -> Result<(), crate::service::store::StoreError> {
     let mut facts = Facts::load(config);
     facts.observe(config, false).await;
@@ -83,25 +190,79 @@ async fn run_once(
     let now = failing(&findings);
     let store = bot.store();
     let before = store.failing_checks().await?;
+    let (announce, held) = debounce.settle(changes(&before, &now), &now);
+    let homeserver = facts
+        .homeserver
+        .software
+        .as_ref()
+        .map(|s| format!("{} {}", s.name, s.version));
     let report = Report::new(&facts, findings);
-    for change in changes(&before, &now) {
+    for change in &announce {
         tracing::info!(?change, "watch: a target changed");
-        bot.notify_admins(crate::render::matrix::alert(&change_view(&change), &report))
-            .await;
+        let changed = match change {
+            Change::Failing { target, .. } => match (
+                facts.targets.iter().find(|t| &t.id == target),
+                store.healthy_fingerprints(target).await?,
+            ) {
+                (Some(facts), Some(healthy)) => what_changed(
+                    &serde_json::from_str(&healthy).unwrap_or_default(),
+                    &fingerprints(facts, homeserver.as_deref()),
+                ),
+                _ => Vec::new(),
+            },
+            Change::Recovered { .. } => Vec::new(),
+        };
+        bot.notify_admins(crate::render::matrix::alert(
+            &alert_of(change, &changed),
+            &report,
+        ))
+        .await;
+        store.add_history(&history_entry(change)).await?;
     }
-    for (target, checks) in &now {
+    for (target, checks) in now.iter().filter(|(t, _)| !held.contains(*t)) {
         store.set_failing_checks(target, checks).await?;
+        if checks.is_empty()
+            && let Some(facts) = facts.targets.iter().find(|t| &t.id == target)
+        {
+            let prints = fingerprints(facts, homeserver.as_deref());
+            store
+                .set_healthy_fingerprints(
+                    target,
+                    &serde_json::to_string(&prints).unwrap_or_default(),
+                )
+                .await?;
+        }
     }
     Ok(())
 }
 
 /// The change as the renderer reads it.
-fn change_view(change: &Change) -> crate::render::matrix::Alert<'_> {
+fn alert_of<'a>(change: &'a Change, changed: &'a [String]) -> crate::render::matrix::Alert<'a> {
     match change {
-        Change::Failing { target, checks } => {
-            crate::render::matrix::Alert::Failing { target, checks }
-        }
+        Change::Failing { target, checks } => crate::render::matrix::Alert::Failing {
+            target,
+            checks,
+            changed,
+        },
         Change::Recovered { target } => crate::render::matrix::Alert::Recovered { target },
+    }
+}
+
+fn history_entry(change: &Change) -> crate::service::store::HistoryEntry {
+    let at = time::OffsetDateTime::now_utc().unix_timestamp();
+    match change {
+        Change::Failing { target, checks } => crate::service::store::HistoryEntry {
+            target: target.clone(),
+            at,
+            change: "failing".to_owned(),
+            checks: checks.join(", "),
+        },
+        Change::Recovered { target } => crate::service::store::HistoryEntry {
+            target: target.clone(),
+            at,
+            change: "recovered".to_owned(),
+            checks: String::new(),
+        },
     }
 }
 
@@ -158,6 +319,101 @@ mod tests {
             changes(&FailingChecks::new(), &healthy),
             [],
             "first run, healthy: silence"
+        );
+    }
+
+    #[test]
+    fn a_recovery_is_announced_when_it_holds_for_two_runs() {
+        let down = state(&[("tg", &["ping.connection_failed"])]);
+        let up = state(&[("tg", &[])]);
+        let mut debounce = Debounce::default();
+        // First healthy run: held back, and the failure stays the reference.
+        let (announce, held) = debounce.settle(changes(&down, &up), &up);
+        assert!(announce.is_empty());
+        assert!(held.contains("tg"));
+        // Still healthy: announced.
+        let (announce, held) = debounce.settle(changes(&down, &up), &up);
+        assert_eq!(
+            announce,
+            [Change::Recovered {
+                target: "tg".into()
+            }]
+        );
+        assert!(held.is_empty());
+
+        // Flapping: healthy once, failing again: nothing at all.
+        let mut debounce = Debounce::default();
+        let _ = debounce.settle(changes(&down, &up), &up);
+        let (announce, _) = debounce.settle(changes(&down, &down), &down);
+        assert!(announce.is_empty(), "{announce:?}");
+    }
+
+    #[test]
+    fn what_changed_names_files_tokens_and_the_homeserver_never_values() {
+        let prints = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let healthy = prints(&[
+            ("config", "a1"),
+            ("registration", "b1"),
+            ("tokens", "c1"),
+            ("homeserver", "Synapse 1.162.0"),
+        ]);
+        assert!(what_changed(&healthy, &healthy).is_empty());
+        let now = prints(&[
+            ("config", "a2"),
+            ("registration", "b2"),
+            ("tokens", "c2"),
+            ("homeserver", "Synapse 1.163.2"),
+        ]);
+        assert_eq!(
+            what_changed(&healthy, &now),
+            [
+                "its tokens were regenerated",
+                "its config file changed",
+                "the homeserver changed from Synapse 1.162.0 to Synapse 1.163.2"
+            ]
+        );
+        let only_file = prints(&[
+            ("config", "a1"),
+            ("registration", "b2"),
+            ("tokens", "c1"),
+            ("homeserver", "Synapse 1.162.0"),
+        ]);
+        assert_eq!(
+            what_changed(&healthy, &only_file),
+            ["its registration file changed"]
+        );
+    }
+
+    #[test]
+    fn fingerprints_hash_tokens_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registration.yaml");
+        let yaml = "id: tg\nurl: null\nas_token: SECRET-AS-TOKEN\nhs_token: SECRET-HS-TOKEN\nsender_localpart: s\nnamespaces: {}\n";
+        std::fs::write(&path, yaml).unwrap();
+        let target = crate::facts::bridge_target(&crate::input::config::BridgeEntry {
+            id: None,
+            config: None,
+            registration: path.clone(),
+            logs: Vec::new(),
+        });
+        let before = fingerprints(&target, Some("Synapse 1.163.2"));
+        assert!(before.values().all(|v| !v.contains("SECRET")), "{before:?}");
+        std::fs::write(&path, yaml.replace("SECRET-AS-TOKEN", "NEW-AS-TOKEN")).unwrap();
+        let target = crate::facts::bridge_target(&crate::input::config::BridgeEntry {
+            id: None,
+            config: None,
+            registration: path,
+            logs: Vec::new(),
+        });
+        let after = fingerprints(&target, Some("Synapse 1.163.2"));
+        assert_eq!(
+            what_changed(&before, &after),
+            ["its tokens were regenerated"]
         );
     }
 }

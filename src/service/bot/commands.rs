@@ -24,6 +24,8 @@ const HELP: &str = "Commands (in a management room without prefix, elsewhere aft
     faq [WORDS]: the troubleshooting entries for a few words\n\
     status: how the doctor itself is doing\n\
     bridges: the bridges the doctor looks at\n\
+    history [BRIDGE]: what the watch saw change, newest first\n\
+    watch on|off: alerts in this room, or none\n\
     packet [NOTE]: build a support packet and send it here (admins)";
 
 /// Where a command came from and who sent it.
@@ -66,6 +68,57 @@ impl Outcome {
 }
 
 impl Bot {
+    /// `history [BRIDGE]`: the changes the watch announced, newest first,
+    /// and what fails now with since when.
+    async fn history(&self, bridge: &str) -> Reply {
+        let target = (!bridge.is_empty()).then_some(bridge);
+        let entries = match self.store().history(target, 20).await {
+            Ok(entries) => entries,
+            Err(err) => return Reply::plain(format!("The history could not be read: {err}")),
+        };
+        if entries.is_empty() {
+            return Reply::plain(
+                "Nothing changed since the watch started: no target started failing.",
+            );
+        }
+        let lines: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let when = time::OffsetDateTime::from_unix_timestamp(e.at)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                match e.change.as_str() {
+                    "failing" => format!("{when} {}: failing ({})", e.target, e.checks),
+                    _ => format!("{when} {}: healthy again", e.target),
+                }
+            })
+            .collect();
+        Reply::plain(lines.join("\n"))
+    }
+
+    /// `watch on|off`: alerts in this room, or none (admins' rooms only
+    /// receive alerts at all).
+    async fn watch_alerts(&self, request: &Command<'_>, args: &str) -> Result<Reply, Reply> {
+        let muted = match args.to_lowercase().as_str() {
+            "off" => true,
+            "on" => false,
+            _ => return Err(Reply::plain("Say `watch on` or `watch off`.")),
+        };
+        self.store()
+            .set_muted(request.room.as_str(), muted)
+            .await
+            .map_err(|err| Reply::plain(format!("Could not change it: {err}")))?;
+        Ok(Reply::plain(if muted {
+            "Alerts are off in this room. `watch on` turns them back on."
+        } else {
+            "Alerts are on in this room: a bridge that starts failing is announced here once, and once more when it is healthy again."
+        }))
+    }
+
     /// Runs the command in `text`.
     pub(super) async fn run_command(&self, request: &Command<'_>, text: &str) -> Outcome {
         let (name, args) = split(text);
@@ -77,6 +130,11 @@ impl Bot {
             "faq" => faq(args),
             "status" => self.status().await,
             "bridges" => self.bridges(),
+            "history" => self.history(args).await,
+            "watch" => match self.watch_alerts(request, args).await {
+                Ok(reply) => reply,
+                Err(refused) => return Outcome::refused(refused),
+            },
             "packet" if request.permission == Permission::Admin => {
                 return match self.packet(request, args).await {
                     None => Outcome {

@@ -271,7 +271,14 @@ impl Bot {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
             };
-            if permission_of(&self.config, &admin) != Some(Permission::Admin) {
+            if permission_of(&self.config, &admin) != Some(Permission::Admin)
+                || self
+                    .state
+                    .store
+                    .is_muted(room.as_str())
+                    .await
+                    .unwrap_or(false)
+            {
                 continue;
             }
             let encrypted = matches!(
