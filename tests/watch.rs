@@ -42,31 +42,72 @@ fn eventually(limit: Duration, what: &str, probe: impl Fn() -> bool) {
     }
 }
 
+/// A running mautrix-telegram and doctor (watching every `interval`
+/// seconds, metrics on), and the admin's direct chat with the bot.
+struct Scene {
+    _dir: tempfile::TempDir,
+    bridge: TelegramBridge,
+    synapse: Synapse,
+    doctor: Process,
+    token: String,
+    room: String,
+    metrics_port: u16,
+}
+
+impl Scene {
+    fn start(interval: u64) -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics_port = free_port();
+        let (mut bridge, config) = bot_setup(
+            dir.path(),
+            &format!(
+                "watch:\n  interval_seconds: {interval}\nmetrics:\n  listen: 127.0.0.1:{metrics_port}\n"
+            ),
+        );
+        let synapse = bot_homeserver(dir.path(), &bridge, &config);
+        bridge.start();
+        let doctor = run_doctor(&config, &dir.path().join("doctor.log"));
+        register_user(&synapse, "admin", true);
+        let token = login(&synapse, "admin");
+        let created = blocking::client()
+            .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+            .bearer(&token)
+            .json(&json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
+            .send()
+            .unwrap();
+        let room = created.body["room_id"].as_str().unwrap().to_owned();
+        let scene = Scene {
+            _dir: dir,
+            bridge,
+            synapse,
+            doctor,
+            token,
+            room,
+            metrics_port,
+        };
+        eventually(Duration::from_secs(20), "the bot greets", || {
+            !scene.seen().is_empty()
+        });
+        scene
+    }
+
+    fn seen(&self) -> Vec<String> {
+        bot_bodies(&self.synapse, &self.token, &self.room)
+    }
+}
+
 #[test]
 fn a_stopped_bridge_is_announced_once_and_its_recovery_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port();
-    let (mut bridge, config) = bot_setup(
-        dir.path(),
-        &format!("watch:\n  interval_seconds: 10\nmetrics:\n  listen: 127.0.0.1:{metrics_port}\n"),
-    );
-    let synapse = bot_homeserver(dir.path(), &bridge, &config);
-    bridge.start();
-    let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));
-
-    register_user(&synapse, "admin", true);
-    let token = login(&synapse, "admin");
-    let created = blocking::client()
-        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
-        .bearer(&token)
-        .json(&json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
-        .send()
-        .unwrap();
-    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let Scene {
+        _dir,
+        mut bridge,
+        synapse,
+        mut doctor,
+        token,
+        room,
+        metrics_port,
+    } = Scene::start(10);
     let seen = || bot_bodies(&synapse, &token, &room);
-    eventually(Duration::from_secs(20), "the bot greets", || {
-        !seen().is_empty()
-    });
     say(&synapse, &token, &room, "help");
     eventually(Duration::from_secs(20), "the answer to help", || {
         count(&seen(), "check [BRIDGE]") == 1
@@ -161,4 +202,36 @@ fn say(synapse: &Synapse, token: &str, room: &str, body: &str) {
         .send()
         .unwrap();
     assert_eq!(answer.status, 200, "{:?}", answer.body);
+}
+
+#[test]
+fn a_changed_registration_is_checked_at_once_and_named() {
+    // An hour between runs: only the file notification explains a new run.
+    let scene = Scene::start(3600);
+    let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
+    eventually(Duration::from_secs(30), "the first run", || {
+        metrics(scene.metrics_port).contains(healthy)
+    });
+    let url = format!("url: http://127.0.0.1:{}", scene.bridge.port);
+    edit(
+        &scene.bridge.registration(),
+        &url,
+        "url: http://127.0.0.1:1",
+    );
+    eventually(
+        Duration::from_secs(20),
+        "an alert right after the edit",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("registration.url_mismatch"), "{alert}");
+    assert!(
+        alert.contains("its registration file changed"),
+        "what changed: {alert}"
+    );
+    drop(scene.doctor);
 }

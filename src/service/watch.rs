@@ -163,18 +163,79 @@ pub fn what_changed(
     changed
 }
 
-/// Checks every target every interval until the process ends.
+/// Checks every target every interval, and at once when a config or
+/// registration changes, until the process ends.
 pub async fn watch(config: Config, bot: Arc<Bot>, metrics: Arc<Metrics>) {
     let Some(interval) = config.watch_interval else {
         return;
     };
+    let (changed, mut changes) = tokio::sync::mpsc::channel(1);
+    let _watcher = watch_files(&watched_files(&config), changed);
     let mut debounce = Debounce::default();
     loop {
         if let Err(err) = run_once(&config, &bot, &metrics, &mut debounce).await {
             tracing::warn!("watch: could not compare with the last run: {err}");
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            Some(()) = changes.recv() => {
+                // Let the writer finish (and a burst of writes settle).
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                while changes.try_recv().is_ok() {}
+                tracing::info!("watch: a config or registration file changed; checking now");
+            }
+        }
     }
+}
+
+/// Every file whose change should be checked at once: the doctor's config,
+/// the homeserver's, and each target's config and registration.
+fn watched_files(config: &Config) -> Vec<std::path::PathBuf> {
+    let facts = Facts::load(config);
+    let mut files = vec![config.path.clone()];
+    files.extend(config.homeserver.config.clone());
+    for target in &facts.targets {
+        files.push(target.registration_path.clone());
+        files.extend(target.config().map(|c| c.path().to_owned()));
+    }
+    files
+        .into_iter()
+        .filter_map(|f| std::path::absolute(f).ok())
+        .collect()
+}
+
+/// Tells `changed` when one of `files` is written, created, replaced or
+/// removed. Their folders are watched, because editors and generators
+/// replace a file by renaming a new one over it. `None` (logged) when the
+/// system refuses file notifications; the interval still applies.
+fn watch_files(
+    files: &[std::path::PathBuf],
+    changed: tokio::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let wanted: BTreeSet<std::path::PathBuf> = files.iter().cloned().collect();
+    let handler = move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+            && event.paths.iter().any(|p| wanted.contains(p))
+        {
+            let _ = changed.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(err) => {
+            tracing::warn!("watch: no file notifications ({err}); checking on the interval only");
+            return None;
+        }
+    };
+    let folders: BTreeSet<&std::path::Path> = files.iter().filter_map(|f| f.parent()).collect();
+    for folder in folders {
+        if let Err(err) = watcher.watch(folder, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(folder = %folder.display(), "watch: cannot watch the folder: {err}");
+        }
+    }
+    Some(watcher)
 }
 
 async fn run_once(
