@@ -47,16 +47,8 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
     let mut doctor = run_doctor(&config, &dir.path().join("doctor-1.log"));
 
     // The admin's direct chat with the bot, as a client makes it (unencrypted).
-    register_user(&synapse, "admin", true);
-    let token = login(&synapse, "admin");
+    let (token, room) = admin_direct_chat(&synapse);
     let http = blocking::client();
-    let created = http
-        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
-        .bearer(&token)
-        .json(&json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
-        .send()
-        .unwrap();
-    let room = created.body["room_id"].as_str().unwrap().to_owned();
     let start = Instant::now();
     while !room_messages(&synapse, &token, &room)
         .iter()

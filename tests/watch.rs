@@ -67,15 +67,7 @@ impl Scene {
         let synapse = bot_homeserver(dir.path(), &bridge, &config);
         bridge.start();
         let doctor = run_doctor(&config, &dir.path().join("doctor.log"));
-        register_user(&synapse, "admin", true);
-        let token = login(&synapse, "admin");
-        let created = blocking::client()
-            .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
-            .bearer(&token)
-            .json(&json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
-            .send()
-            .unwrap();
-        let room = created.body["room_id"].as_str().unwrap().to_owned();
+        let (token, room) = admin_direct_chat(&synapse);
         let scene = Scene {
             _dir: dir,
             bridge,

@@ -783,3 +783,21 @@ pub fn room_messages(synapse: &Synapse, token: &str, room: &str) -> Vec<serde_js
     events.reverse();
     events
 }
+
+/// An admin user (`@admin`) logged in, and the direct chat it opens with
+/// the bot as a client does (unencrypted): its access token and the room.
+pub fn admin_direct_chat(synapse: &Synapse) -> (String, String) {
+    register_user(synapse, "admin", true);
+    let token = login(synapse, "admin");
+    let created = blocking::client()
+        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+        .bearer(&token)
+        .json(&serde_json::json!({"invite": ["@doctor:doctor.test"], "is_direct": true, "preset": "trusted_private_chat"}))
+        .send()
+        .unwrap();
+    let room = created.body["room_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("createRoom: {:?}", created.body))
+        .to_owned();
+    (token, room)
+}
