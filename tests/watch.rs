@@ -57,16 +57,22 @@ struct Scene {
 impl Scene {
     fn start(interval: u64) -> Scene {
         let dir = tempfile::tempdir().unwrap();
-        let metrics_port = free_port();
+        // Port 0: the doctor binds a free port and logs it (no race with
+        // the other tests picking ports meanwhile).
         let (mut bridge, config) = bot_setup(
             dir.path(),
-            &format!(
-                "watch:\n  interval_seconds: {interval}\nmetrics:\n  listen: 127.0.0.1:{metrics_port}\n"
-            ),
+            &format!("watch:\n  interval_seconds: {interval}\nmetrics:\n  listen: 127.0.0.1:0\n"),
         );
         let synapse = bot_homeserver(dir.path(), &bridge, &config);
         bridge.start();
         let doctor = run_doctor(&config, &dir.path().join("doctor.log"));
+        let metrics_port = doctor
+            .log_text()
+            .lines()
+            .find(|l| l.contains("metrics listening"))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|port| port.trim().parse().ok())
+            .expect("the metrics address in the log");
         let (token, room) = admin_direct_chat(&synapse);
         let scene = Scene {
             _dir: dir,

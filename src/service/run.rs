@@ -148,6 +148,8 @@ async fn serve_metrics(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| RunError::Config(format!("cannot listen on {address} for metrics: {e}. Another program may use the port (`metrics.listen`).")))?;
+    // The bound address: with port 0 the system picks one, and says so here.
+    let address = listener.local_addr().unwrap_or(address);
     tracing::info!(%address, "metrics listening");
     let router = crate::service::metrics::router(Arc::clone(metrics));
     Ok(Some(tokio::spawn(async move {
