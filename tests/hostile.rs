@@ -157,3 +157,92 @@ fn hostile_requests_get_matrix_errors_and_the_doctor_stays_up() {
     assert_eq!(ping.status, 200, "still answering");
     assert_eq!(doctor.terminate(), Some(0));
 }
+
+/// Bytes sent now and then on a fresh connection; what the server answered
+/// (`None`: it closed the connection without a word) and after how long.
+fn trickle(
+    port: u16,
+    first: &[u8],
+    every: Duration,
+    more: &'static [u8],
+) -> (Option<String>, Duration) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(every)).unwrap();
+    stream.write_all(first).unwrap();
+    let start = std::time::Instant::now();
+    let mut answer = [0u8; 512];
+    while start.elapsed() < Duration::from_secs(60) {
+        match stream.read(&mut answer) {
+            Ok(0) => return (None, start.elapsed()),
+            Ok(read) => {
+                return (
+                    Some(String::from_utf8_lossy(&answer[..read]).into_owned()),
+                    start.elapsed(),
+                );
+            }
+            Err(err)
+                if err.kind() == std::io::ErrorKind::WouldBlock
+                    || err.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                if stream.write_all(more).is_err() {
+                    return (None, start.elapsed());
+                }
+            }
+            Err(_) => return (None, start.elapsed()),
+        }
+    }
+    panic!("the server kept the slow connection open for a minute");
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = doctor_config_generated(dir.path(), HOMESERVER_PLACEHOLDER, "");
+    let synapse = Synapse::start(
+        &dir.path().join("hs"),
+        &[&dir.path().join("doctor-registration.yaml")],
+    );
+    edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    let hs_token = yaml_value(&config, "hs_token");
+    let port: u16 = yaml_value(&config, "port").parse().unwrap();
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));
+
+    // Headers that never end (slowloris): the connection is closed.
+    let headers = std::thread::spawn(move || {
+        trickle(
+            port,
+            b"PUT /_matrix/app/v1/transactions/slow HTTP/1.1\r\nHost: x\r\n",
+            Duration::from_secs(5),
+            b"X-Slow: yes\r\n",
+        )
+    });
+    // A body that never arrives: 408.
+    let request = format!(
+        "PUT /_matrix/app/v1/transactions/slow-body HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {hs_token}\r\nContent-Length: 100\r\n\r\n{{\"events\""
+    );
+    let body =
+        std::thread::spawn(move || trickle(port, request.as_bytes(), Duration::from_secs(5), b" "));
+    let (answer, waited) = headers.join().unwrap();
+    assert!(
+        answer.is_none()
+            || answer
+                .as_deref()
+                .is_some_and(|a| a.starts_with("HTTP/1.1 408")),
+        "{answer:?}"
+    );
+    assert!(waited < Duration::from_secs(45), "cut off after {waited:?}");
+    let (answer, waited) = body.join().unwrap();
+    assert!(
+        answer
+            .as_deref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 408")),
+        "{answer:?}"
+    );
+    assert!(waited < Duration::from_secs(45), "cut off after {waited:?}");
+
+    assert!(
+        doctor.child.try_wait().unwrap().is_none(),
+        "the doctor is still running"
+    );
+    assert_eq!(doctor.terminate(), Some(0));
+}

@@ -6,6 +6,7 @@ pub mod bot;
 pub mod delivery;
 pub mod device;
 pub mod generate;
+pub mod http;
 pub mod metrics;
 pub mod run;
 pub mod selfcheck;

@@ -200,16 +200,16 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         Arc::clone(&metrics),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, appservice::router(Arc::clone(&state)))
-            .with_graceful_shutdown(async {
-                tokio::select! {
-                    () = shutdown_signal() => {},
-                    _ = stop_rx => {},
-                }
-            })
-            .into_future(),
-    );
+    let server = tokio::spawn(crate::service::http::serve(
+        listener,
+        appservice::router(Arc::clone(&state)),
+        async {
+            tokio::select! {
+                () = shutdown_signal() => {},
+                _ = stop_rx => {},
+            }
+        },
+    ));
 
     let outcome = self_check(&config).await;
     if outcome.is_err() {
