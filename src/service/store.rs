@@ -26,6 +26,100 @@ const HANDLED_EVENTS_KEPT: i64 = 30 * 24 * 3600;
 pub struct Store {
     pool: AnyPool,
     kind: DatabaseKind,
+    /// The appservice path's writes, committed in groups by `write_groups`.
+    writes: tokio::sync::mpsc::UnboundedSender<Write>,
+}
+
+/// A write on the appservice path, with where its outcome goes.
+enum Write {
+    Transaction {
+        txn_id: String,
+        event_count: usize,
+        room_events: Vec<(String, String)>,
+        done: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    },
+    InboxDone {
+        event_id: String,
+        done: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    },
+}
+
+/// The most writes in one commit.
+const GROUP_LIMIT: usize = 512;
+
+/// Commits the writes waiting at each moment together: concurrent
+/// transactions share one commit (and one fsync) instead of queueing for
+/// one each, and each still has its answer only once it is durable.
+async fn write_groups(pool: AnyPool, mut writes: tokio::sync::mpsc::UnboundedReceiver<Write>) {
+    while let Some(first) = writes.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_LIMIT
+            && let Ok(more) = writes.try_recv()
+        {
+            group.push(more);
+        }
+        let outcome = commit_group(&pool, &group).await.map_err(|e| e.to_string());
+        for (index, write) in group.into_iter().enumerate() {
+            let result = outcome
+                .as_ref()
+                .map(|fresh| fresh[index])
+                .map_err(Clone::clone);
+            let (Write::Transaction { done, .. } | Write::InboxDone { done, .. }) = write;
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// One commit for the group; per write, whether it changed anything.
+async fn commit_group(pool: &AnyPool, group: &[Write]) -> Result<Vec<bool>, sqlx::Error> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut transaction = pool.begin().await?;
+    let mut changed = Vec::with_capacity(group.len());
+    for write in group {
+        match write {
+            Write::Transaction {
+                txn_id,
+                event_count,
+                room_events,
+                ..
+            } => {
+                let fresh = sqlx::query(
+                    "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
+                )
+                .bind(txn_id)
+                .bind(now)
+                .bind(*event_count as i64)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected()
+                    == 1;
+                if fresh {
+                    for (event_id, event) in room_events {
+                        sqlx::query(
+                            "INSERT INTO inbox (event_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+                        )
+                        .bind(event_id)
+                        .bind(txn_id)
+                        .bind(event)
+                        .bind(now)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
+                }
+                changed.push(fresh);
+            }
+            Write::InboxDone { event_id, .. } => {
+                let deleted = sqlx::query("DELETE FROM inbox WHERE event_id = $1")
+                    .bind(event_id)
+                    .execute(&mut *transaction)
+                    .await?
+                    .rows_affected();
+                changed.push(deleted > 0);
+            }
+        }
+    }
+    transaction.commit().await?;
+    Ok(changed)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +130,8 @@ pub enum DatabaseKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("could not write to the doctor's database: {0}")]
+    Write(String),
     #[error(
         "database URI `{0}` is not supported: use sqlite:PATH or postgres://user:password@host/db (the value of `database` in the config)"
     )]
@@ -88,7 +184,9 @@ impl Store {
             .bind(forget_before)
             .execute(&pool)
             .await?;
-        Ok(Store { pool, kind })
+        let (writes, pending) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_groups(pool.clone(), pending));
+        Ok(Store { pool, kind, writes })
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -96,40 +194,33 @@ impl Store {
     }
 
     /// Records a transaction id with its room events (`(event_id, event
-    /// JSON)`), atomically; `false` when the id was seen before (its events
-    /// are then in the inbox already, or handled).
+    /// JSON)`), durably, before the homeserver gets its 200; `false` when
+    /// the id was seen before (its events are then in the inbox already, or
+    /// handled). Transactions that arrive together share one commit.
     pub async fn record_transaction(
         &self,
         txn_id: &str,
         event_count: usize,
         room_events: &[(String, String)],
     ) -> Result<bool, StoreError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut transaction = self.pool.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
-        )
-        .bind(txn_id)
-        .bind(now)
-        .bind(event_count as i64)
-        .execute(&mut *transaction)
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.write(Write::Transaction {
+            txn_id: txn_id.to_owned(),
+            event_count,
+            room_events: room_events.to_vec(),
+            done,
+        })
         .await?;
-        if result.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for (event_id, event) in room_events {
-            sqlx::query(
-                "INSERT INTO inbox (event_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(event_id)
-            .bind(txn_id)
-            .bind(event)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        transaction.commit().await?;
-        Ok(true)
+        outcome
+            .await
+            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))?
+            .map_err(StoreError::Write)
+    }
+
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.writes
+            .send(write)
+            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))
     }
 
     /// Room events received but not handled yet (the doctor stopped first),
@@ -143,13 +234,19 @@ impl Store {
             .collect()
     }
 
-    /// The bot is done with this event.
+    /// The bot is done with this event (committed with the next group).
     pub async fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM inbox WHERE event_id = $1")
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.write(Write::InboxDone {
+            event_id: event_id.to_owned(),
+            done,
+        })
+        .await?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))?
+            .map(|_| ())
+            .map_err(StoreError::Write)
     }
 
     /// Whether this command event was answered before (by either path,
