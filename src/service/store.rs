@@ -203,24 +203,27 @@ impl Store {
         event_count: usize,
         room_events: &[(String, String)],
     ) -> Result<bool, StoreError> {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        self.write(Write::Transaction {
+        self.write(|done| Write::Transaction {
             txn_id: txn_id.to_owned(),
             event_count,
             room_events: room_events.to_vec(),
             done,
         })
-        .await?;
-        outcome
-            .await
-            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))?
-            .map_err(StoreError::Write)
+        .await
     }
 
-    async fn write(&self, write: Write) -> Result<(), StoreError> {
-        self.writes
-            .send(write)
-            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))
+    /// Hands a write to the writer and waits until it is committed.
+    async fn write(
+        &self,
+        write: impl FnOnce(tokio::sync::oneshot::Sender<Result<bool, String>>) -> Write,
+    ) -> Result<bool, StoreError> {
+        let stopped = || StoreError::Write("the writer stopped".to_owned());
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.writes.send(write(done)).map_err(|_| stopped())?;
+        outcome
+            .await
+            .map_err(|_| stopped())?
+            .map_err(StoreError::Write)
     }
 
     /// Room events received but not handled yet (the doctor stopped first),
@@ -236,17 +239,12 @@ impl Store {
 
     /// The bot is done with this event (committed with the next group).
     pub async fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        self.write(Write::InboxDone {
+        self.write(|done| Write::InboxDone {
             event_id: event_id.to_owned(),
             done,
         })
-        .await?;
-        outcome
-            .await
-            .map_err(|_| StoreError::Write("the writer stopped".to_owned()))?
-            .map(|_| ())
-            .map_err(StoreError::Write)
+        .await
+        .map(|_| ())
     }
 
     /// Whether this command event was answered before (by either path,
