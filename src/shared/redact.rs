@@ -31,7 +31,8 @@ fn line_patterns() -> &'static Regex {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     PATTERN.get_or_init(|| {
         Regex::new(concat!(
-            r#"(?P<prefix>access_token=|(?i:bearer)\s+|"#,
+            // Synapse names a reused as_token when it refuses to start.
+            r#"(?P<prefix>access_token=|(?i:bearer)\s+|as_token across application services:\s*|"#,
             r#"["']?\b[a-z_.]*(?:token|secret|password|passwd|api_hash|pickle_key)["']?\s*[:=]\s*["']?)"#,
             r#"(?P<value>[^\s"'&,;}]+)"#,
         ))
@@ -84,6 +85,8 @@ mod tests {
         }
         assert!(text.contains("since=1"), "{text}");
         assert_eq!(line("nothing here"), "nothing here");
+        let synapse = line("ConfigError: Cannot reuse as_token across application services: Zq9Token (files: /a.yaml, /b.yaml)");
+        assert!(!synapse.contains("Zq9Token") && synapse.contains("/a.yaml"), "{synapse}");
         let error = "mautrix.errors.request.MUnknownToken: Invalid access token passed.";
         assert_eq!(line(error), error, "an error name is not a secret key");
     }
