@@ -37,12 +37,7 @@ fn kill_on(doctor: &mut Process, needle: &str) {
 #[test]
 fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = doctor_config_generated(dir.path(), HOMESERVER_PLACEHOLDER, "");
-    let synapse = Synapse::start(
-        &dir.path().join("hs"),
-        &[&dir.path().join("doctor-registration.yaml")],
-    );
-    edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    let (config, synapse) = doctor_on_own_synapse(dir.path());
     let hs_token = yaml_value(&config, "hs_token");
     let mut doctor = run_doctor(&config, &dir.path().join("doctor-1.log"));
 

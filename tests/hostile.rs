@@ -29,12 +29,7 @@ fn raw_status(port: u16, request: &[u8]) -> u16 {
 #[test]
 fn hostile_requests_get_matrix_errors_and_the_doctor_stays_up() {
     let dir = tempfile::tempdir().unwrap();
-    let config = doctor_config_generated(dir.path(), HOMESERVER_PLACEHOLDER, "");
-    let synapse = Synapse::start(
-        &dir.path().join("hs"),
-        &[&dir.path().join("doctor-registration.yaml")],
-    );
-    edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    let (config, _synapse) = doctor_on_own_synapse(dir.path());
     let hs_token = yaml_value(&config, "hs_token");
     let port: u16 = yaml_value(&config, "port").parse().unwrap();
     let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));
@@ -197,12 +192,7 @@ fn trickle(
 #[test]
 fn slow_clients_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let config = doctor_config_generated(dir.path(), HOMESERVER_PLACEHOLDER, "");
-    let synapse = Synapse::start(
-        &dir.path().join("hs"),
-        &[&dir.path().join("doctor-registration.yaml")],
-    );
-    edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    let (config, _synapse) = doctor_on_own_synapse(dir.path());
     let hs_token = yaml_value(&config, "hs_token");
     let port: u16 = yaml_value(&config, "port").parse().unwrap();
     let mut doctor = run_doctor(&config, &dir.path().join("doctor.log"));

@@ -86,6 +86,20 @@ impl AppserviceState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether the bot may act on this room event (a message from someone
+    /// else, an invite of the bot): only those are kept until handled, the
+    /// rest costs no write.
+    pub fn keeps(&self, event: &serde_json::Value) -> bool {
+        let field = |key: &str| event.get(key).and_then(|v| v.as_str());
+        match field("type") {
+            Some("m.room.message") => {
+                field("sender") != Some(self.bot_user_id.as_str()) && !is_probe(event)
+            }
+            Some("m.room.member") => field("state_key") == Some(self.bot_user_id.as_str()),
+            _ => false,
+        }
+    }
+
     /// Whether `event` is an awaited probe (then its waiter is told).
     fn take_probe(&self, event: &serde_json::Value) -> bool {
         let Some(nonce) = probe_nonce(event) else {
@@ -285,7 +299,7 @@ async fn transaction(
     // survive a crash (it is handled again after the restart).
     let room_events: Vec<(String, String)> = events
         .iter()
-        .filter(|e| e.section == "events" && !is_probe(&e.event))
+        .filter(|e| e.section == "events" && state.keeps(&e.event))
         .filter_map(|e| {
             Some((
                 e.event.get("event_id")?.as_str()?.to_owned(),

@@ -171,9 +171,9 @@ pub async fn watch(config: Config, bot: Arc<Bot>, metrics: Arc<Metrics>) {
     };
     let (changed, mut changes) = tokio::sync::mpsc::channel(1);
     let _watcher = watch_files(&watched_files(&config), changed);
-    let mut debounce = Debounce::default();
+    let mut memory = Memory::default();
     loop {
-        if let Err(err) = run_once(&config, &bot, &metrics, &mut debounce).await {
+        if let Err(err) = run_once(&config, &bot, &metrics, &mut memory).await {
             tracing::warn!("watch: could not compare with the last run: {err}");
         }
         tokio::select! {
@@ -238,11 +238,20 @@ fn watch_files(
     Some(watcher)
 }
 
+/// What the watch keeps between runs in memory.
+#[derive(Default)]
+struct Memory {
+    debounce: Debounce,
+    /// The healthy fingerprints last written per target, so an unchanged
+    /// target costs no write.
+    healthy_prints: BTreeMap<String, String>,
+}
+
 async fn run_once(
     config: &Config,
     bot: &Bot,
     metrics: &Metrics,
-    debounce: &mut Debounce,
+    memory: &mut Memory,
 ) -> Result<(), crate::service::store::StoreError> {
     let mut facts = Facts::load(config);
     facts.observe(config, false).await;
@@ -251,23 +260,55 @@ async fn run_once(
     let now = failing(&findings);
     let store = bot.store();
     let before = store.failing_checks().await?;
-    let (announce, held) = debounce.settle(changes(&before, &now), &now);
+    let (announce, held) = memory.debounce.settle(changes(&before, &now), &now);
     let homeserver = facts
         .homeserver
         .software
         .as_ref()
         .map(|s| format!("{} {}", s.name, s.version));
-    let report = Report::new(&facts, findings);
-    for change in &announce {
+    if !announce.is_empty() {
+        let report = Report::new(&facts, findings);
+        announce_changes(bot, &announce, &report, &facts, homeserver.as_deref()).await?;
+    }
+    let nothing = BTreeSet::new();
+    for (target, checks) in now.iter().filter(|(t, _)| !held.contains(*t)) {
+        if before.get(target).unwrap_or(&nothing) != checks {
+            store.set_failing_checks(target, checks).await?;
+        }
+        let Some(target_facts) = facts.targets.iter().find(|t| &t.id == target) else {
+            continue;
+        };
+        if checks.is_empty() {
+            let prints = serde_json::to_string(&fingerprints(target_facts, homeserver.as_deref()))
+                .unwrap_or_default();
+            if memory.healthy_prints.get(target) != Some(&prints) {
+                store.set_healthy_fingerprints(target, &prints).await?;
+                memory.healthy_prints.insert(target.clone(), prints);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One notice per change in the admins' rooms, each kept in the history.
+async fn announce_changes(
+    bot: &Bot,
+    announce: &[Change],
+    report: &Report,
+    facts: &Facts,
+    homeserver: Option<&str>,
+) -> Result<(), crate::service::store::StoreError> {
+    let store = bot.store();
+    for change in announce {
         tracing::info!(?change, "watch: a target changed");
         let changed = match change {
             Change::Failing { target, .. } => match (
                 facts.targets.iter().find(|t| &t.id == target),
                 store.healthy_fingerprints(target).await?,
             ) {
-                (Some(facts), Some(healthy)) => what_changed(
+                (Some(target), Some(healthy)) => what_changed(
                     &serde_json::from_str(&healthy).unwrap_or_default(),
-                    &fingerprints(facts, homeserver.as_deref()),
+                    &fingerprints(target, homeserver),
                 ),
                 _ => Vec::new(),
             },
@@ -275,24 +316,10 @@ async fn run_once(
         };
         bot.notify_admins(crate::render::matrix::alert(
             &alert_of(change, &changed),
-            &report,
+            report,
         ))
         .await;
         store.add_history(&history_entry(change)).await?;
-    }
-    for (target, checks) in now.iter().filter(|(t, _)| !held.contains(*t)) {
-        store.set_failing_checks(target, checks).await?;
-        if checks.is_empty()
-            && let Some(facts) = facts.targets.iter().find(|t| &t.id == target)
-        {
-            let prints = fingerprints(facts, homeserver.as_deref());
-            store
-                .set_healthy_fingerprints(
-                    target,
-                    &serde_json::to_string(&prints).unwrap_or_default(),
-                )
-                .await?;
-        }
     }
     Ok(())
 }

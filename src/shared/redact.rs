@@ -85,8 +85,13 @@ mod tests {
         }
         assert!(text.contains("since=1"), "{text}");
         assert_eq!(line("nothing here"), "nothing here");
-        let synapse = line("ConfigError: Cannot reuse as_token across application services: Zq9Token (files: /a.yaml, /b.yaml)");
-        assert!(!synapse.contains("Zq9Token") && synapse.contains("/a.yaml"), "{synapse}");
+        let synapse = line(
+            "ConfigError: Cannot reuse as_token across application services: Zq9Token (files: /a.yaml, /b.yaml)",
+        );
+        assert!(
+            !synapse.contains("Zq9Token") && synapse.contains("/a.yaml"),
+            "{synapse}"
+        );
         let error = "mautrix.errors.request.MUnknownToken: Invalid access token passed.";
         assert_eq!(line(error), error, "an error name is not a secret key");
     }

@@ -801,3 +801,12 @@ pub fn admin_direct_chat(synapse: &Synapse) -> (String, String) {
         .to_owned();
     (token, room)
 }
+
+/// A generated doctor config in `dir` and a Synapse loading only the
+/// doctor's registration, the config pointed at it (the doctor not started).
+pub fn doctor_on_own_synapse(dir: &Path) -> (PathBuf, Synapse) {
+    let config = doctor_config_generated(dir, HOMESERVER_PLACEHOLDER, "");
+    let synapse = Synapse::start(&dir.join("hs"), &[&dir.join("doctor-registration.yaml")]);
+    edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
+    (config, synapse)
+}

@@ -158,7 +158,8 @@ impl Bot {
             return;
         }
         self.handle_room_event(&incoming.event).await;
-        if let Some(event_id) = incoming.event.get("event_id").and_then(Value::as_str)
+        if self.state.keeps(&incoming.event)
+            && let Some(event_id) = incoming.event.get("event_id").and_then(Value::as_str)
             && let Err(err) = self.state.store.inbox_done(event_id).await
         {
             tracing::warn!(event_id, "could not clear the handled event: {err}");
