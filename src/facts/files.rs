@@ -27,6 +27,14 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
 
 pub fn bridge_target(entry: &BridgeEntry) -> TargetFacts {
     let registration = Registration::load(&entry.registration).map_err(FileProblem::from);
+    bridge_target_read(entry, registration)
+}
+
+/// The target of `entry` whose registration was read already.
+fn bridge_target_read(
+    entry: &BridgeEntry,
+    registration: Result<Registration, FileProblem>,
+) -> TargetFacts {
     let config = entry.config.as_ref().map(|path| {
         let document = Document::load(path).map_err(FileProblem::from)?;
         BridgeConfig::from_document(document).map_err(|err| FileProblem::UnknownFormat {
@@ -123,15 +131,15 @@ pub fn targets(
         targets.extend(
             loaded
                 .iter()
-                .map(|(path, _)| path)
-                .filter(|path| !same_file(path, &doctor_registration))
-                .map(|path| {
-                    bridge_target(&BridgeEntry {
+                .filter(|(path, _)| !same_file(path, &doctor_registration))
+                .map(|(path, registration)| {
+                    let entry = BridgeEntry {
                         id: None,
                         config: None,
                         registration: path.clone(),
                         logs: Vec::new(),
-                    })
+                    };
+                    bridge_target_read(&entry, registration.clone())
                 }),
         );
     } else {
