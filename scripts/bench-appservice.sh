@@ -17,9 +17,9 @@ cargo build --release --locked --quiet
 doctor="${CARGO_TARGET_DIR:-$repo/target}/release/bridge-doctor"
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+cleanup() { stop_processes "${pids[@]}"; rm -rf "$work"; }
 source scripts/lib.sh
+trap cleanup EXIT
 
 hs_port=$(free_port); as_port=$(free_port); tg_port=$(free_port)
 make_telegram "$work/telegram" "http://127.0.0.1:$hs_port" "$tg_port"

@@ -13,10 +13,10 @@ cargo build --locked --quiet
 doctor="${CARGO_TARGET_DIR:-$repo/target}/debug/bridge-doctor"
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { stop_processes "${pids[@]}"; rm -rf "$work"; }
+source scripts/lib.sh
 trap cleanup EXIT
 
-source scripts/lib.sh
 
 echo "== 1. The doctor's config and registration"
 hs_port=$(free_port); as_port=$(free_port)

@@ -6,6 +6,21 @@ free_port() {
     "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# stop_processes PID...: asks each to stop, and kills what is still there
+# after 10 s (mautrix-telegram under load can take its time over SIGTERM).
+stop_processes() {
+    local pid alive
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+    for _ in $(seq 1 100); do
+        alive=0
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "$@"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+
 # start_synapse DIR PORT "['reg1.yaml', 'reg2.yaml']": writes the config from
 # the template, generates keys, starts Synapse in the background (its pid in
 # $synapse_pid) and waits until it answers.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use bridge_doctor::checks;
-use bridge_doctor::facts::Facts;
+use bridge_doctor::facts::{Facts, discover};
 use bridge_doctor::input::config::Config;
 use bridge_doctor::knowledge::scan::{Explained, Scanner};
 use bridge_doctor::packet;
@@ -19,9 +19,9 @@ use bridge_doctor::service::{generate, run};
     about = "Diagnoses Matrix appservice bridges and says how to fix them"
 )]
 struct Cli {
-    /// The doctor's config file.
-    #[arg(short, long, global = true, default_value = "config.yaml")]
-    config: PathBuf,
+    /// The doctor's config file [default: config.yaml].
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Serve the appservice API, self-check, and answer in Matrix (the default).
     Run,
-    /// Write the doctor's registration; fill placeholder tokens in the config.
+    /// Write the doctor's registration; fill placeholder tokens in the
+    /// config. Without a config, write the example config first.
     GenerateRegistration {
         /// Where to write the registration (default: `appservice.registration`,
         /// else registration.yaml next to the config); recorded in the config.
@@ -60,6 +61,8 @@ enum Command {
         /// Only log lines from this time on ("2026-11-22 10:00").
         #[arg(long)]
         since: Option<String>,
+        #[command(flatten)]
+        without_doctor: WithoutDoctor,
     },
     /// Diagnose the doctor and every bridge; print a report.
     Check {
@@ -77,7 +80,23 @@ enum Command {
         /// Show passing checks too.
         #[arg(short, long)]
         verbose: bool,
+        #[command(flatten)]
+        without_doctor: WithoutDoctor,
     },
+}
+
+/// Checking a homeserver's bridges with no doctor set up.
+#[derive(clap::Args)]
+struct WithoutDoctor {
+    /// The homeserver's config (homeserver.yaml) instead of the doctor's:
+    /// every registration it loads is checked, each bridge's config found
+    /// on its own.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    homeserver: Option<PathBuf>,
+    /// A bridge config to use with --homeserver when it is not found on
+    /// its own (repeatable).
+    #[arg(long = "bridge-config", value_name = "FILE", requires = "homeserver")]
+    bridge_configs: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,16 +135,45 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// The doctor's config. When there is none, says what to run instead (a
+/// first run): exit code 2, as the doctor could not do its job.
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    if !path.exists() {
+        let homeservers = discover::homeserver_configs(&discover::usual_homeserver_configs());
+        eprint!("{}", render::first_run::guidance(path, &homeservers));
+        return Err(ExitCode::from(2));
+    }
     Config::load(path).map_err(|err| {
         eprintln!("error: {err}");
         ExitCode::from(2)
     })
 }
 
+/// The config to check: the doctor's, or one made from the homeserver's.
+fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Config, ExitCode> {
+    let Some(homeserver) = &without_doctor.homeserver else {
+        return load_config(config_path);
+    };
+    let roots: Vec<PathBuf> = discover::INSTALL_ROOTS.iter().map(PathBuf::from).collect();
+    match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
+        Ok(found) => {
+            for note in &found.notes {
+                eprintln!("note: {note}");
+            }
+            Ok(found.config)
+        }
+        Err(err) => {
+            eprintln!(
+                "error: {err}. Name the homeserver's config, as in --homeserver /etc/matrix-synapse/homeserver.yaml."
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config_path = cli.config;
+    let config_path = cli.config.unwrap_or_else(|| PathBuf::from("config.yaml"));
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_command(&config_path),
         Command::GenerateRegistration {
@@ -138,8 +186,10 @@ fn main() -> ExitCode {
             offline,
             strict,
             verbose,
+            without_doctor,
         } => check_command(
             &config_path,
+            &without_doctor,
             &bridges,
             CheckOutput {
                 format,
@@ -154,8 +204,10 @@ fn main() -> ExitCode {
             note,
             max_log_mib,
             since,
+            without_doctor,
         } => packet_command(
             &config_path,
+            &without_doctor,
             packet::PacketOptions {
                 output,
                 note,
@@ -194,6 +246,21 @@ fn run_command(config_path: &Path) -> ExitCode {
 }
 
 fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bool) -> ExitCode {
+    if !config_path.exists() {
+        return match generate::write_example_config(config_path) {
+            Ok(()) => {
+                println!(
+                    "wrote the example config to {}: set homeserver.address, homeserver.domain, appservice.address and permissions in it, then run this command again",
+                    config_path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match load_config(config_path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -236,11 +303,13 @@ struct CheckOutput {
 
 fn check_command(
     config_path: &Path,
+    without_doctor: &WithoutDoctor,
     bridges: &[String],
     output: CheckOutput,
     offline: bool,
 ) -> ExitCode {
-    let (config, runtime) = match load_config(config_path).and_then(|c| Ok((c, runtime()?))) {
+    let loaded = check_config(config_path, without_doctor).and_then(|c| Ok((c, runtime()?)));
+    let (config, runtime) = match loaded {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -253,7 +322,7 @@ fn check_command(
         let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
         eprintln!(
             "error: no bridge with id {unknown:?} in {}; known: {}",
-            config_path.display(),
+            config.path.display(),
             known.join(", ")
         );
         return ExitCode::from(2);
@@ -295,8 +364,13 @@ fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
     ExitCode::from(u8::from(!explained.matches.is_empty()))
 }
 
-fn packet_command(config_path: &Path, options: packet::PacketOptions) -> ExitCode {
-    let (config, runtime) = match load_config(config_path).and_then(|c| Ok((c, runtime()?))) {
+fn packet_command(
+    config_path: &Path,
+    without_doctor: &WithoutDoctor,
+    options: packet::PacketOptions,
+) -> ExitCode {
+    let loaded = check_config(config_path, without_doctor).and_then(|c| Ok((c, runtime()?)));
+    let (config, runtime) = match loaded {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -122,6 +122,7 @@ impl Builder {
                 registration_path: PathBuf::from("/b/registration.yaml"),
                 registration: Ok(registration),
                 config,
+                config_found: None,
                 logs: Vec::new(),
                 live: self.live,
                 database: self.database,

@@ -18,6 +18,7 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
         registration_path: registration_path.to_owned(),
         registration: Registration::load(registration_path).map_err(FileProblem::from),
         config: Some(Ok(BridgeConfig::from_doctor(config))),
+        config_found: None,
         logs: Vec::new(),
         live: None,
         database: None,
@@ -59,6 +60,7 @@ fn bridge_target_read(
         registration_path: entry.registration.clone(),
         registration,
         config,
+        config_found: entry.found.clone(),
         logs: entry.logs.clone(),
         live: None,
         database: None,
@@ -120,11 +122,15 @@ pub fn doctor_registration(
 
 /// Which targets `check` looks at: the doctor, then each bridge of the
 /// config; with none listed, every registration the homeserver loads
-/// (other than the doctor's).
+/// (other than the doctor's). A config made by `--homeserver` lists every
+/// registration the homeserver loads, and there is no doctor.
 pub fn targets(
     config: &Config,
     loaded: &[(PathBuf, Result<Registration, FileProblem>)],
 ) -> Vec<TargetFacts> {
+    if !config.has_doctor {
+        return config.bridges.iter().map(bridge_target).collect();
+    }
     let doctor_registration = doctor_registration(config, loaded);
     let mut targets = vec![doctor_target(config, &doctor_registration)];
     if config.bridges.is_empty() {
@@ -138,6 +144,7 @@ pub fn targets(
                         config: None,
                         registration: path.clone(),
                         logs: Vec::new(),
+                        found: None,
                     };
                     bridge_target_read(&entry, registration.clone())
                 }),

@@ -5,6 +5,7 @@
 //! The checks in `checks/` are pure functions over the structs here.
 
 pub mod database;
+pub mod discover;
 mod files;
 mod logs;
 mod probe;
@@ -173,6 +174,8 @@ pub struct TargetFacts {
     pub registration: Result<Registration, FileProblem>,
     /// `None`: no config given (registration-only target).
     pub config: Option<Result<BridgeConfig, FileProblem>>,
+    /// How `--homeserver` came by the config, or where it looked in vain.
+    pub config_found: Option<String>,
     pub logs: Vec<PathBuf>,
     /// `None`: offline.
     pub live: Option<LiveFacts>,

@@ -4,7 +4,7 @@
 //! [`BridgeFormat::detect`], and its field paths in [`FieldPaths`]. Checks
 //! only see [`BridgeConfig`], so they work for every format at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::input::config::Config;
 use crate::input::yaml::{Document, Node, Pos};
@@ -247,6 +247,28 @@ impl BridgeConfig {
             [network] => Some(format!("mautrix-{network}")),
             _ => None,
         }
+    }
+
+    /// The log files the bridge writes, as its config names them:
+    /// mautrix-python's `logging.handlers.*.filename`, mautrix-go's
+    /// `logging.writers[].filename`. Relative names are taken from the
+    /// config's folder, where bridges are usually started.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        let Some(logging) = self.document.root.get("logging") else {
+            return Vec::new();
+        };
+        let handlers = logging
+            .get("handlers")
+            .map(|h| h.entries().iter().map(|(_, n)| n));
+        let writers = logging.get("writers").map(|w| w.items().iter());
+        let base = self.path().parent().unwrap_or(Path::new("/"));
+        handlers
+            .into_iter()
+            .flatten()
+            .chain(writers.into_iter().flatten())
+            .filter_map(|sink| sink.get("filename")?.scalar_text())
+            .map(|name| base.join(name))
+            .collect()
     }
 
     /// `file:line:col (field.path)` for evidence.

@@ -34,6 +34,9 @@ pub struct Config {
     pub watch_interval: Option<std::time::Duration>,
     /// Where `run` serves Prometheus metrics; `None`: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `false` for a config made from a homeserver's (`--homeserver`): no
+    /// doctor of its own to check, and its appservice section is empty.
+    pub has_doctor: bool,
 }
 
 /// `watch.interval_seconds` when the config does not say.
@@ -110,6 +113,9 @@ pub struct BridgeEntry {
     pub config: Option<PathBuf>,
     pub registration: PathBuf,
     pub logs: Vec<PathBuf>,
+    /// How `--homeserver` came by `config` (or where it looked in vain),
+    /// for the report; `None` for the doctor config's own entries.
+    pub found: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -209,8 +215,65 @@ impl Config {
                 encryption,
                 watch_interval,
                 metrics_listen,
+                has_doctor: true,
             }),
             _ => Err(ConfigError::Fields(reader.problems)),
+        }
+    }
+
+    /// What `check` and `packet` need, made from the homeserver's config
+    /// alone: its address and server name, and `bridges` (found by
+    /// `facts::discover`). There is no doctor to check.
+    pub fn from_homeserver(
+        document: Document,
+        homeserver: &crate::input::homeserver::HomeserverConfig,
+        bridges: Vec<BridgeEntry>,
+    ) -> Config {
+        let base = document
+            .path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        Config {
+            path: document.path.clone(),
+            homeserver: HomeserverSection {
+                address: homeserver.client_address.clone().unwrap_or_default(),
+                domain: homeserver.server_name.clone().unwrap_or_default(),
+                config: Some(document.path.clone()),
+                log: None,
+                startup_wait_seconds: 0,
+            },
+            appservice: AppserviceSection {
+                address: String::new(),
+                hostname: String::new(),
+                port: 0,
+                id: String::new(),
+                bot_username: String::new(),
+                bot_displayname: None,
+                as_token: String::new(),
+                hs_token: String::new(),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                registration: None,
+                default_registration: base.join("registration.yaml"),
+            },
+            database: String::new(),
+            command_prefix: String::new(),
+            permissions: Vec::new(),
+            bridges,
+            logging: Logging {
+                level: "info".to_owned(),
+                json: false,
+            },
+            log_window_bytes: 50 * 1024 * 1024,
+            encryption: EncryptionSection {
+                allow: false,
+                pickle_key: String::new(),
+                store: base.join("crypto"),
+            },
+            watch_interval: None,
+            metrics_listen: None,
+            has_doctor: false,
+            document,
         }
     }
 
@@ -389,6 +452,7 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
                 .map(|p| base.join(p)),
             registration: base.join(registration.unwrap_or_default()),
             logs,
+            found: None,
         };
         bridges.push(entry);
     }

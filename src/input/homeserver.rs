@@ -26,6 +26,9 @@ pub struct HomeserverConfig {
     /// The homeserver's own database as a URI (with its credentials: never
     /// shown), from `database.name` and `database.args`.
     pub database_uri: Option<String>,
+    /// Where clients (and so the doctor) reach it: the first listener
+    /// serving `client`, else `public_baseurl`.
+    pub client_address: Option<String>,
 }
 
 impl HomeserverConfig {
@@ -78,6 +81,11 @@ impl HomeserverConfig {
                 .map(|map| map.entries().iter().map(|(k, _)| k.clone()).collect())
                 .unwrap_or_default(),
             database_uri: root.get("database").and_then(|db| database_uri(db, base)),
+            client_address: client_listener(root).or_else(|| {
+                root.get("public_baseurl")
+                    .and_then(|n| n.scalar_text())
+                    .map(|url| url.trim_end_matches('/').to_owned())
+            }),
             delegated_auth: root
                 .path("matrix_authentication_service.enabled")
                 .and_then(|n| n.as_bool())
@@ -88,6 +96,50 @@ impl HomeserverConfig {
                     == Some(true),
         }
     }
+}
+
+/// `http(s)://host:port` of the first HTTP listener with the `client`
+/// resource. A wildcard bind address is reached on loopback.
+fn client_listener(root: &crate::input::yaml::Node) -> Option<String> {
+    let listener = root.get("listeners")?.items().iter().find(|listener| {
+        listener.get("type").and_then(|t| t.as_str()) == Some("http")
+            && listener.get("resources").is_some_and(|resources| {
+                resources.items().iter().any(|resource| {
+                    resource.get("names").is_some_and(|names| {
+                        names.items().iter().any(|n| n.as_str() == Some("client"))
+                    })
+                })
+            })
+    })?;
+    let port = listener.get("port")?.scalar_text()?;
+    // IPv4 first: loopback over IPv6 is the one more often firewalled.
+    let addresses: Vec<String> = listener
+        .get("bind_addresses")
+        .map(|list| {
+            list.items()
+                .iter()
+                .filter_map(|a| a.scalar_text())
+                .collect()
+        })
+        .unwrap_or_default();
+    let bound = addresses
+        .iter()
+        .find(|a| !a.contains(':'))
+        .or(addresses.first())
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let host = match bound.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1".to_owned(),
+        "::" => "[::1]".to_owned(),
+        v6 if v6.contains(':') => format!("[{v6}]"),
+        other => other.to_owned(),
+    };
+    let scheme = if listener.get("tls").and_then(|t| t.as_bool()) == Some(true) {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!("{scheme}://{host}:{port}"))
 }
 
 /// `sqlite:PATH` or `postgres://…` for Synapse's `database` section.
@@ -136,5 +188,25 @@ mod tests {
             Some("postgres://synapse:p%40ss%3Aw%2Frd@db:5433/synapse")
         );
         assert_eq!(config("server_name: x\n").database_uri, None);
+    }
+
+    #[test]
+    fn the_client_address_from_the_listeners_else_the_public_url() {
+        let listeners = "listeners:\n  - port: 8448\n    type: http\n    tls: true\n    resources:\n      - names: [federation]\n  - port: 8008\n    type: http\n    bind_addresses: ['::1', '127.0.0.1']\n    resources:\n      - names: [client, federation]\npublic_baseurl: https://matrix.example.org/\n";
+        assert_eq!(
+            config(listeners).client_address.as_deref(),
+            Some("http://127.0.0.1:8008")
+        );
+        let wildcard = "listeners:\n  - port: 8008\n    type: http\n    bind_addresses: ['0.0.0.0']\n    resources:\n      - names: [client]\n";
+        assert_eq!(
+            config(wildcard).client_address.as_deref(),
+            Some("http://127.0.0.1:8008")
+        );
+        assert_eq!(
+            config("public_baseurl: https://matrix.example.org/\n")
+                .client_address
+                .as_deref(),
+            Some("https://matrix.example.org")
+        );
     }
 }

@@ -67,11 +67,14 @@ fn homeserver_warning(config: &Config, facts: &Facts) -> Option<String> {
     ))
 }
 
-/// Every config and registration, by target: the doctor's config first,
-/// then each target's config (also one that could not be read) and
-/// registration, then the homeserver's config.
+/// Every config and registration, by target: the doctor's config first
+/// (when there is a doctor), then each target's config (also one that could
+/// not be read) and registration, then the homeserver's config.
 pub fn config_files(config: &Config, facts: &Facts) -> Vec<(String, PathBuf)> {
-    let mut files = vec![(config.appservice.id.clone(), config.path.clone())];
+    let mut files = Vec::new();
+    if config.has_doctor {
+        files.push((config.appservice.id.clone(), config.path.clone()));
+    }
     for target in &facts.targets {
         // The doctor's own config is already first in the list.
         if target.kind == TargetKind::Bridge

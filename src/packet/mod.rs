@@ -138,10 +138,12 @@ fn sanitise_configs<W: std::io::Write + std::io::Seek>(
 ) -> Result<SecretValues, PacketError> {
     let files = collect::config_files(config, &collected.facts);
     let mut secrets = writer.add_configs(&files)?;
-    secrets.extend([
-        config.appservice.as_token.clone(),
-        config.appservice.hs_token.clone(),
-    ]);
+    if config.has_doctor {
+        secrets.extend([
+            config.appservice.as_token.clone(),
+            config.appservice.hs_token.clone(),
+        ]);
+    }
     Ok(SecretValues::new(&secrets))
 }
 

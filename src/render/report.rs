@@ -22,6 +22,9 @@ pub struct TargetInfo {
     pub kind: TargetKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<String>,
+    /// How `--homeserver` came by the config (an addition to the contract).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_found: Option<String>,
     pub registration: String,
 }
 
@@ -63,6 +66,7 @@ impl Report {
                     id: t.id.clone(),
                     kind: t.kind,
                     config: t.config().map(|c| c.path().display().to_string()),
+                    config_found: t.config_found.clone(),
                     registration: t.registration_path.display().to_string(),
                 })
                 .collect(),

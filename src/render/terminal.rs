@@ -109,6 +109,12 @@ fn target_block(
         summary.fail + summary.error,
         summary.skip
     );
+    if let Some(how) = &target.config_found {
+        let _ = match &target.config {
+            Some(config) => writeln!(out, "    config: {config} ({how})"),
+            None => writeln!(out, "    config: {how}"),
+        };
+    }
     for finding in findings {
         if verbose || is_problem(finding.status) {
             finding_block(out, marks, finding);

@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
+use crate::input::config::Permission;
+use crate::service::bot::permission_of;
 use crate::service::store::Store;
 
 /// One event the homeserver pushed, with the part of the transaction it came in.
@@ -42,6 +44,8 @@ const EVENT_SECTIONS: &[&str] = &[
 pub struct AppserviceState {
     pub hs_token: String,
     pub bot_user_id: String,
+    /// Who may use the bot (the config's `permissions`).
+    permissions: Vec<(String, Permission)>,
     pub max_body_bytes: usize,
     pub store: Store,
     pub events: mpsc::Sender<IncomingEvent>,
@@ -87,17 +91,28 @@ impl AppserviceState {
     }
 
     /// Whether the bot may act on this room event (a message from someone
-    /// else, an invite of the bot): only those are kept until handled, the
-    /// rest costs no write.
+    /// the config gives a permission, an invite of the bot): only those are
+    /// kept until handled, the rest costs no write.
     pub fn keeps(&self, event: &serde_json::Value) -> bool {
         let field = |key: &str| event.get(key).and_then(|v| v.as_str());
         match field("type") {
-            Some("m.room.message") => {
-                field("sender") != Some(self.bot_user_id.as_str()) && !is_probe(event)
-            }
+            Some("m.room.message") => field("sender").is_some_and(|sender| {
+                sender != self.bot_user_id
+                    && permission_of(&self.permissions, sender).is_some()
+                    && !is_probe(event)
+            }),
             Some("m.room.member") => field("state_key") == Some(self.bot_user_id.as_str()),
             _ => false,
         }
+    }
+
+    /// Whether the bot needs to see this event at all: what it may act on,
+    /// and every membership change (which can make a room a management
+    /// room or stop it being one).
+    fn concerns_bot(&self, section: &str, event: &serde_json::Value) -> bool {
+        section == "events"
+            && (self.keeps(event)
+                || event.get("type").and_then(|v| v.as_str()) == Some("m.room.member"))
     }
 
     /// Whether `event` is an awaited probe (then its waiter is told).
@@ -114,6 +129,7 @@ impl AppserviceState {
     pub fn new(
         hs_token: String,
         bot_user_id: String,
+        permissions: Vec<(String, Permission)>,
         max_body_bytes: usize,
         store: Store,
         events: mpsc::Sender<IncomingEvent>,
@@ -122,6 +138,7 @@ impl AppserviceState {
         Arc::new(AppserviceState {
             hs_token,
             bot_user_id,
+            permissions,
             max_body_bytes,
             store,
             events,
@@ -264,6 +281,34 @@ async fn read_json(state: &AppserviceState, body: Body) -> Result<Value, Respons
     Ok(value)
 }
 
+/// How many events the transaction holds, and the ones the bot needs to
+/// see (taken out of the body, not copied). Awaited delivery probes are
+/// told here.
+fn events_for_bot(
+    state: &AppserviceState,
+    txn_id: &str,
+    mut body: Value,
+) -> (usize, Vec<IncomingEvent>) {
+    let mut count = 0;
+    let mut for_bot = Vec::new();
+    for section in EVENT_SECTIONS {
+        let Some(Value::Array(list)) = body.get_mut(*section).map(Value::take) else {
+            continue;
+        };
+        count += list.len();
+        for_bot.extend(
+            list.into_iter()
+                .filter(|event| !state.take_probe(event) && state.concerns_bot(section, event))
+                .map(|event| IncomingEvent {
+                    txn_id: txn_id.to_owned(),
+                    section,
+                    event,
+                }),
+        );
+    }
+    (count, for_bot)
+}
+
 async fn transaction(
     State(state): State<Arc<AppserviceState>>,
     Path(txn_id): Path<String>,
@@ -283,23 +328,13 @@ async fn transaction(
             &format!("`{section}` must be a list of events"),
         );
     }
-    let events: Vec<IncomingEvent> = EVENT_SECTIONS
-        .iter()
-        .filter_map(|section| Some((*section, body.get(*section)?.as_array()?)))
-        .flat_map(|(section, list)| {
-            list.iter().map(|event| IncomingEvent {
-                txn_id: txn_id.clone(),
-                section,
-                event: event.clone(),
-            })
-        })
-        .collect();
+    let (event_count, events) = events_for_bot(&state, &txn_id, body);
     // Recorded with its room events before answering: once we say 200 the
     // homeserver never resends, so what the bot has not handled yet must
     // survive a crash (it is handled again after the restart).
     let room_events: Vec<(String, String)> = events
         .iter()
-        .filter(|e| e.section == "events" && state.keeps(&e.event))
+        .filter(|e| state.keeps(&e.event))
         .filter_map(|e| {
             Some((
                 e.event.get("event_id")?.as_str()?.to_owned(),
@@ -309,19 +344,16 @@ async fn transaction(
         .collect();
     match state
         .store
-        .record_transaction(&txn_id, events.len(), &room_events)
+        .record_transaction(&txn_id, event_count, &room_events)
         .await
     {
         Ok(false) => {
             tracing::debug!(txn_id, "repeated transaction ignored");
         }
         Ok(true) => {
-            tracing::debug!(txn_id, events = events.len(), "transaction received");
+            tracing::debug!(txn_id, events = event_count, "transaction received");
             state.metrics.transaction_received();
             for event in events {
-                if state.take_probe(&event.event) {
-                    continue;
-                }
                 if state.events.send(event).await.is_err() {
                     tracing::warn!("event queue closed; the doctor is shutting down");
                     break;

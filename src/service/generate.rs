@@ -36,6 +36,23 @@ pub struct Generated {
     pub path_written_to_config: bool,
 }
 
+/// The reference config, every key with its meaning, as shipped.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../config.example.yaml");
+
+/// A first run: writes the example config where none is (never over one).
+pub fn write_example_config(path: &Path) -> Result<(), GenerateError> {
+    let write_error = |source| GenerateError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(write_error)?;
+    std::io::Write::write_all(&mut file, EXAMPLE_CONFIG.as_bytes()).map_err(write_error)
+}
+
 /// The config values generated when they hold the placeholder. The pickle
 /// key only when the config has it: an older config without an
 /// `encryption` section keeps working, the bot then says how to add it.

@@ -194,6 +194,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let state = AppserviceState::new(
         config.appservice.hs_token.clone(),
         config.appservice.bot_user_id(&config.homeserver.domain),
+        config.permissions.clone(),
         usize::try_from(config.appservice.max_body_bytes).unwrap_or(usize::MAX),
         store.clone(),
         sender,

@@ -44,6 +44,13 @@ enum Write {
     },
 }
 
+impl Write {
+    /// A transaction with no room event for the bot: only its id to record.
+    fn is_bare_transaction(&self) -> bool {
+        matches!(self, Write::Transaction { room_events, .. } if room_events.is_empty())
+    }
+}
+
 /// The most writes in one commit.
 const GROUP_LIMIT: usize = 512;
 
@@ -70,56 +77,142 @@ async fn write_groups(pool: AnyPool, mut writes: tokio::sync::mpsc::UnboundedRec
     }
 }
 
-/// One commit for the group; per write, whether it changed anything.
+/// One commit for the group, a few statements whatever its size; per
+/// write, whether it changed anything (a transaction id sent twice in one
+/// group is fresh only the first time).
 async fn commit_group(pool: &AnyPool, group: &[Write]) -> Result<Vec<bool>, sqlx::Error> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut transaction = pool.begin().await?;
-    let mut changed = Vec::with_capacity(group.len());
-    for write in group {
-        match write {
+    let mut connection = pool.acquire().await?;
+    let (mut fresh, mut cleared) = if group.iter().all(Write::is_bare_transaction) {
+        // The usual group: one statement, which commits on its own.
+        let fresh = insert_transactions(&mut connection, group, now).await?;
+        (fresh, Default::default())
+    } else {
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+        let fresh = insert_transactions(&mut transaction, group, now).await?;
+        insert_inbox(&mut transaction, group, &fresh, now).await?;
+        let cleared = clear_inbox(&mut transaction, group).await?;
+        transaction.commit().await?;
+        (fresh, cleared)
+    };
+    Ok(group
+        .iter()
+        .map(|write| match write {
+            Write::Transaction { txn_id, .. } => fresh.remove(txn_id.as_str()),
+            Write::InboxDone { event_id, .. } => cleared.remove(event_id.as_str()),
+        })
+        .collect())
+}
+
+/// `$first, $first+1, …` for `count` values: one row of a multi-row
+/// statement. Only these placeholders are ever spliced into SQL, which is
+/// why the batch statements may be built at run time.
+fn placeholders(first: usize, count: usize) -> String {
+    let list: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    list.join(", ")
+}
+
+/// Records the group's transaction ids; the ones not seen before.
+async fn insert_transactions(
+    connection: &mut sqlx::AnyConnection,
+    group: &[Write],
+    now: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let rows: Vec<(&String, usize)> = group
+        .iter()
+        .filter_map(|write| match write {
             Write::Transaction {
                 txn_id,
                 event_count,
+                ..
+            } => Some((txn_id, *event_count)),
+            Write::InboxDone { .. } => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|n| format!("({})", placeholders(3 * n + 1, 3)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES {} ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (txn_id, event_count) in rows {
+        query = query.bind(txn_id).bind(now).bind(event_count as i64);
+    }
+    let inserted = query.fetch_all(&mut *connection).await?;
+    inserted.iter().map(|row| row.try_get("txn_id")).collect()
+}
+
+/// Keeps the room events of the fresh transactions until the bot is done.
+async fn insert_inbox(
+    connection: &mut sqlx::AnyConnection,
+    group: &[Write],
+    fresh: &std::collections::HashSet<String>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<(&String, &String, &String)> = group
+        .iter()
+        .filter_map(|write| match write {
+            Write::Transaction {
+                txn_id,
                 room_events,
                 ..
-            } => {
-                let fresh = sqlx::query(
-                    "INSERT INTO appservice_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
-                )
-                .bind(txn_id)
-                .bind(now)
-                .bind(*event_count as i64)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected()
-                    == 1;
-                if fresh {
-                    for (event_id, event) in room_events {
-                        sqlx::query(
-                            "INSERT INTO inbox (event_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-                        )
-                        .bind(event_id)
-                        .bind(txn_id)
-                        .bind(event)
-                        .bind(now)
-                        .execute(&mut *transaction)
-                        .await?;
-                    }
-                }
-                changed.push(fresh);
-            }
-            Write::InboxDone { event_id, .. } => {
-                let deleted = sqlx::query("DELETE FROM inbox WHERE event_id = $1")
-                    .bind(event_id)
-                    .execute(&mut *transaction)
-                    .await?
-                    .rows_affected();
-                changed.push(deleted > 0);
-            }
+            } if fresh.contains(txn_id) && seen.insert(txn_id) => Some((txn_id, room_events)),
+            _ => None,
+        })
+        .flat_map(|(txn_id, events)| events.iter().map(move |(id, event)| (id, txn_id, event)))
+        .collect();
+    // Chunked: both databases cap the values one statement may bind.
+    for chunk in rows.chunks(INBOX_ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|n| format!("({})", placeholders(4 * n + 1, 4)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO inbox (event_id, txn_id, event, received_at) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event_id, txn_id, event) in chunk {
+            query = query.bind(*event_id).bind(*txn_id).bind(*event).bind(now);
         }
+        query.execute(&mut *connection).await?;
     }
-    transaction.commit().await?;
-    Ok(changed)
+    Ok(())
+}
+
+/// Inbox rows per statement: 4 values each, well under SQLite's 32,766.
+const INBOX_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Drops the events the bot is done with; the ones that were there.
+async fn clear_inbox(
+    connection: &mut sqlx::AnyConnection,
+    group: &[Write],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let ids: Vec<&String> = group
+        .iter()
+        .filter_map(|write| match write {
+            Write::InboxDone { event_id, .. } => Some(event_id),
+            Write::Transaction { .. } => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "DELETE FROM inbox WHERE event_id IN ({}) RETURNING event_id",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id);
+    }
+    let deleted = query.fetch_all(&mut *connection).await?;
+    deleted.iter().map(|row| row.try_get("event_id")).collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +260,9 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DatabaseKind::Sqlite { 1 } else { 4 })
+            // A broken connection shows in the query itself; a test query
+            // before each use would double the round trips of every commit.
+            .test_before_acquire(false)
             .connect(&connect_uri)
             .await
             .map_err(|source| StoreError::Open { kind, source })?;

@@ -488,6 +488,7 @@ mod tests {
             config: None,
             registration: path.clone(),
             logs: Vec::new(),
+            found: None,
         });
         let before = fingerprints(&target, Some("Synapse 1.163.2"));
         assert!(before.values().all(|v| !v.contains("SECRET")), "{before:?}");
@@ -497,6 +498,7 @@ mod tests {
             config: None,
             registration: path,
             logs: Vec::new(),
+            found: None,
         });
         let after = fingerprints(&target, Some("Synapse 1.163.2"));
         assert_eq!(

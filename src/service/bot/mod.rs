@@ -45,11 +45,10 @@ pub struct Bot {
 
 /// The permission of `user`: an exact user ID wins over its domain, which
 /// wins over `*`.
-pub fn permission_of(config: &Config, user: &str) -> Option<Permission> {
+pub fn permission_of(permissions: &[(String, Permission)], user: &str) -> Option<Permission> {
     let domain = user.split_once(':').map(|(_, d)| d).unwrap_or_default();
     let find = |key: &str| {
-        config
-            .permissions
+        permissions
             .iter()
             .find(|(who, _)| who == key)
             .map(|(_, p)| *p)
@@ -201,7 +200,7 @@ impl Bot {
     }
 
     async fn on_invite(&self, room: &RoomId, sender: &str) {
-        if permission_of(&self.config, sender).is_none() {
+        if permission_of(&self.config.permissions, sender).is_none() {
             tracing::info!(%room, sender, "invite from a user without permission rejected");
             let _ = self
                 .as_bot()
@@ -224,7 +223,7 @@ impl Bot {
             self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
             Ok(answer) if answer.is_success()
         );
-        if permission_of(&self.config, sender) == Some(Permission::Admin)
+        if permission_of(&self.config.permissions, sender) == Some(Permission::Admin)
             && self.is_management_room(room).await
         {
             self.remember_management_room(sender, room).await;
@@ -272,7 +271,7 @@ impl Bot {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
             };
-            if permission_of(&self.config, &admin) != Some(Permission::Admin)
+            if permission_of(&self.config.permissions, &admin) != Some(Permission::Admin)
                 || self
                     .state
                     .store
@@ -313,10 +312,10 @@ impl Bot {
     /// A message, from a transaction or (`encrypted`) decrypted from sync;
     /// the reply goes back the same way.
     async fn on_message(&self, room: &RoomId, sender: &str, event: &Value, encrypted: bool) {
-        let Some(work) = self.work_in(room, event).await else {
+        let Some(permission) = permission_of(&self.config.permissions, sender) else {
             return;
         };
-        let Some(permission) = permission_of(&self.config, sender) else {
+        let Some(work) = self.work_in(room, event).await else {
             return;
         };
         let event_id = event
@@ -503,15 +502,15 @@ mod tests {
             crate::input::yaml::Document::parse(std::path::Path::new("c.yaml"), text).unwrap();
         let config = Config::from_document(document).unwrap();
         assert_eq!(
-            permission_of(&config, "@bob:example.org"),
+            permission_of(&config.permissions, "@bob:example.org"),
             Some(Permission::Admin)
         );
         assert_eq!(
-            permission_of(&config, "@eve:example.org"),
+            permission_of(&config.permissions, "@eve:example.org"),
             Some(Permission::User)
         );
         assert_eq!(
-            permission_of(&config, "@x:other.net"),
+            permission_of(&config.permissions, "@x:other.net"),
             Some(Permission::User)
         );
         let text = text.replace("  \"*\": user\n", "");
@@ -519,6 +518,6 @@ mod tests {
             crate::input::yaml::Document::parse(std::path::Path::new("c.yaml"), &text).unwrap(),
         )
         .unwrap();
-        assert_eq!(permission_of(&config, "@x:other.net"), None);
+        assert_eq!(permission_of(&config.permissions, "@x:other.net"), None);
     }
 }

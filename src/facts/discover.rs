@@ -1,0 +1,501 @@
+//! `check --homeserver` and `packet --homeserver`: what the doctor's config
+//! would have said, found on disk, so an admin gets answers before setting
+//! anything up. Each registration the homeserver loads is a target; its
+//! bridge config is the YAML file whose `appservice.as_token` equals the
+//! registration's, looked for in this order: the files given with
+//! `--bridge-config`, the registration's own folder, the folders a
+//! docker-compose file beside the homeserver config mounts, then where
+//! bridges are usually installed (one folder per bridge under the roots).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::input::bridge::BridgeConfig;
+use crate::input::config::{BridgeEntry, Config};
+use crate::input::homeserver::HomeserverConfig;
+use crate::input::registration::Registration;
+use crate::input::yaml::{Document, LoadError};
+
+/// Where bridges are usually installed, one folder per bridge: packages and
+/// guides (`/opt/<name>`, `/etc/<name>`, `/var/lib/<name>`) and the
+/// matrix-docker-ansible-deploy playbook (`/matrix/<name>/config`).
+pub const INSTALL_ROOTS: &[&str] = &["/opt", "/etc", "/var/lib", "/matrix"];
+
+/// Where homeservers keep their config: Debian's matrix-synapse package,
+/// other packages, the Docker image's `/data`, the ansible playbook, and a
+/// `homeserver.yaml` in the current folder or a `synapse` folder in it.
+pub fn usual_homeserver_configs() -> Vec<PathBuf> {
+    let mut places: Vec<PathBuf> = [
+        "/etc/matrix-synapse/homeserver.yaml",
+        "/etc/synapse/homeserver.yaml",
+        "/var/lib/matrix-synapse/homeserver.yaml",
+        "/data/homeserver.yaml",
+        "/matrix/synapse/config/homeserver.yaml",
+        "homeserver.yaml",
+        "synapse/homeserver.yaml",
+        "data/homeserver.yaml",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        places.push(Path::new(&home).join("synapse/homeserver.yaml"));
+    }
+    places
+}
+
+/// The homeserver configs among `places` that exist, as absolute paths.
+pub fn homeserver_configs(places: &[PathBuf]) -> Vec<PathBuf> {
+    places
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect()
+}
+
+/// Most YAML files read while looking for configs, and the largest one.
+const FILES_READ_LIMIT: usize = 400;
+const FILE_SIZE_LIMIT: u64 = 1024 * 1024;
+
+/// The config `check` and `packet` use, and what the admin should know
+/// about how it was found.
+pub struct Discovered {
+    pub config: Config,
+    /// Given configs that match no registration, unreadable ones.
+    pub notes: Vec<String>,
+}
+
+/// Builds the doctor's view of the homeserver at `path`; `given` are the
+/// `--bridge-config` files, `roots` the install roots to search.
+pub fn from_homeserver(
+    path: &Path,
+    given: &[PathBuf],
+    roots: &[PathBuf],
+) -> Result<Discovered, LoadError> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let document = Document::load(&path)?;
+    let homeserver = HomeserverConfig::from_document(&document);
+    let mounts = compose_mounts(path.parent().unwrap_or(Path::new("/")));
+    let mut search = Search::default();
+    let mut notes = Vec::new();
+    let given_tokens: Vec<(PathBuf, String)> = given
+        .iter()
+        .filter_map(|file| {
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            match search.as_token_of(&file) {
+                Some(token) => Some((file, token)),
+                None => {
+                    notes.push(format!(
+                        "{}: no `appservice.as_token` in it (or it cannot be read), so it belongs to no registration",
+                        file.display()
+                    ));
+                    None
+                }
+            }
+        })
+        .collect();
+    let bridges: Vec<BridgeEntry> = homeserver
+        .app_service_config_files
+        .iter()
+        .map(|registration| {
+            let registration = through_mounts(registration, &mounts);
+            entry_for(&registration, &given_tokens, &mounts, roots, &mut search)
+        })
+        .collect();
+    for (file, token) in &given_tokens {
+        if !search.matched.contains_key(token) {
+            notes.push(format!(
+                "{}: its appservice.as_token is in none of the registrations {} loads",
+                file.display(),
+                path.display()
+            ));
+        }
+    }
+    let config = Config::from_homeserver(document, &homeserver, bridges);
+    Ok(Discovered { config, notes })
+}
+
+/// The target of one loaded registration, with its config when found.
+fn entry_for(
+    registration_path: &Path,
+    given: &[(PathBuf, String)],
+    mounts: &[(PathBuf, PathBuf)],
+    roots: &[PathBuf],
+    search: &mut Search,
+) -> BridgeEntry {
+    let registration = Registration::load(registration_path).ok();
+    let token = registration.as_ref().and_then(|r| r.as_token.clone());
+    let found = token.as_deref().and_then(|token| {
+        let places = places_for(registration_path, registration.as_ref(), mounts, roots);
+        given
+            .iter()
+            .find(|(_, t)| t == token)
+            .map(|(file, _)| (file.clone(), "given with --bridge-config".to_owned()))
+            .or_else(|| search.find(token, &places))
+    });
+    if let (Some(token), Some((file, _))) = (&token, &found) {
+        search.matched.insert(token.clone(), file.clone());
+    }
+    let logs = found
+        .as_ref()
+        .map(|(file, _)| logs_of(file))
+        .unwrap_or_default();
+    let how = match (&registration, &found) {
+        (None, _) => "registration unreadable, so no config was looked for".to_owned(),
+        (Some(_), Some((_, how))) => how.clone(),
+        (Some(_), None) => "no config found holding this registration's as_token (some bridges, such as heisenbridge, have none; for others name it with --bridge-config FILE)".to_owned(),
+    };
+    BridgeEntry {
+        id: None,
+        config: found.map(|(file, _)| file),
+        registration: registration_path.to_owned(),
+        logs,
+        found: Some(how),
+    }
+}
+
+/// The folders to look in for one registration's config, in order, each
+/// with how a config found there is described.
+fn places_for(
+    registration_path: &Path,
+    registration: Option<&Registration>,
+    mounts: &[(PathBuf, PathBuf)],
+    roots: &[PathBuf],
+) -> Vec<(PathBuf, String)> {
+    let mut places = Vec::new();
+    if let Some(folder) = registration_path.parent() {
+        places.push((
+            folder.to_owned(),
+            "found next to its registration".to_owned(),
+        ));
+    }
+    for (host, _) in mounts {
+        places.push((
+            host.clone(),
+            format!("found in {} (mounted by docker-compose)", host.display()),
+        ));
+    }
+    let names: Vec<String> = registration
+        .into_iter()
+        .flat_map(|r| [r.id.clone(), r.sender_localpart.clone()])
+        .flatten()
+        .collect();
+    for root in roots {
+        for folder in list(root).into_iter().filter(|f| f.is_dir()) {
+            let name = folder.file_name().unwrap_or_default().to_string_lossy();
+            if names.iter().any(|n| names_bridge(&name, n)) {
+                places.push((folder.clone(), format!("found in {}", folder.display())));
+            }
+        }
+    }
+    places
+}
+
+/// Whether a folder called `folder` is likely a bridge's whose id or bot
+/// name is `name` (`mautrix-telegram` for `telegram` or `telegrambot`).
+fn names_bridge(folder: &str, name: &str) -> bool {
+    let folder = folder.to_lowercase();
+    let name = name.to_lowercase();
+    let bare = folder
+        .trim_start_matches("mautrix-")
+        .trim_start_matches("matrix-");
+    name.len() >= 3 && (folder.contains(&name) || (bare.len() >= 3 && name.contains(bare)))
+}
+
+/// The YAML files each config was read from, by as_token, remembered across
+/// registrations so no file is read twice.
+#[derive(Default)]
+struct Search {
+    tokens: HashMap<PathBuf, Option<String>>,
+    /// as_token → the config matched to it.
+    matched: HashMap<String, PathBuf>,
+}
+
+impl Search {
+    /// `appservice.as_token` of a YAML file, when it has one.
+    fn as_token_of(&mut self, file: &Path) -> Option<String> {
+        if let Some(known) = self.tokens.get(file) {
+            return known.clone();
+        }
+        let token = (self.tokens.len() < FILES_READ_LIMIT
+            && std::fs::metadata(file).is_ok_and(|m| m.len() <= FILE_SIZE_LIMIT))
+        .then(|| Document::load(file).ok())
+        .flatten()
+        .and_then(|doc| doc.root.path("appservice.as_token")?.scalar_text());
+        self.tokens.insert(file.to_owned(), token.clone());
+        token
+    }
+
+    /// The first config holding `token` in `places` (each folder and the
+    /// folders in it, where configs sit as `config/config.yaml`).
+    fn find(&mut self, token: &str, places: &[(PathBuf, String)]) -> Option<(PathBuf, String)> {
+        for (folder, how) in places {
+            let top = list(folder);
+            let nested = top.iter().filter(|p| p.is_dir()).flat_map(|dir| list(dir));
+            let files: Vec<PathBuf> = top
+                .iter()
+                .cloned()
+                .chain(nested)
+                .filter(|p| is_yaml(p))
+                .collect();
+            for file in files {
+                // A registration holds its as_token at the top, never under
+                // `appservice:`, so it is never taken for a config.
+                if self.as_token_of(&file).as_deref() == Some(token) {
+                    return Some((file, how.clone()));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+fn list(folder: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+}
+
+/// The log files the found config names that exist.
+fn logs_of(config: &Path) -> Vec<PathBuf> {
+    Document::load(config)
+        .ok()
+        .and_then(|doc| BridgeConfig::from_document(doc).ok())
+        .map(|c| c.log_files().into_iter().filter(|l| l.is_file()).collect())
+        .unwrap_or_default()
+}
+
+/// The bind mounts `(host folder, container folder)` of every service in a
+/// docker-compose file beside the homeserver config (or one folder up).
+pub fn compose_mounts(homeserver_folder: &Path) -> Vec<(PathBuf, PathBuf)> {
+    const NAMES: &[&str] = &[
+        "docker-compose.yml",
+        "docker-compose.yaml",
+        "compose.yml",
+        "compose.yaml",
+    ];
+    let folders = [Some(homeserver_folder), homeserver_folder.parent()];
+    folders
+        .into_iter()
+        .flatten()
+        .flat_map(|folder| NAMES.iter().map(move |name| folder.join(name)))
+        .filter_map(|file| Document::load(&file).ok())
+        .flat_map(|doc| mounts_in(&doc))
+        .collect()
+}
+
+fn mounts_in(compose: &Document) -> Vec<(PathBuf, PathBuf)> {
+    let base = compose.path.parent().unwrap_or(Path::new("/"));
+    let Some(services) = compose.root.get("services") else {
+        return Vec::new();
+    };
+    services
+        .entries()
+        .iter()
+        .filter_map(|(_, service)| service.get("volumes"))
+        .flat_map(|volumes| volumes.items().iter())
+        .filter_map(|volume| {
+            let (source, target) = match volume.scalar_text() {
+                Some(short) => {
+                    let mut parts = short.splitn(3, ':');
+                    (parts.next()?.to_owned(), parts.next()?.to_owned())
+                }
+                None => (
+                    volume.get("source")?.scalar_text()?,
+                    volume.get("target")?.scalar_text()?,
+                ),
+            };
+            // Named volumes (no path) live in Docker's own storage.
+            let is_path = source.starts_with('/') || source.starts_with('.');
+            let host = base.join(&source);
+            is_path.then(|| (host.canonicalize().unwrap_or(host), PathBuf::from(target)))
+        })
+        .filter(|(host, _)| host.is_dir())
+        .collect()
+}
+
+/// A path as the host sees it: a registration named by its path inside a
+/// container (`/data/telegram.yaml`) is found under the folder mounted there.
+fn through_mounts(path: &Path, mounts: &[(PathBuf, PathBuf)]) -> PathBuf {
+    if path.exists() {
+        return path.to_owned();
+    }
+    mounts
+        .iter()
+        .filter_map(|(host, container)| Some(host.join(path.strip_prefix(container).ok()?)))
+        .find(|mapped| mapped.exists())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTRATION: &str = "id: telegram\nurl: http://localhost:29317\nas_token: AS-TOKEN\nhs_token: HS-TOKEN\nsender_localpart: telegrambot\nnamespaces: {}\n";
+    const CONFIG: &str = "homeserver:\n  address: http://localhost:8008\n  domain: example.org\nappservice:\n  address: http://localhost:29317\n  as_token: AS-TOKEN\n  hs_token: HS-TOKEN\n  bot_username: telegrambot\ntelegram:\n  api_id: 1\nlogging:\n  handlers:\n    file:\n      filename: ./bridge.log\n";
+
+    fn homeserver(dir: &Path, registrations: &[&Path]) -> PathBuf {
+        let list: Vec<String> = registrations
+            .iter()
+            .map(|r| format!("  - {}", r.display()))
+            .collect();
+        let path = dir.join("homeserver.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "server_name: example.org\nlisteners:\n  - port: 8008\n    type: http\n    resources:\n      - names: [client]\napp_service_config_files:\n{}\n",
+                list.join("\n")
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_config_next_to_its_registration_with_its_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("tg/registration.yaml");
+        write(&registration, REGISTRATION);
+        write(&dir.path().join("tg/config.yaml"), CONFIG);
+        write(&dir.path().join("tg/bridge.log"), "log\n");
+        let hs = homeserver(dir.path(), &[&registration]);
+        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let config = &found.config;
+        assert!(!config.has_doctor);
+        assert_eq!(config.homeserver.address, "http://127.0.0.1:8008");
+        assert_eq!(config.homeserver.domain, "example.org");
+        let entry = &config.bridges[0];
+        assert_eq!(
+            entry.config.as_deref(),
+            Some(dir.path().join("tg/config.yaml").as_path())
+        );
+        assert_eq!(
+            entry.found.as_deref(),
+            Some("found next to its registration")
+        );
+        assert_eq!(entry.logs, [dir.path().join("tg/./bridge.log")]);
+        assert!(found.notes.is_empty(), "{:?}", found.notes);
+    }
+
+    #[test]
+    fn a_config_under_an_install_root_in_a_folder_named_after_the_bridge() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("synapse/telegram-registration.yaml");
+        write(&registration, REGISTRATION);
+        let root = dir.path().join("opt");
+        // A config of another bridge first, then the one with the as_token.
+        write(
+            &root.join("mautrix-telegram/old/config.yaml"),
+            &CONFIG.replace("AS-TOKEN", "OTHER"),
+        );
+        write(&root.join("mautrix-telegram/config/config.yaml"), CONFIG);
+        write(&root.join("unrelated/config.yaml"), CONFIG);
+        let hs = homeserver(&dir.path().join("synapse"), &[&registration]);
+        let found = from_homeserver(&hs, &[], std::slice::from_ref(&root)).unwrap();
+        let entry = &found.config.bridges[0];
+        assert_eq!(
+            entry.config.as_deref(),
+            Some(root.join("mautrix-telegram/config/config.yaml").as_path())
+        );
+        let folder = root.join("mautrix-telegram");
+        assert_eq!(
+            entry.found.clone().unwrap(),
+            format!("found in {}", folder.display())
+        );
+    }
+
+    #[test]
+    fn given_configs_win_and_strays_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("reg/registration.yaml");
+        write(&registration, REGISTRATION);
+        write(&dir.path().join("reg/config.yaml"), CONFIG);
+        let given = dir.path().join("elsewhere/tg.yaml");
+        write(&given, CONFIG);
+        let stray = dir.path().join("elsewhere/other.yaml");
+        write(&stray, &CONFIG.replace("AS-TOKEN", "NOBODY"));
+        let hs = homeserver(dir.path(), &[&registration]);
+        let found = from_homeserver(&hs, &[given.clone(), stray.clone()], &[]).unwrap();
+        let entry = &found.config.bridges[0];
+        assert_eq!(entry.config.as_deref(), Some(given.as_path()));
+        assert_eq!(entry.found.as_deref(), Some("given with --bridge-config"));
+        assert_eq!(found.notes.len(), 1, "{:?}", found.notes);
+        assert!(found.notes[0].contains("other.yaml"), "{:?}", found.notes);
+    }
+
+    #[test]
+    fn container_paths_are_read_through_the_compose_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("bridges/telegram/registration.yaml"),
+            REGISTRATION,
+        );
+        write(&dir.path().join("bridges/telegram/config.yaml"), CONFIG);
+        write(
+            &dir.path().join("docker-compose.yml"),
+            "services:\n  synapse:\n    volumes:\n      - ./bridges:/bridges:ro\n      - synapse-data:/data\n  telegram:\n    volumes:\n      - type: bind\n        source: ./bridges/telegram\n        target: /data\n",
+        );
+        let hs = homeserver(
+            dir.path(),
+            &[Path::new("/bridges/telegram/registration.yaml")],
+        );
+        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let entry = &found.config.bridges[0];
+        let folder = dir.path().join("bridges/telegram").canonicalize().unwrap();
+        assert_eq!(entry.registration, folder.join("registration.yaml"));
+        assert_eq!(
+            entry.config.as_deref(),
+            Some(folder.join("config.yaml").as_path())
+        );
+    }
+
+    #[test]
+    fn no_config_found_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("registration.yaml");
+        write(&registration, REGISTRATION);
+        let missing = dir.path().join("gone.yaml");
+        let hs = homeserver(dir.path(), &[&registration, &missing]);
+        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        assert_eq!(found.config.bridges.len(), 2);
+        assert!(found.config.bridges[0].config.is_none());
+        assert!(
+            found.config.bridges[0]
+                .found
+                .as_ref()
+                .unwrap()
+                .contains("--bridge-config")
+        );
+        assert!(
+            found.config.bridges[1]
+                .found
+                .as_ref()
+                .unwrap()
+                .contains("unreadable")
+        );
+        assert!(matches!(
+            from_homeserver(&dir.path().join("nothing.yaml"), &[], &[]),
+            Err(LoadError::Unreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn folder_names_that_name_a_bridge() {
+        assert!(names_bridge("mautrix-telegram", "telegram"));
+        assert!(names_bridge("mautrix-telegram", "telegrambot"));
+        assert!(names_bridge("heisenbridge", "heisenbridge"));
+        assert!(!names_bridge("mautrix-telegram", "whatsapp"));
+        assert!(!names_bridge("ssl", "tg"));
+    }
+}
