@@ -328,7 +328,13 @@ fn check_command(
         return ExitCode::from(2);
     }
     facts.keep_only(bridges);
-    runtime.block_on(facts.observe(&config, offline));
+    // Counting targets on a terminal; the report itself goes to stdout.
+    let bar = if std::io::stderr().is_terminal() {
+        packet::targets_bar()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    runtime.block_on(facts.observe_showing(&config, offline, &bar));
     let report = Report::new(&facts, checks::run_all(&facts));
     match output.format {
         Format::Json => println!("{}", render::json::report(&report)),

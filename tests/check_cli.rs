@@ -211,3 +211,85 @@ fn a_missing_log_file_is_reported_as_unreadable() {
         "{unreadable}"
     );
 }
+
+const TELEGRAM_FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/mautrix-telegram"
+);
+
+/// Runs the doctor with `args` on a pseudo-terminal (util-linux `script`)
+/// and returns what the terminal showed.
+fn on_terminal(dir: &Path, args: &str) -> String {
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", doctor_bin()), "/dev/null"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_bars_on_a_terminal_and_nothing_extra_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.working.yaml", "registration.generated.yaml"] {
+        std::fs::copy(
+            Path::new(TELEGRAM_FIXTURES).join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    // The log the config names, big enough to be copied in several reads.
+    let line = "[2026-11-22 10:00:00,000] [INFO@mau.init] Starting\n";
+    std::fs::write(dir.path().join("mautrix-telegram.log"), line.repeat(20_000)).unwrap();
+    std::fs::write(
+        dir.path().join("homeserver.yaml"),
+        "server_name: example.com\npublic_baseurl: http://127.0.0.1:1\napp_service_config_files: [registration.generated.yaml]\n",
+    )
+    .unwrap();
+
+    let check = on_terminal(
+        dir.path(),
+        "check --homeserver homeserver.yaml --offline --format json",
+    );
+    assert!(check.contains("1/1 targets"), "{check:?}");
+    let packet = on_terminal(dir.path(), "packet --homeserver homeserver.yaml -o .");
+    assert!(
+        packet.contains("KiB/"),
+        "a byte count while the log is copied: {packet:?}"
+    );
+
+    let piped = doctor_in_dir(
+        dir.path(),
+        &[
+            "check",
+            "--homeserver",
+            "homeserver.yaml",
+            "--offline",
+            "--format",
+            "json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("targets") && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+    serde_json::from_slice::<serde_json::Value>(&piped.stdout).expect("stdout is the JSON alone");
+    let piped = doctor_in_dir(
+        dir.path(),
+        &["packet", "--homeserver", "homeserver.yaml", "-o", "."],
+    );
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("KiB") && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+}
+
+fn doctor_in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(doctor_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

@@ -71,12 +71,32 @@ impl Facts {
     /// Adds what is observed rather than read from config files: live
     /// probes (unless `offline`; all targets at once), logs, databases.
     pub async fn observe(&mut self, config: &Config, offline: bool) {
+        self.observe_showing(config, offline, &indicatif::ProgressBar::hidden())
+            .await;
+    }
+
+    /// [`Facts::observe`], counting targets done on `bar` phase by phase
+    /// (a hidden bar shows nothing).
+    pub async fn observe_showing(
+        &mut self,
+        config: &Config,
+        offline: bool,
+        bar: &indicatif::ProgressBar,
+    ) {
+        use futures::FutureExt;
+        let count = self.targets.len() as u64;
+        let phase = |what: &'static str| {
+            bar.set_message(what);
+            bar.reset();
+            bar.set_length(count);
+        };
         if !offline {
+            phase("probing");
             let client = HomeserverClient::new(&config.homeserver.address, PROBE_TIMEOUT);
-            let probes =
-                futures::future::join_all(self.targets.iter().map(|t| {
-                    probe_target(&config.homeserver.domain, &config.homeserver.address, t)
-                }));
+            let probes = futures::future::join_all(self.targets.iter().map(|t| {
+                probe_target(&config.homeserver.domain, &config.homeserver.address, t)
+                    .inspect(|_| bar.inc(1))
+            }));
             let (versions, software, probes) =
                 tokio::join!(client.versions(), client.software(), probes);
             for (target, live) in self.targets.iter_mut().zip(probes) {
@@ -85,22 +105,30 @@ impl Facts {
             self.homeserver.versions = Some(versions);
             self.homeserver.software = software;
         }
+        phase("reading logs");
         logs::scan_logs(config, &mut self.targets);
         if let Some(Ok(hs)) = &self.homeserver.config
             && let Some(uri) = &hs.database_uri
         {
             self.homeserver.delivery = Some(database::delivery_states(uri).await);
         }
-        let databases = futures::future::join_all(self.targets.iter().map(database::inspect)).await;
+        phase("reading databases");
+        let databases = futures::future::join_all(
+            self.targets
+                .iter()
+                .map(|t| database::inspect(t).inspect(|_| bar.inc(1))),
+        )
+        .await;
         for (target, database) in self.targets.iter_mut().zip(databases) {
             target.database = database;
         }
+        bar.finish_and_clear();
     }
 }
 
 /// Every fact of every target, observed (the support packet's view).
-pub async fn gather(config: &Config, offline: bool) -> Facts {
+pub async fn gather(config: &Config, offline: bool, bar: &indicatif::ProgressBar) -> Facts {
     let mut facts = Facts::load(config);
-    facts.observe(config, offline).await;
+    facts.observe_showing(config, offline, bar).await;
     facts
 }

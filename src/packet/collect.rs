@@ -19,8 +19,8 @@ pub struct Collected {
     pub warnings: Vec<String>,
 }
 
-pub async fn collect(config: &Config) -> Collected {
-    let facts = facts::gather(config, false).await;
+pub async fn collect(config: &Config, progress: &super::Progress) -> Collected {
+    let facts = facts::gather(config, false, &progress.bar()).await;
     let findings = checks::run_all(&facts);
     let report = Report::new(&facts, findings.clone());
     let database = database_info(config).await;

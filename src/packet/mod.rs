@@ -43,7 +43,38 @@ pub enum Progress {
     Steps(tokio::sync::mpsc::UnboundedSender<String>),
 }
 
+/// A bar counting targets, for a person at a terminal.
+pub fn targets_bar() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("  {msg} {pos}/{len} targets {wide_bar}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
 impl Progress {
+    /// The bar for counting targets: drawn only on a terminal.
+    pub fn bar(&self) -> indicatif::ProgressBar {
+        match self {
+            Progress::Terminal => targets_bar(),
+            _ => indicatif::ProgressBar::hidden(),
+        }
+    }
+
+    /// The bar for the bytes of one log copied: drawn only on a terminal.
+    pub fn bytes_bar(&self, name: &str, total: u64) -> indicatif::ProgressBar {
+        match self {
+            Progress::Terminal => indicatif::ProgressBar::new(total)
+                .with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "  {msg} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                )
+                .with_message(name.to_owned()),
+            _ => indicatif::ProgressBar::hidden(),
+        }
+    }
+
     pub fn say(&self, step: &str) {
         match self {
             Progress::Silent => {}
@@ -98,7 +129,7 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     options
         .progress
         .say("collecting: probes, databases, logs and every check");
-    let collected = collect::collect(config).await;
+    let collected = collect::collect(config, &options.progress).await;
     let partial = path.with_extension("zip.partial");
     let mut writer = Writer::create(&partial, &options.progress)?;
     writer.warnings.extend(collected.warnings.iter().cloned());

@@ -165,6 +165,8 @@ impl<W: Write + Seek> Writer<'_, W> {
                 .map_err(write_error(name))?;
         }
         let mut copy = LogCopy::new(name, tail.since.is_none());
+        let size = std::fs::metadata(path).map_or(0, |m| m.len().min(tail.max_bytes));
+        let bar = self.progress.bytes_bar(name, size);
         let mut raw = Vec::new();
         loop {
             raw.clear();
@@ -174,10 +176,12 @@ impl<W: Write + Seek> Writer<'_, W> {
             if read == 0 {
                 break;
             }
+            bar.inc(read as u64);
             raw.truncate(MAX_LINE);
             let line = String::from_utf8_lossy(&raw);
             copy.line(self, line.trim_end_matches(['\n', '\r']), tail, secrets)?;
         }
+        bar.finish_and_clear();
         copy.finish(self);
         Ok(copy.software)
     }
