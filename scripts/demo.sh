@@ -59,3 +59,19 @@ for _ in $(seq 1 60); do (echo >"/dev/tcp/127.0.0.1/$tg_port") 2>/dev/null && br
 
 echo; echo "== 6. bridge-doctor check"
 "$doctor" check -c "$work/config.yaml" || echo "(check exited $?: 1 means it found a failure, as planted)"
+
+echo; echo "== 7. bridge-doctor explain: what the bridge's and the homeserver's logs say"
+"$doctor" explain "$work/telegram/mautrix-telegram.log" "$work/hs/homeserver.log" || echo "(explain exited $?: 1 means it recognised a known error)"
+
+echo; echo "== 8. bridge-doctor packet: everything a supporter needs, secrets removed"
+packet=$("$doctor" packet -c "$work/config.yaml" -o "$work")
+echo "$packet"
+"$venv/bin/python" -m zipfile -l "$packet"
+
+echo; echo "== 9. The bot answers in Matrix: the admin sends \`check\` in a direct chat"
+"$venv/bin/register_new_matrix_user" -c "$work/hs/homeserver.yaml" -u admin -p pw-admin --admin "http://127.0.0.1:$hs_port" >/dev/null
+"$venv/bin/python" scripts/demo-chat.py "http://127.0.0.1:$hs_port" "@doctor:doctor.test"
+
+echo; echo "== 10. No doctor set up at all: check --homeserver, from an empty folder"
+mkdir "$work/empty"
+(cd "$work/empty" && "$doctor" check --homeserver "$work/hs/homeserver.yaml") || echo "(check exited $?: the same fault, found without a doctor config)"
