@@ -2,7 +2,7 @@
 # Runs every test: unit tests, and the tests against a real Synapse, a real
 # mautrix-telegram (Python venv created once) and a real PostgreSQL server
 # (Debian's package, installed here when missing; each test starts its own
-# private cluster on a free loopback port).
+# private cluster on a free loopback port), and systemd-analyze for the unit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh >/dev/null
@@ -10,5 +10,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/
     echo "installing PostgreSQL from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
+# systemd-analyze checks the shipped unit (tests/shipping.rs).
+if ! command -v systemd-analyze >/dev/null; then
+    echo "installing systemd-analyze from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >&2
 fi
 cargo test --locked --all-targets

@@ -64,6 +64,12 @@ impl Scene {
             &format!("watch:\n  interval_seconds: {interval}\nmetrics:\n  listen: 127.0.0.1:0\n"),
         );
         let synapse = bot_homeserver(dir.path(), &bridge, &config);
+        // The homeserver's config, so the doctor can tell when it restarts.
+        edit(
+            &config,
+            "homeserver:\n",
+            &format!("homeserver:\n  config: {}\n", synapse.config_path.display()),
+        );
         bridge.start();
         let doctor = run_doctor(&config, &dir.path().join("doctor.log"));
         let metrics_port = doctor
@@ -230,6 +236,40 @@ fn a_changed_registration_is_checked_at_once_and_named() {
     assert!(
         alert.contains("its registration file changed"),
         "what changed: {alert}"
+    );
+    drop(scene.doctor);
+}
+
+#[test]
+fn a_homeserver_restart_is_named_in_the_next_alert() {
+    let mut scene = Scene::start(3600);
+    let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
+    eventually(Duration::from_secs(30), "the first run", || {
+        metrics(scene.metrics_port).contains(healthy)
+    });
+    // The restart alone changes no file the doctor watches: no run, no alert.
+    scene.synapse.restart();
+    let url = format!("url: http://127.0.0.1:{}", scene.bridge.port);
+    edit(
+        &scene.bridge.registration(),
+        &url,
+        "url: http://127.0.0.1:1",
+    );
+    eventually(
+        Duration::from_secs(20),
+        "an alert right after the edit",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("the homeserver restarted (at "), "{alert}");
+    assert!(alert.contains("its registration file changed"), "{alert}");
+    assert!(
+        !alert.contains("the homeserver's config changed"),
+        "its config did not: {alert}"
     );
     drop(scene.doctor);
 }

@@ -308,6 +308,7 @@ mod tests {
                 software: None,
                 worker_names: Vec::new(),
                 delivery: None,
+                started_at: None,
             },
             targets: Vec::new(),
         };

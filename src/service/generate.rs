@@ -253,7 +253,7 @@ mod tests {
 
     fn write_config(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("config.yaml");
-        let text = include_str!("../../config.example.yaml");
+        let text = EXAMPLE_CONFIG;
         std::fs::write(&path, text).unwrap();
         path
     }

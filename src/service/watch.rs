@@ -108,14 +108,38 @@ impl Debounce {
     }
 }
 
+fn hash(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))[..16].to_owned()
+}
+
+/// What tells one running homeserver from another: software and version,
+/// when its process started (when it runs on this machine), its config.
+pub fn homeserver_prints(homeserver: &crate::facts::HomeserverFacts) -> BTreeMap<String, String> {
+    let mut prints = BTreeMap::new();
+    if let Some(software) = &homeserver.software {
+        prints.insert(
+            "homeserver".to_owned(),
+            format!("{} {}", software.name, software.version),
+        );
+    }
+    if let Some(started) = homeserver.started_at {
+        prints.insert("homeserver_started".to_owned(), started.to_string());
+    }
+    if let Some(Ok(config)) = &homeserver.config
+        && let Ok(bytes) = std::fs::read(&config.path)
+    {
+        prints.insert("homeserver_config".to_owned(), hash(&bytes));
+    }
+    prints
+}
+
 /// Fingerprints of what makes a target work: its files, its tokens and
-/// the homeserver. Hashes only: a value never leaves the process.
+/// the homeserver's prints. Hashes only: a value never leaves the process.
 pub fn fingerprints(
     target: &crate::facts::TargetFacts,
-    homeserver: Option<&str>,
+    homeserver: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let hash = |bytes: &[u8]| format!("{:x}", Sha256::digest(bytes))[..16].to_owned();
-    let mut prints = BTreeMap::new();
+    let mut prints = homeserver.clone();
     if let Ok(bytes) = std::fs::read(&target.registration_path) {
         prints.insert("registration".to_owned(), hash(&bytes));
     }
@@ -131,9 +155,6 @@ pub fn fingerprints(
             registration.hs_token.as_deref().unwrap_or_default()
         );
         prints.insert("tokens".to_owned(), hash(tokens.as_bytes()));
-    }
-    if let Some(homeserver) = homeserver {
-        prints.insert("homeserver".to_owned(), homeserver.to_owned());
     }
     prints
 }
@@ -159,6 +180,18 @@ pub fn what_changed(
             healthy["homeserver"],
             now.get("homeserver").map_or("nothing", String::as_str)
         ));
+    } else if differs("homeserver_started")
+        && let Some(started) = now.get("homeserver_started").and_then(|s| s.parse().ok())
+    {
+        // An upgrade is a restart too; a homeserver that is not running
+        // now has no start time, and the checks say it is down.
+        changed.push(format!(
+            "the homeserver restarted (at {})",
+            crate::shared::rfc3339(started)
+        ));
+    }
+    if differs("homeserver_config") {
+        changed.push("the homeserver's config changed".to_owned());
     }
     changed
 }
@@ -261,14 +294,10 @@ async fn run_once(
     let store = bot.store();
     let before = store.failing_checks().await?;
     let (announce, held) = memory.debounce.settle(changes(&before, &now), &now);
-    let homeserver = facts
-        .homeserver
-        .software
-        .as_ref()
-        .map(|s| format!("{} {}", s.name, s.version));
+    let homeserver = homeserver_prints(&facts.homeserver);
     if !announce.is_empty() {
         let report = Report::new(&facts, findings);
-        announce_changes(bot, &announce, &report, &facts, homeserver.as_deref()).await?;
+        announce_changes(bot, &announce, &report, &facts, &homeserver).await?;
     }
     let nothing = BTreeSet::new();
     for (target, checks) in now.iter().filter(|(t, _)| !held.contains(*t)) {
@@ -279,8 +308,8 @@ async fn run_once(
             continue;
         };
         if checks.is_empty() {
-            let prints = serde_json::to_string(&fingerprints(target_facts, homeserver.as_deref()))
-                .unwrap_or_default();
+            let prints =
+                serde_json::to_string(&fingerprints(target_facts, &homeserver)).unwrap_or_default();
             if memory.healthy_prints.get(target) != Some(&prints) {
                 store.set_healthy_fingerprints(target, &prints).await?;
                 memory.healthy_prints.insert(target.clone(), prints);
@@ -296,7 +325,7 @@ async fn announce_changes(
     announce: &[Change],
     report: &Report,
     facts: &Facts,
-    homeserver: Option<&str>,
+    homeserver: &BTreeMap<String, String>,
 ) -> Result<(), crate::service::store::StoreError> {
     let store = bot.store();
     for change in announce {
@@ -478,6 +507,48 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_or_a_new_homeserver_config_is_named_an_upgrade_once() {
+        let prints = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let healthy = prints(&[
+            ("homeserver", "Synapse 1.163.2"),
+            ("homeserver_started", "1795000000"),
+            ("homeserver_config", "h1"),
+        ]);
+        let restarted = prints(&[
+            ("homeserver", "Synapse 1.163.2"),
+            ("homeserver_started", "1795003600"),
+            ("homeserver_config", "h2"),
+        ]);
+        assert_eq!(
+            what_changed(&healthy, &restarted),
+            [
+                "the homeserver restarted (at 2026-11-18T12:06:40Z)",
+                "the homeserver's config changed"
+            ]
+        );
+        let upgraded = prints(&[
+            ("homeserver", "Synapse 1.164.0"),
+            ("homeserver_started", "1795003600"),
+            ("homeserver_config", "h1"),
+        ]);
+        assert_eq!(
+            what_changed(&healthy, &upgraded),
+            ["the homeserver changed from Synapse 1.163.2 to Synapse 1.164.0"]
+        );
+        // Down now: no start time, and no claim of a restart.
+        let down = prints(&[
+            ("homeserver", "Synapse 1.163.2"),
+            ("homeserver_config", "h1"),
+        ]);
+        assert!(what_changed(&healthy, &down).is_empty());
+    }
+
+    #[test]
     fn fingerprints_hash_tokens_and_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registration.yaml");
@@ -490,7 +561,8 @@ mod tests {
             logs: Vec::new(),
             found: None,
         });
-        let before = fingerprints(&target, Some("Synapse 1.163.2"));
+        let homeserver = BTreeMap::from([("homeserver".to_owned(), "Synapse 1.163.2".to_owned())]);
+        let before = fingerprints(&target, &homeserver);
         assert!(before.values().all(|v| !v.contains("SECRET")), "{before:?}");
         std::fs::write(&path, yaml.replace("SECRET-AS-TOKEN", "NEW-AS-TOKEN")).unwrap();
         let target = crate::facts::bridge_target(&crate::input::config::BridgeEntry {
@@ -500,7 +572,7 @@ mod tests {
             logs: Vec::new(),
             found: None,
         });
-        let after = fingerprints(&target, Some("Synapse 1.163.2"));
+        let after = fingerprints(&target, &homeserver);
         assert_eq!(
             what_changed(&before, &after),
             ["its tokens were regenerated"]

@@ -278,24 +278,38 @@ impl Synapse {
             .status()
             .unwrap();
         assert!(status.success(), "synapse --generate-keys failed");
-        let mut command = Command::new(python());
-        command
-            .args(["-m", "synapse.app.homeserver", "-c"])
-            .arg(&config_path);
-        let process = spawn_logged(command, &dir.join("synapse.stdout"));
-        let synapse = Synapse {
-            process,
+        let mut synapse = Synapse {
+            process: Synapse::launch(dir, &config_path),
             dir: dir.to_owned(),
             port,
             config_path,
         };
+        synapse.wait_until_up();
+        synapse
+    }
+
+    fn launch(dir: &Path, config_path: &Path) -> Process {
+        let mut command = Command::new(python());
+        command
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(config_path);
+        spawn_logged(command, &dir.join("synapse.stdout"))
+    }
+
+    fn wait_until_up(&mut self) {
         wait_for_http(
-            &format!("{}/_matrix/client/versions", synapse.url()),
+            &format!("{}/_matrix/client/versions", self.url()),
             Duration::from_secs(90),
             "Synapse",
-            &synapse.dir.join("synapse.stdout"),
+            &self.dir.join("synapse.stdout"),
         );
-        synapse
+    }
+
+    /// Stops Synapse and starts it again with the same config and port.
+    pub fn restart(&mut self) {
+        self.process.terminate();
+        self.process = Synapse::launch(&self.dir, &self.config_path);
+        self.wait_until_up();
     }
 }
 

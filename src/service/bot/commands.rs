@@ -84,13 +84,7 @@ impl Bot {
         let lines: Vec<String> = entries
             .iter()
             .map(|e| {
-                let when = time::OffsetDateTime::from_unix_timestamp(e.at)
-                    .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_default();
+                let when = crate::shared::rfc3339(e.at);
                 match e.change.as_str() {
                     "failing" => format!("{when} {}: failing ({})", e.target, e.checks),
                     _ => format!("{when} {}: healthy again", e.target),

@@ -1,0 +1,97 @@
+//! The homeserver's process, when it runs on this machine: when it started,
+//! read from `/proc`, so the watch can tell a restart from an upgrade. In a
+//! container of its own the doctor cannot see it, and says nothing.
+
+use std::path::{Path, PathBuf};
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s start time: USER_HZ,
+/// fixed at 100 in Linux's user-space ABI.
+const TICKS_PER_SECOND: i64 = 100;
+
+/// When the Synapse process reading `config` started, in Unix seconds: the
+/// main process (`synapse.app.homeserver`) when it is there, else the
+/// earliest process given that config (a worker).
+pub fn homeserver_started_at(config: &Path) -> Option<i64> {
+    let config = config.canonicalize().ok()?;
+    let boot = boot_time()?;
+    let mut found: Vec<(bool, i64)> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let folder = PathBuf::from(format!("/proc/{pid}"));
+            let args = arguments(&folder)?;
+            let reads_config = args
+                .iter()
+                .any(|arg| resolve(&folder, arg).is_some_and(|path| path == config));
+            let is_synapse = args.iter().any(|arg| arg.contains("synapse"));
+            let main = args.iter().any(|arg| arg == "synapse.app.homeserver");
+            (reads_config && is_synapse)
+                .then(|| Some((!main, boot + start_ticks(&folder)? / TICKS_PER_SECOND)))?
+        })
+        .collect();
+    found.sort();
+    found.first().map(|(_, started)| *started)
+}
+
+fn arguments(process: &Path) -> Option<Vec<String>> {
+    let raw = std::fs::read(process.join("cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|arg| !arg.is_empty())
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect(),
+    )
+}
+
+/// An argument as a path, relative ones from the process's own folder.
+fn resolve(process: &Path, arg: &str) -> Option<PathBuf> {
+    let path = Path::new(arg);
+    if path.is_absolute() {
+        return path.canonicalize().ok();
+    }
+    std::fs::read_link(process.join("cwd"))
+        .ok()?
+        .join(path)
+        .canonicalize()
+        .ok()
+}
+
+/// Field 22 of `/proc/<pid>/stat`, after the command name in parentheses
+/// (which may itself hold spaces and parentheses).
+fn start_ticks(process: &Path) -> Option<i64> {
+    let stat = std::fs::read_to_string(process.join("stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn boot_time() -> Option<i64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_process_by_the_config_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("homeserver.yaml");
+        std::fs::write(&config, "server_name: x\n").unwrap();
+        // A stand-in whose command line names the config as Synapse's does.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; true", "synapse.app.homeserver"])
+            .arg(&config)
+            .spawn()
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let started = homeserver_started_at(&config);
+        child.kill().unwrap();
+        let _ = child.wait();
+        let started = started.expect("the process is found");
+        assert!((now - started).abs() <= 5, "started {started}, now {now}");
+        assert_eq!(homeserver_started_at(&dir.path().join("other.yaml")), None);
+    }
+}
