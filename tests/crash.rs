@@ -128,3 +128,58 @@ fn a_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
     );
     assert_eq!(doctor.terminate(), Some(0));
 }
+
+/// The same for an encrypted direct chat (a real encrypting client): the
+/// device's sync may already have moved past the command when the doctor
+/// dies, so it is the transaction's copy (kept, or sent again by the
+/// homeserver) that the restarted doctor decrypts and answers, once.
+#[test]
+fn an_encrypted_command_in_flight_when_the_doctor_is_killed_is_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, synapse) = doctor_on_own_synapse(dir.path());
+    register_user(&synapse, "admin", true);
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor-1.log"));
+    doctor.wait_for_log(
+        "check=encryption.doctor_unavailable",
+        Duration::from_secs(60),
+    );
+
+    // Killed the moment `check` starts, while the client is still running.
+    let killer = std::thread::spawn(move || {
+        kill_on(&mut doctor, "command=\"check\"");
+        doctor
+    });
+    let out = dir.path().to_str().unwrap().to_owned();
+    let (sent, _) = run_client("e2e_client.py", &synapse, &[&out, "crash"], &String::new);
+    let doctor = killer.join().unwrap();
+    let first_log = doctor.log_text();
+    let room = sent["room"].as_str().unwrap();
+    let event_id = sent["event_id"].as_str().unwrap();
+
+    let mut doctor = run_doctor(&config, &dir.path().join("doctor-2.log"));
+    let (seen, _) = run_client(
+        "e2e_client.py",
+        &synapse,
+        &[&out, "replies", room, event_id],
+        &|| {
+            format!(
+                "first run:\n{first_log}\nsecond run:\n{}",
+                doctor.log_text()
+            )
+        },
+    );
+    let token = login(&synapse, "admin");
+    let raw: Vec<String> = room_messages(&synapse, &token, room)
+        .iter()
+        .filter(|e| e["sender"] == "@doctor:doctor.test")
+        .map(|e| format!("{} {}", e["type"], e["content"]))
+        .collect();
+    assert_eq!(
+        seen["replies"],
+        1,
+        "answered exactly once: {seen}\nbot events: {raw:#?}\nfirst run:\n{first_log}\nsecond run:\n{}",
+        doctor.log_text()
+    );
+    assert_eq!(seen["encrypted"], true, "{seen}");
+    assert_eq!(doctor.terminate(), Some(0));
+}

@@ -30,6 +30,8 @@ pub struct IncomingEvent {
     pub txn_id: String,
     pub section: &'static str,
     pub event: Value,
+    /// From the inbox after a restart, not from a live transaction.
+    pub replayed: bool,
 }
 
 /// Keys of a transaction that carry events, stable and unstable names.
@@ -90,13 +92,13 @@ impl AppserviceState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the bot may act on this room event (a message from someone
-    /// the config gives a permission, an invite of the bot): only those are
-    /// kept until handled, the rest costs no write.
+    /// Whether the bot may act on this room event (a message, plain or
+    /// encrypted, from someone the config gives a permission; an invite of
+    /// the bot): only those are kept until handled, the rest costs no write.
     pub fn keeps(&self, event: &serde_json::Value) -> bool {
         let field = |key: &str| event.get(key).and_then(|v| v.as_str());
         match field("type") {
-            Some("m.room.message") => field("sender").is_some_and(|sender| {
+            Some("m.room.message" | "m.room.encrypted") => field("sender").is_some_and(|sender| {
                 sender != self.bot_user_id
                     && permission_of(&self.permissions, sender).is_some()
                     && !is_probe(event)
@@ -303,6 +305,7 @@ fn events_for_bot(
                     txn_id: txn_id.to_owned(),
                     section,
                     event,
+                    replayed: false,
                 }),
         );
     }

@@ -117,6 +117,7 @@ async fn replay_inbox(state: &AppserviceState) {
             txn_id,
             section: "events",
             event,
+            replayed: true,
         };
         if state.events.send(incoming).await.is_err() {
             return;

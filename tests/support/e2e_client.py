@@ -9,7 +9,11 @@ so a second run is the same device. STEP:
          and sends help, check and packet;
   again  sends help in ROOM (after the doctor restarted);
   bench  creates the chat, then sends help and check N times each (N=ROOM,
-         default 20) and prints the reply latencies in milliseconds.
+         default 20) and prints the reply latencies in milliseconds;
+  crash  creates the chat, has help answered, then sends check and exits
+         at once, printing the room and the check's event id;
+  replies ROOM EVENT_ID: syncs until the bot replied to EVENT_ID, then a
+         few seconds more, and prints how many replies there were.
 Prints one JSON object: the bot's decrypted replies by command (content and
 whether the event was encrypted), the room, the downloaded packet's path,
 and what /keys/query says of the bot's device.
@@ -28,6 +32,7 @@ from nio.crypto.attachments import decrypt_attachment
 
 HOMESERVER, BOT, OUT_DIR, STEP = sys.argv[1:5]
 ROOM = sys.argv[5] if len(sys.argv) > 5 else None
+EVENT_ID = sys.argv[6] if len(sys.argv) > 6 else None
 results = {"replies": {}}
 LOG_FIXTURE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "../../../shared/fixtures/logs/mautrix-telegram-hs_token_mismatch.log"
@@ -37,19 +42,28 @@ seen = []
 
 
 async def login():
+    """The same device on every run in OUT_DIR, as a client that stays logged in."""
     os.makedirs(f"{OUT_DIR}/nio", exist_ok=True)
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
     client = AsyncClient(HOMESERVER, "@admin:doctor.test", store_path=f"{OUT_DIR}/nio", config=config)
-    await client.login("pw-admin", device_name="test client")
+    session = f"{OUT_DIR}/nio/session.json"
+    if os.path.exists(session):
+        with open(session) as f:
+            saved = json.load(f)
+        client.restore_login("@admin:doctor.test", saved["device_id"], saved["access_token"])
+    else:
+        await client.login("pw-admin", device_name="test client")
+        with open(session, "w") as f:
+            json.dump({"device_id": client.device_id, "access_token": client.access_token}, f)
     if client.should_upload_keys:
         await client.keys_upload()
-    await client.sync(timeout=0, full_state=True)
+    await sync_events(client, timeout=0, full_state=True)
     return client
 
 
-async def sync_events(client, timeout=1000):
+async def sync_events(client, timeout=1000, full_state=False):
     """One sync; the room events it brought, decrypted where keys arrived."""
-    response = await client.sync(timeout=timeout)
+    response = await client.sync(timeout=timeout, full_state=full_state)
     if client.should_query_keys:
         await client.keys_query()
     rooms = getattr(response, "rooms", None)
@@ -199,8 +213,39 @@ async def bench(client, rounds):
     return latencies
 
 
+async def crash(client):
+    room_id = await encrypted_direct_chat(client)
+    await command(client, room_id, "help")  # the first one shares the room keys
+    sent = await client.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": "check"}, ignore_unverified_devices=True
+    )
+    return {"room": room_id, "event_id": sent.event_id}
+
+
+async def replies(client, room_id, event_id, seconds=60, settle=3):
+    found, encrypted, kinds = 0, True, []
+    deadline = time.monotonic() + seconds
+    batch = list(seen)  # what the first sync after logging in brought
+    while time.monotonic() < deadline:
+        for event_room, event in batch:
+            if event_room != room_id or event.sender != BOT:
+                continue
+            kinds.append(type(event).__name__)
+            if replied_to(event) == event_id:
+                found += 1
+                encrypted = encrypted and bool(getattr(event, "decrypted", False))
+                deadline = min(deadline, time.monotonic() + settle)
+        batch = await sync_events(client)
+    return {"replies": found, "encrypted": encrypted, "bot_events": kinds}
+
+
 async def main():
     client = await login()
+    if STEP in ("crash", "replies"):
+        result = await crash(client) if STEP == "crash" else await replies(client, ROOM, EVENT_ID)
+        await client.close()
+        print(json.dumps(result))
+        return
     if STEP == "first":
         room_id = await encrypted_direct_chat(client)
         welcome = None

@@ -100,11 +100,44 @@ impl Bot {
                     // every reply it waits for), so it runs on its own.
                     tokio::spawn(async move {
                         bot.on_message(room.room_id(), &sender, &value, true).await;
+                        if let Some(event_id) = value["event_id"].as_str() {
+                            bot.inbox_done(event_id).await;
+                        }
                     });
                 }
             },
         );
         tokio::spawn(sync_loop(device.client.clone()));
+    }
+
+    /// An encrypted message from a transaction (live, or kept in the inbox
+    /// when the doctor stopped): the device decrypts it with the keys in its
+    /// crypto store and it goes the way a synced one goes. Commands
+    /// answered before are skipped there. `Err` says why it could not.
+    pub(super) async fn decrypt_and_handle(&self, event: &Value) -> Result<(), String> {
+        let event_id = event["event_id"].as_str().unwrap_or_default();
+        let device = self.device.as_ref().ok_or("the bot has no device")?;
+        let room_id = event["room_id"]
+            .as_str()
+            .and_then(|r| RoomId::parse(r).ok())
+            .ok_or("it names no room")?;
+        let room = device
+            .client
+            .get_room(&room_id)
+            .ok_or_else(|| format!("the device does not know the room {room_id}"))?;
+        let raw = serde_json::value::to_raw_value(event).map_err(|e| e.to_string())?;
+        let decrypted = room
+            .decrypt_event(&Raw::from_json(raw), None)
+            .await
+            .map_err(|err| format!("{event_id} cannot be decrypted: {err}"))?;
+        let mut value = decrypted
+            .raw()
+            .deserialize_as::<Value>()
+            .map_err(|e| e.to_string())?;
+        let sender = value["sender"].as_str().unwrap_or_default().to_owned();
+        value["room_id"] = Value::String(room_id.to_string());
+        self.on_message(&room_id, &sender, &value, true).await;
+        Ok(())
     }
 
     /// The device's view of `room`, waiting a little for one just joined

@@ -156,11 +156,40 @@ impl Bot {
         if incoming.section != "events" {
             return;
         }
-        self.handle_room_event(&incoming.event).await;
-        if self.state.keeps(&incoming.event)
+        let encrypted =
+            incoming.event.get("type").and_then(Value::as_str) == Some("m.room.encrypted");
+        // An encrypted message is also decrypted here, not only by the
+        // device's sync: after a crash the sync resumes past it, and only
+        // the transaction (replayed, or sent again) still has it. Whichever
+        // path claims the command first answers it.
+        let handled = if encrypted {
+            match self.decrypt_and_handle(&incoming.event).await {
+                Ok(()) => true,
+                Err(why) if incoming.replayed => {
+                    tracing::warn!("an encrypted message left from the last run is dropped: {why}");
+                    true
+                }
+                Err(why) => {
+                    // Its keys may still be on their way: the sync has it.
+                    tracing::debug!("an encrypted message is left to the sync: {why}");
+                    false
+                }
+            }
+        } else {
+            self.handle_room_event(&incoming.event).await;
+            true
+        };
+        if handled
+            && self.state.keeps(&incoming.event)
             && let Some(event_id) = incoming.event.get("event_id").and_then(Value::as_str)
-            && let Err(err) = self.state.store.inbox_done(event_id).await
         {
+            self.inbox_done(event_id).await;
+        }
+    }
+
+    /// The event is handled: it leaves the inbox a crash would replay.
+    pub(super) async fn inbox_done(&self, event_id: &str) {
+        if let Err(err) = self.state.store.inbox_done(event_id).await {
             tracing::warn!(event_id, "could not clear the handled event: {err}");
         }
     }
