@@ -87,7 +87,15 @@ mod tests {
             .spawn()
             .unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let started = homeserver_started_at(&config);
+        // Until the child has exec'd, /proc shows the test's command line.
+        let mut started = None;
+        for _ in 0..100 {
+            started = homeserver_started_at(&config);
+            if started.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         child.kill().unwrap();
         let _ = child.wait();
         let started = started.expect("the process is found");
