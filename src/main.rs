@@ -135,10 +135,14 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// The doctor's config. When there is none, says what to run instead (a
-/// first run): exit code 2, as the doctor could not do its job.
+/// The config used when `-c` names none.
+const DEFAULT_CONFIG: &str = "config.yaml";
+
+/// The doctor's config. When the default one is missing (a first run), says
+/// what to run instead: exit code 2, as the doctor could not do its job. A
+/// config named with `-c` that is missing is an error naming it.
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    if !path.exists() {
+    if path == Path::new(DEFAULT_CONFIG) && !path.exists() {
         let homeservers = discover::homeserver_configs(&discover::usual_homeserver_configs());
         eprint!("{}", render::first_run::guidance(path, &homeservers));
         return Err(ExitCode::from(2));
@@ -173,7 +177,7 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config_path = cli.config.unwrap_or_else(|| PathBuf::from("config.yaml"));
+    let config_path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_command(&config_path),
         Command::GenerateRegistration {
