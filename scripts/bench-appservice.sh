@@ -10,15 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+source scripts/lib.sh
 seconds="${1:-10}"
 command -v wrk >/dev/null || { echo "installing wrk from Debian's packages" >&2; apt-get install -y -qq wrk >&2; }
 venv=$(bash scripts/setup-venv.sh)
-cargo build --release --locked --quiet
-doctor="${CARGO_TARGET_DIR:-$repo/target}/release/bridge-doctor"
+doctor=$(built_doctor release)
 work=$(mktemp -d)
 pids=()
 cleanup() { stop_processes "${pids[@]}"; rm -rf "$work"; }
-source scripts/lib.sh
 trap cleanup EXIT
 
 hs_port=$(free_port); as_port=$(free_port); tg_port=$(free_port)

@@ -7,15 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+source scripts/lib.sh
 count="${1:-20}"
 venv=$(bash scripts/setup-venv.sh)
-cargo build --release --locked --quiet
-doctor="${CARGO_TARGET_DIR:-$repo/target}/release/bridge-doctor"
+doctor=$(built_doctor release)
 work=$(mktemp -d)
 synapse_pid=""
 cleanup() { [ -n "$synapse_pid" ] && kill "$synapse_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-source scripts/lib.sh
 
 hs_port=$(free_port)
 registrations=""

@@ -6,10 +6,11 @@
 #   bash scripts/bench-explain.sh [SIZE_MB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
+source scripts/lib.sh
 size_mb="${1:-400}"
 venv=$(bash scripts/setup-venv.sh)
-cargo build --release --locked --quiet
-doctor="${CARGO_TARGET_DIR:-$PWD/target}/release/bridge-doctor"
+doctor=$(built_doctor release)
 work="${BENCH_DIR:-$HOME/.cache/bridge-doctor/bench}"
 mkdir -p "$work"
 log="$work/noise-${size_mb}mb.log"

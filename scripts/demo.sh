@@ -8,13 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+source scripts/lib.sh
 venv=$(bash scripts/setup-venv.sh)
-cargo build --locked --quiet
-doctor="${CARGO_TARGET_DIR:-$repo/target}/debug/bridge-doctor"
+doctor=$(built_doctor debug)
 work=$(mktemp -d)
 pids=()
 cleanup() { stop_processes "${pids[@]}"; rm -rf "$work"; }
-source scripts/lib.sh
 trap cleanup EXIT
 
 

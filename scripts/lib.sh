@@ -1,6 +1,15 @@
-# Shell helpers shared by demo.sh and bench-check.sh: a throwaway Synapse and
-# real mautrix-telegram setups. Source it after setting $venv (the path
-# setup-venv.sh prints) and $repo (the repository root).
+# Shell helpers shared by the demo and the bench scripts: building the doctor,
+# a throwaway Synapse, real mautrix-telegram setups, stopping it all. Source
+# it after setting $repo (the repository root); the helpers that start
+# Python use $venv (the path setup-venv.sh prints).
+
+# built_doctor release|debug: builds the doctor (cargo's output on stderr)
+# and prints the path of the binary.
+built_doctor() {
+    local profile=$1
+    if [ "$profile" = release ]; then cargo build --release --locked --quiet >&2; else cargo build --locked --quiet >&2; fi
+    echo "${CARGO_TARGET_DIR:-$repo/target}/$profile/bridge-doctor"
+}
 
 free_port() {
     "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

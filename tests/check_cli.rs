@@ -258,7 +258,7 @@ fn progress_bars_on_a_terminal_and_nothing_extra_in_a_pipe() {
         "a byte count while the log is copied: {packet:?}"
     );
 
-    let piped = doctor_in_dir(
+    let piped = doctor_in(
         dir.path(),
         &[
             "check",
@@ -275,7 +275,7 @@ fn progress_bars_on_a_terminal_and_nothing_extra_in_a_pipe() {
         "{stderr:?}"
     );
     serde_json::from_slice::<serde_json::Value>(&piped.stdout).expect("stdout is the JSON alone");
-    let piped = doctor_in_dir(
+    let piped = doctor_in(
         dir.path(),
         &["packet", "--homeserver", "homeserver.yaml", "-o", "."],
     );
@@ -284,12 +284,4 @@ fn progress_bars_on_a_terminal_and_nothing_extra_in_a_pipe() {
         !stderr.contains("KiB") && !stderr.contains('\u{1b}'),
         "{stderr:?}"
     );
-}
-
-fn doctor_in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(doctor_bin())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
 }

@@ -98,6 +98,30 @@ impl Scene {
     fn seen(&self) -> Vec<String> {
         bot_bodies(&self.synapse, &self.token, &self.room)
     }
+
+    /// Until the first watch run found the bridge healthy.
+    fn wait_for_first_run(&self) {
+        let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
+        eventually(Duration::from_secs(30), "the first run", || {
+            metrics(self.metrics_port).contains(healthy)
+        });
+    }
+
+    /// Points the bridge's registration elsewhere and returns the one
+    /// alert that follows within seconds (no interval is that short).
+    fn break_registration(&self) -> String {
+        let url = format!("url: http://127.0.0.1:{}", self.bridge.port);
+        edit(&self.bridge.registration(), &url, "url: http://127.0.0.1:1");
+        eventually(
+            Duration::from_secs(20),
+            "an alert right after the edit",
+            || count(&self.seen(), "telegram is failing") == 1,
+        );
+        self.seen()
+            .into_iter()
+            .find(|b| b.contains("telegram is failing"))
+            .unwrap()
+    }
 }
 
 #[test]
@@ -212,26 +236,8 @@ fn say(synapse: &Synapse, token: &str, room: &str, body: &str) {
 fn a_changed_registration_is_checked_at_once_and_named() {
     // An hour between runs: only the file notification explains a new run.
     let scene = Scene::start(3600);
-    let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
-    eventually(Duration::from_secs(30), "the first run", || {
-        metrics(scene.metrics_port).contains(healthy)
-    });
-    let url = format!("url: http://127.0.0.1:{}", scene.bridge.port);
-    edit(
-        &scene.bridge.registration(),
-        &url,
-        "url: http://127.0.0.1:1",
-    );
-    eventually(
-        Duration::from_secs(20),
-        "an alert right after the edit",
-        || count(&scene.seen(), "telegram is failing") == 1,
-    );
-    let alert = scene
-        .seen()
-        .into_iter()
-        .find(|b| b.contains("telegram is failing"))
-        .unwrap();
+    scene.wait_for_first_run();
+    let alert = scene.break_registration();
     assert!(alert.contains("registration.url_mismatch"), "{alert}");
     assert!(
         alert.contains("its registration file changed"),
@@ -243,28 +249,10 @@ fn a_changed_registration_is_checked_at_once_and_named() {
 #[test]
 fn a_homeserver_restart_is_named_in_the_next_alert() {
     let mut scene = Scene::start(3600);
-    let healthy = "bridge_doctor_target_healthy{target=\"telegram\"} 1";
-    eventually(Duration::from_secs(30), "the first run", || {
-        metrics(scene.metrics_port).contains(healthy)
-    });
+    scene.wait_for_first_run();
     // The restart alone changes no file the doctor watches: no run, no alert.
     scene.synapse.restart();
-    let url = format!("url: http://127.0.0.1:{}", scene.bridge.port);
-    edit(
-        &scene.bridge.registration(),
-        &url,
-        "url: http://127.0.0.1:1",
-    );
-    eventually(
-        Duration::from_secs(20),
-        "an alert right after the edit",
-        || count(&scene.seen(), "telegram is failing") == 1,
-    );
-    let alert = scene
-        .seen()
-        .into_iter()
-        .find(|b| b.contains("telegram is failing"))
-        .unwrap();
+    let alert = scene.break_registration();
     assert!(alert.contains("the homeserver restarted (at "), "{alert}");
     assert!(alert.contains("its registration file changed"), "{alert}");
     assert!(

@@ -11,19 +11,8 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 use support::*;
-
-fn doctor_in(folder: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(doctor_bin())
-        .args(args)
-        .current_dir(folder)
-        .output()
-        .unwrap()
-}
 
 fn target<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["targets"]

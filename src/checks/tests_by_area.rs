@@ -115,7 +115,6 @@ impl Builder {
                 software: None,
                 worker_names: Vec::new(),
                 delivery: None,
-                started_at: None,
             },
             targets: vec![TargetFacts {
                 id: "telegram".into(),

@@ -126,12 +126,14 @@ fn entry_for(
     let registration = Registration::load(registration_path).ok();
     let token = registration.as_ref().and_then(|r| r.as_token.clone());
     let found = token.as_deref().and_then(|token| {
-        let places = places_for(registration_path, registration.as_ref(), mounts, roots);
         given
             .iter()
             .find(|(_, t)| t == token)
             .map(|(file, _)| (file.clone(), "given with --bridge-config".to_owned()))
-            .or_else(|| search.find(token, &places))
+            .or_else(|| {
+                let places = places_for(registration_path, registration.as_ref(), mounts, roots);
+                search.find(token, &places)
+            })
     });
     if let (Some(token), Some((file, _))) = (&token, &found) {
         search.matched.insert(token.clone(), file.clone());

@@ -177,11 +177,6 @@ impl Facts {
                 software: None,
                 worker_names,
                 delivery: None,
-                started_at: config
-                    .homeserver
-                    .config
-                    .as_deref()
-                    .and_then(super::process::homeserver_started_at),
             },
             targets,
         }

@@ -9,7 +9,7 @@ pub mod discover;
 mod files;
 mod logs;
 mod probe;
-mod process;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 
@@ -104,9 +104,6 @@ pub struct HomeserverFacts {
     /// id; `None` when the homeserver config names no database.
     pub delivery:
         Option<Result<std::collections::HashMap<String, database::DeliveryState>, String>>,
-    /// When the homeserver's process started (Unix seconds), when it runs
-    /// on this machine and the doctor may see it.
-    pub started_at: Option<i64>,
 }
 
 impl HomeserverFacts {

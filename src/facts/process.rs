@@ -20,9 +20,12 @@ pub fn homeserver_started_at(config: &Path) -> Option<i64> {
         .filter_map(|pid| {
             let folder = PathBuf::from(format!("/proc/{pid}"));
             let args = arguments(&folder)?;
-            let reads_config = args
-                .iter()
-                .any(|arg| resolve(&folder, arg).is_some_and(|path| path == config));
+            // The name first: resolving every argument of every process
+            // would cost a syscall each.
+            let reads_config = args.iter().any(|arg| {
+                Path::new(arg).file_name() == config.file_name()
+                    && resolve(&folder, arg).is_some_and(|path| path == config)
+            });
             let is_synapse = args.iter().any(|arg| arg.contains("synapse"));
             let main = args.iter().any(|arg| arg == "synapse.app.homeserver");
             (reads_config && is_synapse)

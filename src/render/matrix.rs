@@ -308,7 +308,6 @@ mod tests {
                 software: None,
                 worker_names: Vec::new(),
                 delivery: None,
-                started_at: None,
             },
             targets: Vec::new(),
         };

@@ -32,6 +32,8 @@ pub struct IncomingEvent {
     pub event: Value,
     /// From the inbox after a restart, not from a live transaction.
     pub replayed: bool,
+    /// Kept in the inbox until the bot is done with it (see `keeps`).
+    pub kept: bool,
 }
 
 /// Keys of a transaction that carry events, stable and unstable names.
@@ -95,7 +97,7 @@ impl AppserviceState {
     /// Whether the bot may act on this room event (a message, plain or
     /// encrypted, from someone the config gives a permission; an invite of
     /// the bot): only those are kept until handled, the rest costs no write.
-    pub fn keeps(&self, event: &serde_json::Value) -> bool {
+    fn keeps(&self, event: &serde_json::Value) -> bool {
         let field = |key: &str| event.get(key).and_then(|v| v.as_str());
         match field("type") {
             Some("m.room.message" | "m.room.encrypted") => field("sender").is_some_and(|sender| {
@@ -108,13 +110,22 @@ impl AppserviceState {
         }
     }
 
-    /// Whether the bot needs to see this event at all: what it may act on,
-    /// and every membership change (which can make a room a management
-    /// room or stop it being one).
-    fn concerns_bot(&self, section: &str, event: &serde_json::Value) -> bool {
-        section == "events"
-            && (self.keeps(event)
-                || event.get("type").and_then(|v| v.as_str()) == Some("m.room.member"))
+    /// The event as the bot gets it, when it needs to see it at all: what
+    /// it may act on (kept), and every membership change (which can make a
+    /// room a management room or stop it being one).
+    fn for_bot(&self, txn_id: &str, section: &'static str, event: Value) -> Option<IncomingEvent> {
+        if section != "events" || self.take_probe(&event) {
+            return None;
+        }
+        let kept = self.keeps(&event);
+        let member = event.get("type").and_then(|v| v.as_str()) == Some("m.room.member");
+        (kept || member).then(|| IncomingEvent {
+            txn_id: txn_id.to_owned(),
+            section,
+            event,
+            replayed: false,
+            kept,
+        })
     }
 
     /// Whether `event` is an awaited probe (then its waiter is told).
@@ -300,13 +311,7 @@ fn events_for_bot(
         count += list.len();
         for_bot.extend(
             list.into_iter()
-                .filter(|event| !state.take_probe(event) && state.concerns_bot(section, event))
-                .map(|event| IncomingEvent {
-                    txn_id: txn_id.to_owned(),
-                    section,
-                    event,
-                    replayed: false,
-                }),
+                .filter_map(|event| state.for_bot(txn_id, section, event)),
         );
     }
     (count, for_bot)
@@ -337,7 +342,7 @@ async fn transaction(
     // survive a crash (it is handled again after the restart).
     let room_events: Vec<(String, String)> = events
         .iter()
-        .filter(|e| state.keeps(&e.event))
+        .filter(|e| e.kept)
         .filter_map(|e| {
             Some((
                 e.event.get("event_id")?.as_str()?.to_owned(),

@@ -118,6 +118,7 @@ async fn replay_inbox(state: &AppserviceState) {
             section: "events",
             event,
             replayed: true,
+            kept: true,
         };
         if state.events.send(incoming).await.is_err() {
             return;

@@ -146,7 +146,6 @@ fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
             software: None,
             worker_names: Vec::new(),
             delivery: None,
-            started_at: None,
         },
         targets: vec![target],
     }

@@ -122,13 +122,15 @@ pub fn homeserver_prints(homeserver: &crate::facts::HomeserverFacts) -> BTreeMap
             format!("{} {}", software.name, software.version),
         );
     }
-    if let Some(started) = homeserver.started_at {
-        prints.insert("homeserver_started".to_owned(), started.to_string());
-    }
-    if let Some(Ok(config)) = &homeserver.config
-        && let Ok(bytes) = std::fs::read(&config.path)
-    {
-        prints.insert("homeserver_config".to_owned(), hash(&bytes));
+    if let Some(Ok(config)) = &homeserver.config {
+        // Only the watch asks when the process started: `check` need not
+        // walk /proc.
+        if let Some(started) = crate::facts::process::homeserver_started_at(&config.path) {
+            prints.insert("homeserver_started".to_owned(), started.to_string());
+        }
+        if let Ok(bytes) = std::fs::read(&config.path) {
+            prints.insert("homeserver_config".to_owned(), hash(&bytes));
+        }
     }
     prints
 }
@@ -465,14 +467,15 @@ mod tests {
         assert!(announce.is_empty(), "{announce:?}");
     }
 
+    fn prints(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
     #[test]
     fn what_changed_names_files_tokens_and_the_homeserver_never_values() {
-        let prints = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
         let healthy = prints(&[
             ("config", "a1"),
             ("registration", "b1"),
@@ -508,12 +511,6 @@ mod tests {
 
     #[test]
     fn a_restart_or_a_new_homeserver_config_is_named_an_upgrade_once() {
-        let prints = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
         let healthy = prints(&[
             ("homeserver", "Synapse 1.163.2"),
             ("homeserver_started", "1795000000"),

@@ -100,7 +100,10 @@ impl Bot {
                     // every reply it waits for), so it runs on its own.
                     tokio::spawn(async move {
                         bot.on_message(room.room_id(), &sender, &value, true).await;
-                        if let Some(event_id) = value["event_id"].as_str() {
+                        // Only a permitted sender's message was kept.
+                        if super::permission_of(&bot.config.permissions, &sender).is_some()
+                            && let Some(event_id) = value["event_id"].as_str()
+                        {
                             bot.inbox_done(event_id).await;
                         }
                     });

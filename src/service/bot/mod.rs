@@ -180,7 +180,7 @@ impl Bot {
             true
         };
         if handled
-            && self.state.keeps(&incoming.event)
+            && incoming.kept
             && let Some(event_id) = incoming.event.get("event_id").and_then(Value::as_str)
         {
             self.inbox_done(event_id).await;
