@@ -163,12 +163,7 @@ fn registrations_loaded_by_the_homeserver_are_targets_when_no_bridge_is_listed()
         "json",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = target_ids(&report);
     assert_eq!(ids, ["doctor", "telegram"]);
     let status = |check: &str| result(&report, "telegram", check)["status"].clone();
     assert_eq!(status("registration.invalid"), "pass");

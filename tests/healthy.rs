@@ -168,12 +168,7 @@ fn healthy_real_setups_report_no_failure() {
         failures(&report)
     );
 
-    let targets: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let targets = target_ids(&report);
     assert_eq!(targets, ["doctor", "tg-main", "tg-spare", "heisenbridge"]);
 
     // Loaded from an identical copy under an id that is not the software's

@@ -94,12 +94,7 @@ fn check_and_packet_find_every_bridge_config_and_name_each_fault() {
         "a planted fault fails the check"
     );
     assert_eq!(report["homeserver"]["address"], synapse.url());
-    let ids: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = target_ids(&report);
     assert_eq!(ids, ["tg-a", "tg-b", "heisenbridge"], "no doctor target");
 
     // Each config was found, and the report says where.

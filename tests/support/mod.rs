@@ -769,6 +769,16 @@ pub fn yaml_value(path: &Path, key: &str) -> String {
         .to_owned()
 }
 
+/// The target ids of a `check --format json` report, in its order.
+pub fn target_ids(report: &serde_json::Value) -> Vec<&str> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect()
+}
+
 /// One result of a `check --format json` report.
 pub fn result<'a>(
     report: &'a serde_json::Value,
