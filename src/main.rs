@@ -12,6 +12,22 @@ use bridge_doctor::packet;
 use bridge_doctor::render::{self, report::Report};
 use bridge_doctor::service::{generate, run};
 
+/// `print!` and friends through the redactor: whatever the CLI prints may
+/// quote a config or a log line, so every line passes the same hunt as the
+/// packet and the chat (`shared::redact`).
+macro_rules! out {
+    ($($arg:tt)*) => { print!("{}", bridge_doctor::shared::redact::text(&format!($($arg)*))) };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => { println!("{}", bridge_doctor::shared::redact::text(&format!($($arg)*))) };
+}
+macro_rules! err {
+    ($($arg:tt)*) => { eprint!("{}", bridge_doctor::shared::redact::text(&format!($($arg)*))) };
+}
+macro_rules! errln {
+    ($($arg:tt)*) => { eprintln!("{}", bridge_doctor::shared::redact::text(&format!($($arg)*))) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "bridge-doctor",
@@ -42,6 +58,8 @@ enum Command {
         force: bool,
     },
     /// Name every known problem in log text (files, or stdin when none).
+    /// With -c, the secrets of the config and the files it names are masked
+    /// in the lines shown even where no rule would recognise them.
     Explain {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -107,7 +125,7 @@ enum Format {
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|err| {
-        eprintln!("error: cannot start the async runtime: {err}");
+        errln!("error: cannot start the async runtime: {err}");
         ExitCode::from(2)
     })
 }
@@ -125,7 +143,8 @@ fn init_logging(config: &Config) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // The doctor's own log passes the same redactor as every output.
+        .with_writer(|| bridge_doctor::shared::redact::Redacting(std::io::stderr()))
         // Colour only for a person at a terminal, never in a log file.
         .with_ansi(std::io::stderr().is_terminal());
     if config.logging.json {
@@ -144,11 +163,11 @@ const DEFAULT_CONFIG: &str = "config.yaml";
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     if path == Path::new(DEFAULT_CONFIG) && !path.exists() {
         let homeservers = discover::homeserver_configs(&discover::usual_homeserver_configs());
-        eprint!("{}", render::first_run::guidance(path, &homeservers));
+        err!("{}", render::first_run::guidance(path, &homeservers));
         return Err(ExitCode::from(2));
     }
     Config::load(path).map_err(|err| {
-        eprintln!("error: {err}");
+        errln!("error: {err}");
         ExitCode::from(2)
     })
 }
@@ -162,12 +181,12 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
         Ok(found) => {
             for note in &found.notes {
-                eprintln!("note: {note}");
+                errln!("note: {note}");
             }
             Ok(found.config)
         }
         Err(err) => {
-            eprintln!(
+            errln!(
                 "error: {err}. Name the homeserver's config, as in --homeserver /etc/matrix-synapse/homeserver.yaml."
             );
             Err(ExitCode::from(2))
@@ -177,6 +196,7 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let given_config = cli.config.clone();
     let config_path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_command(&config_path),
@@ -202,7 +222,10 @@ fn main() -> ExitCode {
             },
             offline,
         ),
-        Command::Explain { files, format } => explain_command(&files, format),
+        Command::Explain { files, format } => match learn_secrets(given_config.as_deref()) {
+            Ok(()) => explain_command(&files, format),
+            Err(code) => code,
+        },
         Command::Packet {
             output,
             note,
@@ -242,7 +265,7 @@ fn run_command(config_path: &Path) -> ExitCode {
         Err(err) => {
             if let run::RunError::Config(message) = &err {
                 tracing::error!("{message}");
-                eprintln!("error: {message}");
+                errln!("error: {message}");
             }
             ExitCode::from(err.exit_code() as u8)
         }
@@ -253,14 +276,14 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
     if !config_path.exists() {
         return match generate::write_example_config(config_path) {
             Ok(()) => {
-                println!(
+                outln!(
                     "wrote the example config to {}: set homeserver.address, homeserver.domain, appservice.address and permissions in it, then run this command again",
                     config_path.display()
                 );
                 ExitCode::SUCCESS
             }
             Err(err) => {
-                eprintln!("error: {err}");
+                errln!("error: {err}");
                 ExitCode::from(2)
             }
         };
@@ -273,27 +296,27 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
         registration.unwrap_or_else(|| config.appservice.registration_or_default().to_owned());
     match generate::generate(config_path, &registration, force) {
         Ok(generated) => {
-            println!("wrote {}", registration.display());
+            outln!("wrote {}", registration.display());
             if generated.tokens_written_to_config {
-                println!(
+                outln!(
                     "wrote new as_token and hs_token into {}",
                     config_path.display()
                 );
             }
             if generated.path_written_to_config {
-                println!(
+                outln!(
                     "recorded the registration's path as appservice.registration in {}",
                     config_path.display()
                 );
             }
-            println!(
+            outln!(
                 "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
                 registration.display()
             );
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             ExitCode::from(2)
         }
     }
@@ -324,7 +347,7 @@ fn check_command(
         .collect();
     if !unknown.is_empty() {
         let known: Vec<&str> = facts.targets.iter().map(|t| t.id.as_str()).collect();
-        eprintln!(
+        errln!(
             "error: no bridge with id {unknown:?} in {}; known: {}",
             config.path.display(),
             known.join(", ")
@@ -341,13 +364,23 @@ fn check_command(
     runtime.block_on(facts.observe_showing(&config, offline, &bar));
     let report = Report::new(&facts, checks::run_all(&facts));
     match output.format {
-        Format::Json => println!("{}", render::json::report(&report)),
-        Format::Human => print!(
+        Format::Json => outln!("{}", render::json::report(&report)),
+        Format::Human => out!(
             "{}",
             render::terminal::report(&report, output.verbose, std::io::stdout().is_terminal())
         ),
     }
     ExitCode::from(report.exit_code(output.strict))
+}
+
+/// With `-c`, `explain` first reads the doctor's config and every file it
+/// names, so the secrets they hold are masked in the lines it quotes even
+/// where no rule would recognise them.
+fn learn_secrets(config: Option<&Path>) -> Result<(), ExitCode> {
+    if let Some(path) = config {
+        Facts::load(&load_config(path)?);
+    }
+    Ok(())
 }
 
 fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
@@ -363,13 +396,13 @@ fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
         })
     };
     if let Err(err) = result {
-        eprintln!("error: cannot read {err}. Check the path and that this user may read it.");
+        errln!("error: cannot read {err}. Check the path and that this user may read it.");
         return ExitCode::from(2);
     }
     let explained = Explained::from_scan(&scan);
     match format {
-        Format::Json => println!("{}", render::json::explained(&explained)),
-        Format::Human => print!("{}", render::terminal::explained(&explained)),
+        Format::Json => outln!("{}", render::json::explained(&explained)),
+        Format::Human => out!("{}", render::terminal::explained(&explained)),
     }
     ExitCode::from(u8::from(!explained.matches.is_empty()))
 }
@@ -387,16 +420,16 @@ fn packet_command(
     match runtime.block_on(packet::build(&config, &options)) {
         Ok(built) => {
             for warning in &built.warnings {
-                eprintln!("warning: {warning}");
+                errln!("warning: {warning}");
             }
             if let Some(advice) = &built.debug_advice {
-                eprintln!("note: {advice}");
+                errln!("note: {advice}");
             }
-            println!("{}", built.path.display());
+            outln!("{}", built.path.display());
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             ExitCode::from(2)
         }
     }

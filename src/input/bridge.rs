@@ -64,6 +64,26 @@ impl BridgeFormat {
         }
     }
 
+    /// The format's name, for the packet's redaction record.
+    pub fn name(self) -> &'static str {
+        match self {
+            BridgeFormat::MautrixPython => "mautrix-python bridge config",
+            BridgeFormat::MautrixGoV2 => "mautrix-go bridgev2 config",
+            BridgeFormat::MautrixGoLegacy => "mautrix-go (legacy) bridge config",
+            BridgeFormat::Doctor => "bridge-doctor config",
+        }
+    }
+
+    /// The values a supporter may see ([`crate::input::safe_paths`]).
+    pub fn safe_paths(self) -> &'static [&'static str] {
+        match self {
+            BridgeFormat::MautrixPython => MAUTRIX_PYTHON_SAFE,
+            BridgeFormat::MautrixGoV2 => MAUTRIX_GO_V2_SAFE,
+            BridgeFormat::MautrixGoLegacy => MAUTRIX_GO_LEGACY_SAFE,
+            BridgeFormat::Doctor => crate::input::config::SAFE_PATHS,
+        }
+    }
+
     fn paths(self) -> FieldPaths {
         match self {
             BridgeFormat::MautrixPython => FieldPaths {
@@ -101,6 +121,103 @@ impl BridgeFormat {
         }
     }
 }
+
+/// Values of a mautrix-python config a supporter may see (deny by default:
+/// every other string is masked in the packet; see `input::safe_paths`).
+const MAUTRIX_PYTHON_SAFE: &[&str] = &[
+    "homeserver.address",
+    "homeserver.domain",
+    "homeserver.software",
+    "homeserver.status_endpoint",
+    "homeserver.message_send_checkpoint_endpoint",
+    "appservice.address",
+    "appservice.hostname",
+    "appservice.database",
+    "appservice.id",
+    "appservice.bot_username",
+    "appservice.bot_displayname",
+    "appservice.bot_avatar",
+    "appservice.public.prefix",
+    "appservice.public.external",
+    "appservice.provisioning.prefix",
+    "manhole.path",
+    "bridge.username_template",
+    "bridge.alias_template",
+    "bridge.displayname_template",
+    "bridge.displayname_preference[]",
+    "bridge.command_prefix",
+    "bridge.permissions.*",
+    "bridge.double_puppet_server_map.*",
+    "bridge.encryption.verification_levels.*",
+    "bridge.private_chat_portal_meta",
+    "bridge.animated_sticker.target",
+    "bridge.animated_emoji.target",
+    "telegram.device_info.**",
+    "telegram.proxy.type",
+    "telegram.proxy.address",
+    "logging.**",
+];
+
+/// The same for mautrix-go bridgev2 configs.
+const MAUTRIX_GO_V2_SAFE: &[&str] = &[
+    "homeserver.address",
+    "homeserver.domain",
+    "homeserver.software",
+    "homeserver.status_endpoint",
+    "homeserver.message_send_checkpoint_endpoint",
+    "appservice.address",
+    "appservice.public_address",
+    "appservice.hostname",
+    "appservice.id",
+    "appservice.bot.username",
+    "appservice.bot.displayname",
+    "appservice.bot.avatar",
+    "appservice.username_template",
+    "database.type",
+    "database.uri",
+    "bridge.command_prefix",
+    "bridge.permissions.*",
+    "provisioning.prefix",
+    "direct_media.server_name",
+    "double_puppet.servers.*",
+    "encryption.verification_levels.*",
+    "logging.min_level",
+    "logging.writers[].type",
+    "logging.writers[].format",
+    "logging.writers[].filename",
+    "logging.writers[].time_format",
+];
+
+/// The same for the older mautrix-go layout.
+const MAUTRIX_GO_LEGACY_SAFE: &[&str] = &[
+    "homeserver.address",
+    "homeserver.domain",
+    "homeserver.software",
+    "homeserver.status_endpoint",
+    "homeserver.message_send_checkpoint_endpoint",
+    "appservice.address",
+    "appservice.hostname",
+    "appservice.id",
+    "appservice.bot.username",
+    "appservice.bot.displayname",
+    "appservice.bot.avatar",
+    "appservice.database.type",
+    "appservice.database.uri",
+    "bridge.username_template",
+    "bridge.displayname_template",
+    "bridge.command_prefix",
+    "bridge.permissions.*",
+    "bridge.double_puppet_server_map.*",
+    "bridge.encryption.verification_levels.*",
+    "logging.min_level",
+    "logging.directory",
+    "logging.file_name_format",
+    "logging.file_date_format",
+    "logging.print_level",
+    "logging.writers[].type",
+    "logging.writers[].format",
+    "logging.writers[].filename",
+];
 
 /// One value read from the config, with where it was.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,6 +13,33 @@ use crate::input::yaml::{Document, LoadError, Node, Pos};
 /// The text mautrix bridges (and we) put where a token must be generated.
 pub const TOKEN_PLACEHOLDER: &str = "This value is generated when generating the registration";
 
+/// Values of the doctor's own config a supporter may see (deny by
+/// default, `input::safe_paths`).
+pub const SAFE_PATHS: &[&str] = &[
+    "homeserver.address",
+    "homeserver.domain",
+    "homeserver.config",
+    "homeserver.config[]",
+    "homeserver.log",
+    "appservice.address",
+    "appservice.hostname",
+    "appservice.id",
+    "appservice.registration",
+    "appservice.bot.username",
+    "appservice.bot.displayname",
+    "encryption.store",
+    "database",
+    "command_prefix",
+    "permissions.*",
+    "bridges[].id",
+    "bridges[].config",
+    "bridges[].registration",
+    "bridges[].logs[]",
+    "metrics.listen",
+    "logging.level",
+    "logging.format",
+];
+
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug)]

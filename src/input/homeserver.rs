@@ -5,6 +5,46 @@ use std::path::{Path, PathBuf};
 
 use crate::input::yaml::Document;
 
+/// Values of Synapse's config a supporter may see (deny by default,
+/// `input::safe_paths`): addresses, names, paths, workers; never its
+/// secrets, passwords or module settings.
+pub const SAFE_PATHS: &[&str] = &[
+    "server_name",
+    "public_baseurl",
+    "pid_file",
+    "web_client_location",
+    "listeners[].bind_addresses[]",
+    "listeners[].type",
+    "listeners[].path",
+    "listeners[].tag",
+    "listeners[].resources[].names[]",
+    "database.name",
+    "database.args.user",
+    "database.args.database",
+    "database.args.host",
+    "database.args.sslmode",
+    "log_config",
+    "media_store_path",
+    "signing_key_path",
+    "trusted_key_servers[].server_name",
+    "app_service_config_files[]",
+    "experimental_features.**",
+    "instance_map.*.host",
+    "instance_map.*.path",
+    "worker_app",
+    "worker_name",
+    "notify_appservices_from_worker",
+    "stream_writers.**",
+    "redis.host",
+    "matrix_authentication_service.endpoint",
+    "email.smtp_host",
+    "email.smtp_user",
+    "email.notif_from",
+    "email.app_name",
+    "default_room_version",
+    "federation_domain_whitelist[]",
+];
+
 #[derive(Clone, Debug)]
 pub struct HomeserverConfig {
     pub path: PathBuf,

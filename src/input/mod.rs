@@ -6,4 +6,7 @@ pub mod config;
 pub mod fields;
 pub mod homeserver;
 pub mod registration;
+pub mod safe_paths;
+pub mod scalars;
+pub mod secrets;
 pub mod yaml;

@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use crate::input::fields::{FieldProblem, FieldReader};
 use crate::input::yaml::{Document, Node, Pos, Value};
 
+/// Values of a registration a supporter may see; the tokens never
+/// (deny by default, `input::safe_paths`).
+pub const SAFE_PATHS: &[&str] = &[
+    "id",
+    "url",
+    "sender_localpart",
+    "protocols[]",
+    "namespaces.*[].regex",
+];
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NamespaceEntry {
     pub regex: String,

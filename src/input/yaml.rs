@@ -167,7 +167,10 @@ impl Document {
         Document::parse(path, &text)
     }
 
+    /// Parses `text`; its secret values join the hunt of every output
+    /// first, also when it does not parse (`input::secrets`).
     pub fn parse(path: &Path, text: &str) -> Result<Document, LoadError> {
+        crate::input::secrets::remember_secrets_in(text);
         let root = if text.trim().is_empty() {
             Node {
                 value: Value::Null,

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use crate::checks::{self, Finding};
 use crate::facts::{self, Facts, TargetKind};
 use crate::input::config::Config;
+use crate::input::safe_paths::ConfigKind;
 use crate::matrix::VersionsError;
 use crate::render::report::Report;
+
+use super::write::ConfigFile;
 
 pub struct Collected {
     pub facts: Facts,
@@ -67,28 +70,43 @@ fn homeserver_warning(config: &Config, facts: &Facts) -> Option<String> {
     ))
 }
 
-/// Every config and registration, by target: the doctor's config first
-/// (when there is a doctor), then each target's config (also one that could
-/// not be read) and registration, then the homeserver's config.
-pub fn config_files(config: &Config, facts: &Facts) -> Vec<(String, PathBuf)> {
+/// Every config and registration, by target, with its format: the doctor's
+/// config first (when there is a doctor), then each target's config (also
+/// one that could not be read) and registration, then the homeserver's
+/// config.
+pub fn config_files(config: &Config, facts: &Facts) -> Vec<ConfigFile> {
+    let file = |target: &str, path: &std::path::Path, kind| ConfigFile {
+        target: target.to_owned(),
+        path: path.to_owned(),
+        kind,
+    };
     let mut files = Vec::new();
     if config.has_doctor {
-        files.push((config.appservice.id.clone(), config.path.clone()));
+        files.push(file(
+            &config.appservice.id,
+            &config.path,
+            ConfigKind::Doctor,
+        ));
     }
     for target in &facts.targets {
         // The doctor's own config is already first in the list.
         if target.kind == TargetKind::Bridge
             && let Some(bridge_config) = target.config()
         {
-            files.push((target.id.clone(), bridge_config.path().to_owned()));
+            let kind = ConfigKind::Bridge(bridge_config.format);
+            files.push(file(&target.id, bridge_config.path(), kind));
         }
         if let Some(Err(problem)) = &target.config {
-            files.push((target.id.clone(), problem.path().to_owned()));
+            files.push(file(&target.id, problem.path(), ConfigKind::Unknown));
         }
-        files.push((target.id.clone(), target.registration_path.clone()));
+        files.push(file(
+            &target.id,
+            &target.registration_path,
+            ConfigKind::Registration,
+        ));
     }
     if let Some(hs) = &config.homeserver.config {
-        files.push(("homeserver".to_owned(), hs.clone()));
+        files.push(file("homeserver", hs, ConfigKind::Homeserver));
     }
     files
 }

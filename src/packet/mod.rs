@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use crate::input::config::Config;
 use crate::render::markdown::{self, PacketNotes};
 use collect::Collected;
-use sanitize::SecretValues;
 use write::{TailOptions, Writer};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -133,13 +132,13 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     let partial = path.with_extension("zip.partial");
     let mut writer = Writer::create(&partial, &options.progress)?;
     writer.warnings.extend(collected.warnings.iter().cloned());
-    let secrets = sanitise_configs(&mut writer, config, &collected)?;
+    writer.add_configs(&collect::config_files(config, &collected.facts))?;
     let tail = TailOptions {
         max_bytes: options.max_log_bytes,
         since: options.since.clone(),
     };
     let logs = collect::log_files(config, &collected.facts);
-    let software = writer.add_logs(&logs, &tail, &secrets)?;
+    let software = writer.add_logs(&logs, &tail)?;
     options
         .progress
         .say("summarising: report, bridges, redactions");
@@ -159,25 +158,6 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     })
 }
 
-/// Writes every config sanitised; the secret values found in them, and the
-/// doctor's own tokens (known even when a file was unreadable), become the
-/// values masked in every log line.
-fn sanitise_configs<W: std::io::Write + std::io::Seek>(
-    writer: &mut Writer<W>,
-    config: &Config,
-    collected: &Collected,
-) -> Result<SecretValues, PacketError> {
-    let files = collect::config_files(config, &collected.facts);
-    let mut secrets = writer.add_configs(&files)?;
-    if config.has_doctor {
-        secrets.extend([
-            config.appservice.as_token.clone(),
-            config.appservice.hs_token.clone(),
-        ]);
-    }
-    Ok(SecretValues::new(&secrets))
-}
-
 /// The summary files, after the configs and logs they describe.
 fn summarise<W: std::io::Write + std::io::Seek>(
     writer: &mut Writer<W>,
@@ -186,28 +166,19 @@ fn summarise<W: std::io::Write + std::io::Seek>(
     software: &[(String, summary::Software)],
 ) -> Result<(), PacketError> {
     let report = &collected.report;
-    writer.add(
-        "metadata.yaml",
-        summary::metadata(collected, notes.note).as_bytes(),
-    )?;
-    writer.add(
-        "bridges.json",
-        summary::bridges(collected, software).as_bytes(),
-    )?;
-    writer.add(
-        "checks.json",
-        crate::render::json::report(report).as_bytes(),
-    )?;
+    writer.add("metadata.yaml", &summary::metadata(collected, notes.note))?;
+    writer.add("bridges.json", &summary::bridges(collected, software))?;
+    writer.add("checks.json", &crate::render::json::report(report))?;
     let markdown = markdown::packet_report(report, &collected.facts, notes);
-    writer.add("report.md", markdown.as_bytes())?;
+    writer.add("report.md", &markdown)?;
     let redactions = crate::render::json::pretty(&writer.redactions);
-    writer.add("redactions.json", redactions.as_bytes())?;
+    writer.add("redactions.json", &redactions)?;
     let warnings_text = if writer.warnings.is_empty() {
         "nothing was left out\n".to_owned()
     } else {
         writer.warnings.join("\n") + "\n"
     };
-    writer.add("warnings.txt", warnings_text.as_bytes())
+    writer.add("warnings.txt", &warnings_text)
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@ use regex::Regex;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use super::sanitize::{Redaction, SecretValues, sanitize_config};
+use super::sanitize::{Redaction, sanitize_config};
 use super::summary::{Software, software_in};
 use super::{PacketError, Progress};
 use crate::facts::open_tail;
+use crate::input::safe_paths::ConfigKind;
 
 /// Log lines are cut at this length in the packet.
 const MAX_LINE: usize = 16 * 1024;
@@ -68,9 +69,18 @@ impl<W: Write + Seek> Writer<'_, W> {
             .large_file(true)
     }
 
-    pub fn add(&mut self, name: &str, content: &[u8]) -> Result<(), PacketError> {
+    /// Adds a file the doctor wrote itself (report, summaries), its lines
+    /// passed through the redactor like every other output.
+    pub fn add(&mut self, name: &str, content: &str) -> Result<(), PacketError> {
+        self.add_as_is(name, &crate::shared::redact::text(content))
+    }
+
+    /// Adds text that is sanitised already (a config, by its structure).
+    fn add_as_is(&mut self, name: &str, content: &str) -> Result<(), PacketError> {
         self.zip.start_file(name, Self::options())?;
-        self.zip.write_all(content).map_err(write_error(name))
+        self.zip
+            .write_all(content.as_bytes())
+            .map_err(write_error(name))
     }
 
     fn announce(&self, name: &str) {
@@ -93,26 +103,23 @@ impl<W: Write + Seek> Writer<'_, W> {
         name
     }
 
-    /// Adds each config file sanitised under `config/<target>/`; returns the
-    /// secret values found in them, to be hunted in the logs.
-    pub fn add_configs(&mut self, files: &[(String, PathBuf)]) -> Result<Vec<String>, PacketError> {
-        let mut secrets = Vec::new();
-        for (target, file_path) in files {
-            let name = self.entry_name(&format!("config/{target}"), file_path);
-            match std::fs::read_to_string(file_path) {
+    /// Adds each config file sanitised under `config/<target>/`.
+    pub fn add_configs(&mut self, files: &[ConfigFile]) -> Result<(), PacketError> {
+        for file in files {
+            let name = self.entry_name(&format!("config/{}", file.target), &file.path);
+            match std::fs::read_to_string(&file.path) {
                 Ok(text) => {
                     self.announce(&name);
-                    let sanitized = sanitize_config(&name, &text);
-                    self.add(&name, sanitized.text.as_bytes())?;
+                    let sanitized = sanitize_config(&name, &text, file.kind);
+                    self.add_as_is(&name, &sanitized.text)?;
                     self.redactions.extend(sanitized.redactions);
-                    secrets.extend(sanitized.secrets);
                 }
                 Err(err) => self
                     .warnings
-                    .push(format!("{}: not collected: {err}", file_path.display())),
+                    .push(format!("{}: not collected: {err}", file.path.display())),
             }
         }
-        Ok(secrets)
+        Ok(())
     }
 
     /// Adds the tail of each log under `logs/<target>/`, sanitised; returns
@@ -121,12 +128,11 @@ impl<W: Write + Seek> Writer<'_, W> {
         &mut self,
         logs: &[(String, PathBuf)],
         tail: &TailOptions,
-        secrets: &SecretValues,
     ) -> Result<Vec<(String, Software)>, PacketError> {
         let mut software = Vec::new();
         for (target, log_path) in logs {
             let name = self.entry_name(&format!("logs/{target}"), log_path);
-            if let Some(found) = self.copy_log(&name, log_path, tail, secrets)? {
+            if let Some(found) = self.copy_log(&name, log_path, tail)? {
                 software.push((target.clone(), found));
             }
         }
@@ -138,7 +144,6 @@ impl<W: Write + Seek> Writer<'_, W> {
         name: &str,
         path: &Path,
         tail: &TailOptions,
-        secrets: &SecretValues,
     ) -> Result<Option<Software>, PacketError> {
         let file = match open_tail(path, tail.max_bytes) {
             Ok(file) => file,
@@ -179,12 +184,19 @@ impl<W: Write + Seek> Writer<'_, W> {
             bar.inc(read as u64);
             raw.truncate(MAX_LINE);
             let line = String::from_utf8_lossy(&raw);
-            copy.line(self, line.trim_end_matches(['\n', '\r']), tail, secrets)?;
+            copy.line(self, line.trim_end_matches(['\n', '\r']), tail)?;
         }
         bar.finish_and_clear();
         copy.finish(self);
         Ok(copy.software)
     }
+}
+
+/// One config or registration for the packet, and what format it is.
+pub struct ConfigFile {
+    pub target: String,
+    pub path: PathBuf,
+    pub kind: ConfigKind,
 }
 
 /// Which part of each log goes in.
@@ -221,7 +233,6 @@ impl<'a> LogCopy<'a> {
         writer: &mut Writer<'_, W>,
         line: &str,
         tail: &TailOptions,
-        secrets: &SecretValues,
     ) -> Result<(), PacketError> {
         self.number += 1;
         if let Some(since) = &tail.since
@@ -235,13 +246,13 @@ impl<'a> LogCopy<'a> {
         if !self.keep {
             return Ok(());
         }
-        let (clean, rules) = secrets.clean_line(line);
+        let (clean, rules) = crate::shared::redact::line_explained(line);
         for rule in rules {
             if self.listed < MAX_LISTED_REDACTIONS {
                 writer.redactions.push(Redaction {
                     file: self.name.to_owned(),
                     location: format!("line {}", self.number),
-                    rule,
+                    rule: rule.to_owned(),
                     kind: "value in a log line".to_owned(),
                 });
                 self.listed += 1;
@@ -261,7 +272,7 @@ impl<'a> LogCopy<'a> {
             writer.redactions.push(Redaction {
                 file: self.name.to_owned(),
                 location: format!("{} more lines", self.unlisted),
-                rule: "summary",
+                rule: "summary".to_owned(),
                 kind: "redactions past the listing limit".to_owned(),
             });
         }
