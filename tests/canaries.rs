@@ -23,7 +23,6 @@ const MARK: &str = "Canary";
 
 struct Planted {
     doctor_config: PathBuf,
-    telegram: TelegramBridge,
     /// Secrets that do not start with [`MARK`] (generated tokens, encodings).
     others: Vec<String>,
 }
@@ -313,7 +312,6 @@ fn plant(root: &Path) -> (Planted, Synapse) {
     ]);
     let planted = Planted {
         doctor_config,
-        telegram,
         others,
     };
     (planted, synapse)
@@ -411,7 +409,6 @@ fn no_canary_leaves_by_any_door() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (planted, synapse) = plant(root);
-    let _ = &planted.telegram;
 
     let human = run_cli(&planted, &["check"]);
     let human_text = String::from_utf8_lossy(&human.stdout);

@@ -8,7 +8,7 @@
 //! cookie or a blob).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
@@ -42,7 +42,7 @@ struct Hunt {
 /// its own, so what one test reads does not mask another's output.
 #[cfg(not(test))]
 fn with_registry<R>(f: impl FnOnce(&RwLock<Hunt>) -> R) -> R {
-    static REGISTRY: OnceLock<RwLock<Hunt>> = OnceLock::new();
+    static REGISTRY: std::sync::OnceLock<RwLock<Hunt>> = std::sync::OnceLock::new();
     f(REGISTRY.get_or_init(RwLock::default))
 }
 

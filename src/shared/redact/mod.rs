@@ -274,6 +274,11 @@ mod tests {
             assert!(!cleaned.contains(secret), "{text} -> {cleaned}");
         }
         assert!(line("dialing postgres://bob:pw1234@db:5432/x").ends_with("@db:5432/x"));
+        let own = line("1. set `pickle_key: abc` (random) check=encryption.doctor_unavailable");
+        assert!(
+            own.ends_with("(random) check=encryption.doctor_unavailable") && !own.contains("abc"),
+            "a backtick ends the value: {own}"
+        );
         let quoted = line("smtp_pass: \"Canary quoted pass\"");
         assert_eq!(quoted, "smtp_pass: \"xxxxxx xxxxxx xxxx\"", "quotes stay");
     }

@@ -23,12 +23,8 @@ const TRIGGERS: &[&str] = &[
 /// an unquoted run up to a separator.
 const QUOTED: &str = r#""(?:[^"\\]|\\.)*"|'[^']*'"#;
 
-struct Rule {
-    regex: Regex,
-}
-
-fn rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+fn rules() -> &'static [Regex] {
+    static RULES: OnceLock<Vec<Regex>> = OnceLock::new();
     RULES.get_or_init(|| {
         // Words that make a key secret, as parts of snake, kebab or dotted
         // names (lower case), as the tail of run-together names, and as
@@ -53,14 +49,16 @@ fn rules() -> &'static [Rule] {
             format!(
                 r#"(?P<prefix>["'](?i:[a-z0-9_.-]*(?:token|secret|pass|pwd|api_?key|private_?key|signing_?key|secret_?key|access_?key|pickle_?key|credential|cookie|macaroon|api_hash|signature|sig)[a-z0-9_.-]*)["']\s*[:=]\s*)(?P<value>{QUOTED}|[^\s,}}\]]+)"#
             ),
-            // Environment-style names in capitals: to the end of the line.
+            // Environment-style names in capitals: to the end of the line
+            // (or of the quoted or code span the assignment stands in).
             format!(
-                r#"(?P<prefix>\b[A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|API_?KEY|PRIVATE_?KEY|SECRET_?KEY|ACCESS_?KEY|CREDENTIALS?|COOKIE)[A-Z0-9_]*\s*=\s*)(?P<value>{QUOTED}|[^\r\n]+)"#
+                r#"(?P<prefix>\b[A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|API_?KEY|PRIVATE_?KEY|SECRET_?KEY|ACCESS_?KEY|CREDENTIALS?|COOKIE)[A-Z0-9_]*\s*=\s*)(?P<value>{QUOTED}|[^\r\n"'`]+)"#
             ),
             // snake, kebab and dotted keys with `:`: to the end of the line,
-            // so a value with spaces goes whole.
+            // so a value with spaces goes whole; a backtick ends it, as in
+            // the doctor's own fix steps ("set `pickle_key: …`").
             format!(
-                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key)(?:[_-][a-z0-9]+)*\s*:\s*)(?P<value>{QUOTED}|[^\s"'][^\r\n]*)"#
+                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key)(?:[_-][a-z0-9]+)*\s*:\s*)(?P<value>{QUOTED}|[^\s"'`][^\r\n`]*)"#
             ),
             // The same keys with `=` (query strings, logfmt, libpq).
             format!(
@@ -78,9 +76,7 @@ fn rules() -> &'static [Rule] {
         ];
         patterns
             .iter()
-            .map(|pattern| Rule {
-                regex: Regex::new(pattern).expect("redaction rules compile"),
-            })
+            .map(|pattern| Regex::new(pattern).expect("redaction rules compile"))
             .collect()
     })
 }
@@ -103,7 +99,7 @@ pub fn spans(text: &str) -> Vec<std::ops::Range<usize>> {
     }
     let mut spans: Vec<std::ops::Range<usize>> = rules()
         .iter()
-        .flat_map(|rule| rule.regex.captures_iter(text))
+        .flat_map(|rule| rule.captures_iter(text))
         .filter_map(|caps| {
             caps.name("value")
                 .map(|value| unquoted(text, value.range()))
