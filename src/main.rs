@@ -176,6 +176,10 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
 }
 
 fn main() -> ExitCode {
+    // Whatever umask the doctor was started with, every file it creates
+    // (registration, config, database and its WAL, crypto store, packets,
+    // working folders) is its user's alone.
+    bridge_doctor::shared::private::owner_only_umask();
     let cli = Cli::parse();
     let config_path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match cli.command.unwrap_or(Command::Run) {
