@@ -294,6 +294,10 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
                 "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
                 registration.display()
             );
+            println!(
+                "the registration holds both tokens and only this user may read it: let the homeserver read it with `chgrp <the homeserver's group> {0} && chmod 640 {0}`, or copy it where the homeserver reads it",
+                registration.display()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

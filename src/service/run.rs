@@ -200,8 +200,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let store = Store::open(&config.database)
         .await
         .map_err(|e| RunError::Config(e.to_string()))?;
-    clear_packet_work_dir(&config);
     let listener = listen(&config).await?;
+    // After the port is ours: a second doctor started by mistake on the
+    // same config stops at the port, before touching the first one's packets.
+    clear_packet_work_dir(&config);
     let metrics = Arc::new(Metrics::default());
     let metrics_task = serve_metrics(&config, &metrics).await?;
 
