@@ -203,6 +203,14 @@ mod tests {
         );
         let err = open_named(dir.path(), &config).unwrap_err().to_string();
         assert!(err.ends_with("is not a regular file: skipped"), "{err}");
+        // A FIFO would block a plain open until someone writes to it.
+        let fifo = dir.path().join("fifo.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let err = open_named(&fifo, &config).unwrap_err().to_string();
+        assert!(
+            err.ends_with("fifo.log is not a regular file: skipped"),
+            "{err}"
+        );
 
         let closed = dir.path().join("closed");
         std::fs::create_dir(&closed).unwrap();
