@@ -76,7 +76,7 @@ pub fn write_example_config(path: &Path) -> Result<(), GenerateError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(private::FILE_MODE)
         .open(path)
         .map_err(write_error)?;
     std::io::Write::write_all(&mut file, EXAMPLE_CONFIG.as_bytes()).map_err(write_error)
