@@ -195,6 +195,10 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
 }
 
 fn main() -> ExitCode {
+    // Whatever umask the doctor was started with, every file it creates
+    // (registration, config, database and its WAL, crypto store, packets,
+    // working folders) is its user's alone.
+    bridge_doctor::shared::private::owner_only_umask();
     let cli = Cli::parse();
     let given_config = cli.config.clone();
     let config_path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
@@ -311,6 +315,10 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
             }
             outln!(
                 "next: add {} to the homeserver's app_service_config_files (see registration/README.md) and restart the homeserver",
+                registration.display()
+            );
+            println!(
+                "the registration holds both tokens and only this user may read it: let the homeserver read it with `chgrp <the homeserver's group> {0} && chmod 640 {0}`, or copy it where the homeserver reads it",
                 registration.display()
             );
             ExitCode::SUCCESS

@@ -122,18 +122,6 @@ fn build_packet(planted: &Planted, extra: &[&str]) -> (PathBuf, std::process::Ou
     (zips[0].clone(), output)
 }
 
-fn unzip(path: &Path) -> Vec<(String, String)> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut file = archive.by_index(i).unwrap();
-            let mut text = String::new();
-            file.read_to_string(&mut text).unwrap();
-            (file.name().unwrap().to_string(), text)
-        })
-        .collect()
-}
-
 fn file<'a>(files: &'a [(String, String)], name: &str) -> &'a str {
     &files
         .iter()

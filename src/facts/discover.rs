@@ -388,6 +388,13 @@ mod tests {
         );
         assert_eq!(entry.logs, [dir.path().join("tg/./bridge.log")]);
         assert!(found.notes.is_empty(), "{:?}", found.notes);
+        // The bridge's own config names its logs: they are read only as
+        // that config's owner could read them.
+        let target = crate::facts::bridge_target(entry);
+        assert_eq!(
+            crate::facts::logs_named_by(config, &target),
+            dir.path().join("tg/config.yaml")
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Stage 2, facts: everything the checks read, gathered once per run.
 //!
 //! Gathering is the only place with I/O: files (`files.rs`), live probes
-//! (`probe.rs`), log windows (`logs.rs`), bridge databases (`database.rs`).
+//! (`probe.rs`), log windows (`logs.rs`, each log opened only as the owner
+//! of the config naming it could: `named.rs`), bridge databases (`database.rs`).
 //! The checks in `checks/` are pure functions over the structs here.
 
 pub mod database;
 pub mod discover;
 mod files;
 mod logs;
+mod named;
 mod probe;
 pub mod process;
 
@@ -24,7 +26,8 @@ pub use files::{
     bridge_target, doctor_registration, doctor_target, homeserver_config, loaded_registrations,
     same_file, targets,
 };
-pub use logs::open_tail;
+pub use logs::{logs_named_by, open_tail};
+pub use named::Refused;
 pub use probe::{PROBE_TIMEOUT, gather, probe_target};
 
 /// Why a file could not be used, kept for the `config.*` checks.

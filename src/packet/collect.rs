@@ -111,15 +111,34 @@ pub fn config_files(config: &Config, facts: &Facts) -> Vec<ConfigFile> {
     files
 }
 
+/// A log to copy: the target it belongs to, and the config that named it
+/// (the log is read only as that config's owner could read it).
+pub struct NamedLog {
+    pub target: String,
+    pub path: PathBuf,
+    pub named_by: PathBuf,
+}
+
 /// Every configured log, by target, and the homeserver's.
-pub fn log_files(config: &Config, facts: &Facts) -> Vec<(String, PathBuf)> {
-    let mut logs: Vec<(String, PathBuf)> = facts
+pub fn log_files(config: &Config, facts: &Facts) -> Vec<NamedLog> {
+    let mut logs: Vec<NamedLog> = facts
         .targets
         .iter()
-        .flat_map(|t| t.logs.iter().map(|l| (t.id.clone(), l.clone())))
+        .flat_map(|t| {
+            let named_by = facts::logs_named_by(config, t);
+            t.logs.iter().map(|path| NamedLog {
+                target: t.id.clone(),
+                path: path.clone(),
+                named_by: named_by.to_owned(),
+            })
+        })
         .collect();
     if let Some(log) = &config.homeserver.log {
-        logs.push(("homeserver".to_owned(), log.clone()));
+        logs.push(NamedLog {
+            target: "homeserver".to_owned(),
+            path: log.clone(),
+            named_by: config.path.clone(),
+        });
     }
     logs
 }

@@ -129,8 +129,7 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
         .progress
         .say("collecting: probes, databases, logs and every check");
     let collected = collect::collect(config, &options.progress).await;
-    let partial = path.with_extension("zip.partial");
-    let mut writer = Writer::create(&partial, &options.progress)?;
+    let mut writer = Writer::create(&path, &options.progress)?;
     writer.warnings.extend(collected.warnings.iter().cloned());
     writer.add_configs(&collect::config_files(config, &collected.facts))?;
     let tail = TailOptions {
@@ -150,7 +149,7 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     };
     summarise(&mut writer, &collected, &notes, &software)?;
     let warnings = writer.warnings.clone();
-    writer.finish(&partial, &path)?;
+    writer.finish(&path)?;
     Ok(Built {
         path,
         warnings,

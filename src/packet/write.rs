@@ -9,11 +9,13 @@ use regex::Regex;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
+use super::collect::NamedLog;
 use super::sanitize::{Redaction, sanitize_config};
 use super::summary::{Software, software_in};
 use super::{PacketError, Progress};
 use crate::facts::open_tail;
 use crate::input::safe_paths::ConfigKind;
+use crate::shared::private;
 
 /// Log lines are cut at this length in the packet.
 const MAX_LINE: usize = 16 * 1024;
@@ -35,30 +37,44 @@ pub struct Writer<'p, W: Write + Seek> {
     progress: &'p Progress,
     /// Entry names given out, so two files of one name stay apart.
     taken: Vec<String>,
+    /// The zip under way: a new file of a random name in the packet's
+    /// folder (nobody can plant a link at it in advance), removed when the
+    /// packet fails.
+    partial: tempfile::TempPath,
 }
 
 impl<'p> Writer<'p, std::io::BufWriter<std::fs::File>> {
+    /// A zip to become `path`, written beside it first.
     pub fn create(path: &Path, progress: &'p Progress) -> Result<Self, PacketError> {
-        let name = path.display().to_string();
-        let file = std::fs::File::create(path).map_err(write_error(&name))?;
+        let folder = private::folder_of(path);
+        let file = private::new_file_in(folder, ".bridge_doctor_packet_")
+            .map_err(write_error(&folder.display().to_string()))?;
+        let (file, partial) = file.into_parts();
         Ok(Writer {
             zip: ZipWriter::new(std::io::BufWriter::new(file)),
             redactions: Vec::new(),
             warnings: Vec::new(),
             progress,
             taken: Vec::new(),
+            partial,
         })
     }
 
-    /// Finishes the zip at `partial` and gives it its final name.
-    pub fn finish(self, partial: &Path, path: &Path) -> Result<(), PacketError> {
-        let partial_name = partial.display().to_string();
+    /// Finishes the zip and gives it its final name. The rename replaces
+    /// whatever is at `path` (a link there included) and never writes
+    /// through it.
+    pub fn finish(self, path: &Path) -> Result<(), PacketError> {
+        let name = path.display().to_string();
         self.zip
             .finish()?
-            .flush()
-            .map_err(write_error(&partial_name))?;
-        let name = path.display().to_string();
-        std::fs::rename(partial, path).map_err(write_error(&name))
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .map_err(write_error(&name))?;
+        self.partial
+            .persist(path)
+            .map_err(|e| e.error)
+            .map_err(write_error(&name))
     }
 }
 
@@ -87,12 +103,15 @@ impl<W: Write + Seek> Writer<'_, W> {
         self.progress.say(&format!("adding {name}"));
     }
 
-    /// A name for a file inside the zip: the file's own name, unique in its folder.
-    fn entry_name(&mut self, folder: &str, path: &Path) -> String {
+    /// A name for a file inside the zip, `<kind>/<target>/<file name>`,
+    /// unique in its folder; the target id and file name made safe.
+    fn entry_name(&mut self, kind: &str, target: &str, path: &Path) -> String {
         let base = path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".to_owned());
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_else(|| "file".into());
+        let folder = format!("{kind}/{}", safe_part(target));
+        let base = safe_part(&base);
         let mut name = format!("{folder}/{base}");
         let mut n = 2;
         while self.taken.contains(&name) {
@@ -106,7 +125,7 @@ impl<W: Write + Seek> Writer<'_, W> {
     /// Adds each config file sanitised under `config/<target>/`.
     pub fn add_configs(&mut self, files: &[ConfigFile]) -> Result<(), PacketError> {
         for file in files {
-            let name = self.entry_name(&format!("config/{}", file.target), &file.path);
+            let name = self.entry_name("config", &file.target, &file.path);
             match std::fs::read_to_string(&file.path) {
                 Ok(text) => {
                     self.announce(&name);
@@ -126,14 +145,14 @@ impl<W: Write + Seek> Writer<'_, W> {
     /// the software and version each target's log names at its start.
     pub fn add_logs(
         &mut self,
-        logs: &[(String, PathBuf)],
+        logs: &[NamedLog],
         tail: &TailOptions,
     ) -> Result<Vec<(String, Software)>, PacketError> {
         let mut software = Vec::new();
-        for (target, log_path) in logs {
-            let name = self.entry_name(&format!("logs/{target}"), log_path);
-            if let Some(found) = self.copy_log(&name, log_path, tail)? {
-                software.push((target.clone(), found));
+        for log in logs {
+            let name = self.entry_name("logs", &log.target, &log.path);
+            if let Some(found) = self.copy_log(&name, log, tail)? {
+                software.push((log.target.clone(), found));
             }
         }
         Ok(software)
@@ -142,18 +161,20 @@ impl<W: Write + Seek> Writer<'_, W> {
     fn copy_log(
         &mut self,
         name: &str,
-        path: &Path,
+        log: &NamedLog,
         tail: &TailOptions,
     ) -> Result<Option<Software>, PacketError> {
-        let file = match open_tail(path, tail.max_bytes) {
+        let path = log.path.as_path();
+        let file = match open_tail(path, &log.named_by, tail.max_bytes) {
             Ok(file) => file,
             Err(err) => {
-                self.warnings
-                    .push(format!("log {}: not collected: {err}", path.display()));
+                self.warnings.push(format!("log not collected: {err}"));
                 return Ok(None);
             }
         };
-        let truncated = std::fs::metadata(path).is_ok_and(|m| m.len() > tail.max_bytes);
+        // The size of the file opened, not of whatever the path names now.
+        let length = file.metadata().map_or(0, |m| m.len());
+        let truncated = length > tail.max_bytes;
         self.announce(name);
         self.zip.start_file(name, Self::options())?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
@@ -170,8 +191,7 @@ impl<W: Write + Seek> Writer<'_, W> {
                 .map_err(write_error(name))?;
         }
         let mut copy = LogCopy::new(name, tail.since.is_none());
-        let size = std::fs::metadata(path).map_or(0, |m| m.len().min(tail.max_bytes));
-        let bar = self.progress.bytes_bar(name, size);
+        let bar = self.progress.bytes_bar(name, length.min(tail.max_bytes));
         let mut raw = Vec::new();
         loop {
             raw.clear();
@@ -279,6 +299,28 @@ impl<'a> LogCopy<'a> {
     }
 }
 
+/// One part of a zip entry name from an id or file name anyone could
+/// choose: only `[A-Za-z0-9._-]` (anything else, `/` included, becomes
+/// `_`), leading slashes dropped, never empty, `.` or `..`.
+fn safe_part(text: &str) -> String {
+    let safe: String = text
+        .trim_start_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.chars().all(|c| c == '.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
 /// The first timestamp in a line, normalised to `YYYY-MM-DD HH:MM:SS`.
 fn line_time(line: &str) -> Option<String> {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
@@ -292,6 +334,44 @@ fn line_time(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_names_hold_only_safe_parts() {
+        assert_eq!(safe_part("../../x"), ".._.._x");
+        assert_eq!(safe_part("/abs/x"), "abs_x");
+        assert_eq!(safe_part("//abs"), "abs");
+        assert_eq!(safe_part(""), "_");
+        assert_eq!(safe_part("."), "_.");
+        assert_eq!(safe_part(".."), "_..");
+        assert_eq!(safe_part("тест ✓.log"), "______.log");
+        assert_eq!(
+            safe_part("mautrix-telegram_2.yaml"),
+            "mautrix-telegram_2.yaml"
+        );
+    }
+
+    #[test]
+    fn entry_names_stay_inside_their_folder() {
+        let progress = Progress::Silent;
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = Writer::create(&dir.path().join("p.zip"), &progress).unwrap();
+        for target in ["../../x", "/abs/x", "", "тест", "."] {
+            let name = writer.entry_name("config", target, Path::new("/etc/../passwd"));
+            let parts: Vec<&str> = name.split('/').collect();
+            assert_eq!(parts.len(), 3, "{name}");
+            assert_eq!(parts[0], "config");
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| !p.is_empty() && *p != "." && *p != ".."),
+                "{name}"
+            );
+        }
+        let first = writer.entry_name("config", "..", Path::new("passwd"));
+        assert_eq!(first, "config/_../passwd");
+        let again = writer.entry_name("config", "..", Path::new("passwd"));
+        assert_eq!(again, "config/_../2-passwd");
+    }
 
     #[test]
     fn line_times_are_normalised() {

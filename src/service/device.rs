@@ -186,6 +186,17 @@ async fn restore(
         auto_enable_cross_signing: true,
         ..EncryptionSettings::default()
     };
+    // The device's private keys: the folder is the doctor's user's alone
+    // (matrix-sdk would create it under the umask), so are the files in it.
+    crate::shared::private::private_folder(store).map_err(|e| {
+        Unavailable::new(
+            format!(
+                "the crypto store folder {} cannot be made the doctor's alone: {e}",
+                store.display()
+            ),
+            ["Let the doctor's user create `encryption.store` (or own it, if it exists)."],
+        )
+    })?;
     let client = Client::builder()
         .homeserver_url(&config.homeserver.address)
         .sqlite_store(store, Some(&config.encryption.pickle_key))

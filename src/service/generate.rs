@@ -9,6 +9,7 @@ use rand::distr::Alphanumeric;
 
 use crate::input::config::{Config, is_placeholder_token};
 use crate::input::registration::Registration;
+use crate::shared::private;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -28,6 +29,30 @@ pub enum GenerateError {
     WouldReplaceTokens { path: String },
     #[error("{path}: cannot find `{field}` to write the new value into; add the key and run again")]
     NoField { path: String, field: &'static str },
+    #[error(
+        "{path} is a symbolic link (to {target}): the doctor never writes through a link. Name the real file instead ({option} {target}), or remove the link, and run again."
+    )]
+    Link {
+        path: String,
+        target: String,
+        option: &'static str,
+    },
+}
+
+/// Refuses to write at `path` when it is a symbolic link, dangling or not.
+/// Refusing rather than replacing the link: a link there is either the
+/// admin's (who then expects the file it points to to change, and would
+/// be left with a stale one) or planted by someone else (worth stopping
+/// at); either way the admin decides, and the message says how.
+fn refuse_link(path: &Path, option: &'static str) -> Result<(), GenerateError> {
+    match private::link_target(path) {
+        Some(target) => Err(GenerateError::Link {
+            path: path.display().to_string(),
+            target,
+            option,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub struct Generated {
@@ -39,8 +64,11 @@ pub struct Generated {
 /// The reference config, every key with its meaning, as shipped.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../config.example.yaml");
 
-/// A first run: writes the example config where none is (never over one).
+/// A first run: writes the example config where none is (never over one,
+/// nor through a link), for the doctor's user alone.
 pub fn write_example_config(path: &Path) -> Result<(), GenerateError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    refuse_link(path, "-c")?;
     let write_error = |source| GenerateError::Write {
         path: path.display().to_string(),
         source,
@@ -48,6 +76,7 @@ pub fn write_example_config(path: &Path) -> Result<(), GenerateError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(private::FILE_MODE)
         .open(path)
         .map_err(write_error)?;
     std::io::Write::write_all(&mut file, EXAMPLE_CONFIG.as_bytes()).map_err(write_error)
@@ -87,6 +116,7 @@ pub fn generate(
     force: bool,
 ) -> Result<Generated, GenerateError> {
     let mut config = Config::load(config_path)?;
+    refuse_link(registration_path, "-r")?;
     let write_error = |path: &Path| {
         let path = path.display().to_string();
         move |source| GenerateError::Write { path, source }
@@ -111,9 +141,16 @@ pub fn generate(
         .and_then(|r| r.sender_localpart.clone())
         .unwrap_or_else(|| random_token(32));
     let registration = render_doctor_registration(&config, &sender_localpart);
-    std::fs::write(registration_path, registration).map_err(write_error(registration_path))?;
-    if tokens_written || path_written {
-        std::fs::write(config_path, text).map_err(write_error(config_path))?;
+    // Both links refused before either file is written: new tokens in one
+    // file only would leave the doctor and the homeserver disagreeing.
+    let edit_config = tokens_written || path_written;
+    if edit_config {
+        refuse_link(config_path, "-c")?;
+    }
+    private::replace(registration_path, registration.as_bytes())
+        .map_err(write_error(registration_path))?;
+    if edit_config {
+        private::replace(config_path, text.as_bytes()).map_err(write_error(config_path))?;
     }
     Ok(Generated {
         tokens_written_to_config: tokens_written,
@@ -335,6 +372,42 @@ mod tests {
         assert_eq!(config.encryption.pickle_key.len(), 64);
         let text = std::fs::read_to_string(&config_path).unwrap();
         assert!(text.contains("# The doctor's database"), "comments lost");
+    }
+
+    #[test]
+    fn links_at_either_file_are_refused_before_anything_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = write_config(dir.path());
+        let target = dir.path().join("target");
+        std::fs::write(&target, "untouched").unwrap();
+        let registration = dir.path().join("registration.yaml");
+        std::os::unix::fs::symlink(&target, &registration).unwrap();
+        let err = generate(&config_path, &registration, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(err.contains(&format!("-r {}", target.display())), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        assert_eq!(
+            std::fs::read_to_string(&config_path).unwrap(),
+            EXAMPLE_CONFIG,
+            "the config was edited though the registration was refused"
+        );
+
+        // A dangling link is no better.
+        std::fs::remove_file(&registration).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &registration).unwrap();
+        assert!(generate(&config_path, &registration, false).is_err());
+        assert!(!dir.path().join("nowhere").exists());
+
+        std::fs::remove_file(&registration).unwrap();
+        generate(&config_path, &registration, false).unwrap();
+        for file in [&registration, &config_path] {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
 
     #[test]

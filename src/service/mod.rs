@@ -1,5 +1,6 @@
 //! On top of the engine, the running doctor: `run`, the appservice API, the
-//! bot, the store, the startup self-check, and `generate-registration`.
+//! bot, the store, the startup self-check, and `generate-registration`; the
+//! bot's private working folder for packets.
 
 pub mod appservice;
 pub mod bot;
@@ -12,3 +13,4 @@ pub mod run;
 pub mod selfcheck;
 pub mod store;
 pub mod watch;
+pub mod workdir;

@@ -159,6 +159,18 @@ async fn serve_metrics(
     })))
 }
 
+/// Removes the packets a killed run left in the bot's working folder; the
+/// bot says so when it cannot build a packet later.
+fn clear_packet_work_dir(config: &Config) {
+    let dir = crate::service::workdir::packet_work_dir(config);
+    if let Err(err) = crate::service::workdir::reset(&dir) {
+        tracing::warn!(
+            folder = %dir.display(),
+            "cannot clear the bot's working folder for packets: {err}"
+        );
+    }
+}
+
 /// The appservice API's listener on `appservice.hostname:port`.
 async fn listen(config: &Config) -> Result<tokio::net::TcpListener, RunError> {
     let bind: SocketAddr = format!("{}:{}", config.appservice.hostname, config.appservice.port)
@@ -189,6 +201,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Config(e.to_string()))?;
     let listener = listen(&config).await?;
+    // After the port is ours: a second doctor started by mistake on the
+    // same config stops at the port, before touching the first one's packets.
+    clear_packet_work_dir(&config);
     let metrics = Arc::new(Metrics::default());
     let metrics_task = serve_metrics(&config, &metrics).await?;
 

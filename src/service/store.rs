@@ -243,11 +243,34 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+/// The database keeps message text (the inbox): its files are the
+/// doctor's user's alone. The file is created 0600 here before SQLite
+/// would create it under the umask; SQLite gives the WAL and shared-memory
+/// files the database file's mode. Files an earlier version made are
+/// narrowed. What fails here is left for the open to report.
+fn private_sqlite_files(path: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = path.split('?').next().unwrap_or_default();
+    let file = file.strip_prefix("//").unwrap_or(file);
+    if file.is_empty() || file.starts_with(':') {
+        return;
+    }
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::shared::private::FILE_MODE)
+        .open(file);
+    for suffix in ["", "-wal", "-shm"] {
+        crate::shared::private::narrow_file(std::path::Path::new(&format!("{file}{suffix}")));
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file when missing) and migrates.
     pub async fn open(uri: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let (kind, connect_uri) = if let Some(path) = uri.strip_prefix("sqlite:") {
+            private_sqlite_files(path);
             let separator = if path.contains('?') { '&' } else { '?' };
             (
                 DatabaseKind::Sqlite,
@@ -602,6 +625,23 @@ mod tests {
         assert!(!store.record_transaction("t1", 2, &[]).await.unwrap());
         assert_eq!(store.transaction_count().await.unwrap(), 1);
         assert!(!store.server_version().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_wal_are_the_users_alone_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.db");
+        let store = Store::open(&format!("sqlite:{}", file.display()))
+            .await
+            .unwrap();
+        store.record_transaction("t1", 0, &[]).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", file.display());
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{path}");
+        }
+        store.close().await;
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Below every stage: what input, facts, knowledge, checks, render and the
 //! layers on top may all use without depending on each other.
 
+pub mod private;
 pub mod redact;
 
 /// The upstream bridge troubleshooting FAQ the fixes are based on; check

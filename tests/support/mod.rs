@@ -754,6 +754,20 @@ pub fn bridges_yaml(bridges: &[(&Path, &Path, &[&Path])]) -> String {
     yaml
 }
 
+/// Every file of a zip (a packet): its name and its text.
+pub fn unzip(path: &Path) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut text = String::new();
+            file.read_to_string(&mut text).unwrap();
+            (file.name().unwrap().to_string(), text)
+        })
+        .collect()
+}
+
 /// The value of the first `key:` line of a YAML file (tokens, for canaries).
 pub fn yaml_value(path: &Path, key: &str) -> String {
     let text = std::fs::read_to_string(path).unwrap();

@@ -280,13 +280,14 @@ impl Bot {
     /// with a progress notice edited as each step finishes; `None` when it
     /// was posted, else the reply saying what went wrong.
     async fn packet(&self, request: &Command<'_>, note: &str) -> Option<Reply> {
-        let dir = match packet_dir() {
+        let work_dir = crate::service::workdir::packet_work_dir(&self.config);
+        let dir = match crate::service::workdir::packet_folder(&work_dir) {
             Ok(dir) => dir,
             Err(err) => return Some(Reply::plain(format!("Could not build the packet: {err}"))),
         };
         let (steps, received) = tokio::sync::mpsc::unbounded_channel();
         let options = packet::PacketOptions {
-            output: Some(dir.clone()),
+            output: Some(dir.path().to_owned()),
             note: (!note.is_empty()).then(|| note.to_owned()),
             max_log_bytes: packet::DEFAULT_MAX_LOG_BYTES,
             since: None,
@@ -326,7 +327,7 @@ impl Bot {
         if let Some(notice) = &notice {
             self.edit(request, notice, &last).await;
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         result
     }
 
@@ -404,16 +405,6 @@ impl Bot {
         self.post(request.room, &content, false).await;
         None
     }
-}
-
-fn packet_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "bridge-doctor-packet-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Steps shown in the packet's progress notice: the latest ones.
