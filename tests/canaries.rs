@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -344,18 +343,6 @@ fn run_cli(planted: &Planted, args: &[&str]) -> std::process::Output {
         );
     }
     output
-}
-
-fn unzip(path: &Path) -> Vec<(String, String)> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut file = archive.by_index(i).unwrap();
-            let mut text = String::new();
-            file.read_to_string(&mut text).unwrap();
-            (file.name().unwrap().to_string(), text)
-        })
-        .collect()
 }
 
 /// No canary in the packet, and what a supporter needs still in it.

@@ -74,13 +74,14 @@ impl BridgeFormat {
         }
     }
 
-    /// The values a supporter may see ([`crate::input::safe_paths`]).
-    pub fn safe_paths(self) -> &'static [&'static str] {
+    /// The values a supporter may see ([`crate::input::safe_paths`]), as
+    /// lists of patterns.
+    pub fn safe_paths(self) -> &'static [&'static [&'static str]] {
         match self {
-            BridgeFormat::MautrixPython => MAUTRIX_PYTHON_SAFE,
-            BridgeFormat::MautrixGoV2 => MAUTRIX_GO_V2_SAFE,
-            BridgeFormat::MautrixGoLegacy => MAUTRIX_GO_LEGACY_SAFE,
-            BridgeFormat::Doctor => crate::input::config::SAFE_PATHS,
+            BridgeFormat::MautrixPython => &[MAUTRIX_COMMON_SAFE, MAUTRIX_PYTHON_SAFE],
+            BridgeFormat::MautrixGoV2 => &[MAUTRIX_COMMON_SAFE, MAUTRIX_GO_V2_SAFE],
+            BridgeFormat::MautrixGoLegacy => &[MAUTRIX_COMMON_SAFE, MAUTRIX_GO_LEGACY_SAFE],
+            BridgeFormat::Doctor => &[crate::input::config::SAFE_PATHS],
         }
     }
 
@@ -122,9 +123,8 @@ impl BridgeFormat {
     }
 }
 
-/// Values of a mautrix-python config a supporter may see (deny by default:
-/// every other string is masked in the packet; see `input::safe_paths`).
-const MAUTRIX_PYTHON_SAFE: &[&str] = &[
+/// Values every mautrix config has in the same place.
+const MAUTRIX_COMMON_SAFE: &[&str] = &[
     "homeserver.address",
     "homeserver.domain",
     "homeserver.software",
@@ -132,8 +132,15 @@ const MAUTRIX_PYTHON_SAFE: &[&str] = &[
     "homeserver.message_send_checkpoint_endpoint",
     "appservice.address",
     "appservice.hostname",
-    "appservice.database",
     "appservice.id",
+    "bridge.command_prefix",
+    "bridge.permissions.*",
+];
+
+/// Values of a mautrix-python config a supporter may see (deny by default:
+/// every other string is masked in the packet; see `input::safe_paths`).
+const MAUTRIX_PYTHON_SAFE: &[&str] = &[
+    "appservice.database",
     "appservice.bot_username",
     "appservice.bot_displayname",
     "appservice.bot_avatar",
@@ -145,8 +152,6 @@ const MAUTRIX_PYTHON_SAFE: &[&str] = &[
     "bridge.alias_template",
     "bridge.displayname_template",
     "bridge.displayname_preference[]",
-    "bridge.command_prefix",
-    "bridge.permissions.*",
     "bridge.double_puppet_server_map.*",
     "bridge.encryption.verification_levels.*",
     "bridge.private_chat_portal_meta",
@@ -160,23 +165,13 @@ const MAUTRIX_PYTHON_SAFE: &[&str] = &[
 
 /// The same for mautrix-go bridgev2 configs.
 const MAUTRIX_GO_V2_SAFE: &[&str] = &[
-    "homeserver.address",
-    "homeserver.domain",
-    "homeserver.software",
-    "homeserver.status_endpoint",
-    "homeserver.message_send_checkpoint_endpoint",
-    "appservice.address",
     "appservice.public_address",
-    "appservice.hostname",
-    "appservice.id",
     "appservice.bot.username",
     "appservice.bot.displayname",
     "appservice.bot.avatar",
     "appservice.username_template",
     "database.type",
     "database.uri",
-    "bridge.command_prefix",
-    "bridge.permissions.*",
     "provisioning.prefix",
     "direct_media.server_name",
     "double_puppet.servers.*",
@@ -190,14 +185,6 @@ const MAUTRIX_GO_V2_SAFE: &[&str] = &[
 
 /// The same for the older mautrix-go layout.
 const MAUTRIX_GO_LEGACY_SAFE: &[&str] = &[
-    "homeserver.address",
-    "homeserver.domain",
-    "homeserver.software",
-    "homeserver.status_endpoint",
-    "homeserver.message_send_checkpoint_endpoint",
-    "appservice.address",
-    "appservice.hostname",
-    "appservice.id",
     "appservice.bot.username",
     "appservice.bot.displayname",
     "appservice.bot.avatar",
@@ -205,8 +192,6 @@ const MAUTRIX_GO_LEGACY_SAFE: &[&str] = &[
     "appservice.database.uri",
     "bridge.username_template",
     "bridge.displayname_template",
-    "bridge.command_prefix",
-    "bridge.permissions.*",
     "bridge.double_puppet_server_map.*",
     "bridge.encryption.verification_levels.*",
     "logging.min_level",

@@ -36,11 +36,12 @@ impl ConfigKind {
         }
     }
 
-    fn patterns(self) -> &'static [&'static str] {
+    /// The format's allow-list, as lists of patterns (formats share some).
+    fn patterns(self) -> &'static [&'static [&'static str]] {
         match self {
-            ConfigKind::Doctor => crate::input::config::SAFE_PATHS,
-            ConfigKind::Registration => crate::input::registration::SAFE_PATHS,
-            ConfigKind::Homeserver => crate::input::homeserver::SAFE_PATHS,
+            ConfigKind::Doctor => &[crate::input::config::SAFE_PATHS],
+            ConfigKind::Registration => &[crate::input::registration::SAFE_PATHS],
+            ConfigKind::Homeserver => &[crate::input::homeserver::SAFE_PATHS],
             ConfigKind::Bridge(format) => format.safe_paths(),
             ConfigKind::Unknown => &[],
         }
@@ -48,13 +49,16 @@ impl ConfigKind {
 
     /// Whether the value at `path` may be shown.
     pub fn allows(self, path: &[Step]) -> bool {
-        self.patterns().iter().any(|pattern| {
-            matches(
-                &pattern.split('.').flat_map(split_items).collect::<Vec<_>>(),
-                path,
-            )
-        })
+        self.patterns()
+            .iter()
+            .flat_map(|list| list.iter())
+            .any(|pattern| matches(&steps(pattern), path))
     }
+}
+
+/// A pattern's steps: `a.b[].c` is `a`, `b`, `[]`, `c`.
+fn steps(pattern: &'static str) -> Vec<&'static str> {
+    pattern.split('.').flat_map(split_items).collect()
 }
 
 /// `listeners[]` is two steps: the key and the item.
