@@ -127,6 +127,13 @@ impl AsUser<'_> {
             .await
     }
 
+    /// Starts a download, to be read with [`super::read_capped`].
+    pub async fn open_download(&self, mxc: &str) -> Result<reqwest::Response, String> {
+        self.client
+            .open_download_as(self.versions, self.as_token, self.user, mxc)
+            .await
+    }
+
     /// Uploads a file to the media repository; the answer holds `content_uri`.
     pub async fn upload(
         &self,
