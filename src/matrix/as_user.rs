@@ -127,10 +127,15 @@ impl AsUser<'_> {
             .await
     }
 
-    /// Starts a download, to be read with [`super::read_capped`].
-    pub async fn open_download(&self, mxc: &str) -> Result<reqwest::Response, String> {
+    /// Starts a download of at most `limit` bytes, to be read with
+    /// [`super::read_capped`].
+    pub async fn open_download(
+        &self,
+        mxc: &str,
+        limit: usize,
+    ) -> Result<reqwest::Response, String> {
         self.client
-            .open_download_as(self.versions, self.as_token, self.user, mxc)
+            .open_download_as(self.versions, self.as_token, self.user, mxc, limit)
             .await
     }
 

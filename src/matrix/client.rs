@@ -193,13 +193,15 @@ impl HomeserverClient {
 
     /// Starts downloading a file of the media repository as the appservice
     /// acting for `user`: the answer, once its status says the file is
-    /// there, to be read with [`read_capped`].
+    /// there and its length is not over `limit`, to be read with
+    /// [`read_capped`] (which holds to `limit` whatever the length said).
     pub async fn open_download_as(
         &self,
         versions: &Versions,
         as_token: &str,
         user: &UserId,
         mxc: &str,
+        limit: usize,
     ) -> Result<reqwest::Response, String> {
         use ruma::api::client::authenticated_media::get_content;
         let uri = <&ruma::MxcUri>::from(mxc);
@@ -224,6 +226,9 @@ impl HomeserverClient {
             let body = response.bytes().await.unwrap_or_default();
             return Err(Answer::from_parts(status, &body).summary());
         }
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large(limit));
+        }
         Ok(response)
     }
 
@@ -238,10 +243,9 @@ impl HomeserverClient {
         mxc: &str,
         limit: usize,
     ) -> Result<Vec<u8>, String> {
-        let mut response = self.open_download_as(versions, as_token, user, mxc).await?;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large(limit));
-        }
+        let mut response = self
+            .open_download_as(versions, as_token, user, mxc, limit)
+            .await?;
         read_capped(&mut response, limit, |chunk, bytes| {
             bytes.extend_from_slice(chunk);
             Ok(())

@@ -183,8 +183,9 @@ impl Bot {
     }
 
     /// Downloads and decrypts the encrypted file of a message's `content`,
-    /// decrypting as it arrives and refusing it once it passes `limit`
-    /// (its announced size is the sender's word, not trusted).
+    /// decrypting as it arrives: refused when the media repository says it
+    /// is over `limit`, or once it passes `limit` (the size the message
+    /// announces is the sender's word, not trusted).
     pub(super) async fn download_encrypted(
         &self,
         content: &Value,
@@ -197,7 +198,10 @@ impl Bot {
             .and_then(|f| {
                 serde_json::from_value(f).map_err(|_| "the message's file is not valid")
             })?;
-        let mut download = self.as_bot().open_download(file.url.as_str()).await?;
+        let mut download = self
+            .as_bot()
+            .open_download(file.url.as_str(), limit)
+            .await?;
         decrypt_capped(&mut download, file, limit).await
     }
 
