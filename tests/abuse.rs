@@ -15,13 +15,14 @@ use support::*;
 
 /// The descriptor limit the doctor runs under, soft and hard: the usual
 /// default, which it cannot raise.
-const DOCTOR_NOFILE: &str = "--nofile=1024:1024";
+const DOCTOR_NOFILE: u32 = 1024;
 
-/// `bridge-doctor run` under [`DOCTOR_NOFILE`], once its self-check passed.
-fn run_doctor_limited(config: &Path, log: &Path) -> Process {
+/// `bridge-doctor run` with `nofile` as its soft and hard descriptor limit,
+/// once its self-check passed.
+fn run_doctor_limited(config: &Path, log: &Path, nofile: u32) -> Process {
     let mut command = Command::new("prlimit");
     command
-        .arg(DOCTOR_NOFILE)
+        .arg(format!("--nofile={nofile}:{nofile}"))
         .arg(doctor_bin())
         .arg("run")
         .arg("-c")
@@ -71,6 +72,25 @@ fn status_of(port: u16, request: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// The doctor's direct ping with `hs_token` on a fresh connection.
+fn ping_request(hs_token: &str) -> Vec<u8> {
+    format!("POST /_matrix/app/v1/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {hs_token}\r\nContent-Length: 2\r\n\r\n{{}}").into_bytes()
+}
+
+/// CPU time a process has used so far, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: utime and stime are the 12th
+    // and 13th fields.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
 fn log_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -81,7 +101,7 @@ fn a_flood_of_refused_requests_barely_grows_the_log() {
     let (config, _synapse) = doctor_on_own_synapse(dir.path());
     let port: u16 = yaml_value(&config, "port").parse().unwrap();
     let log = dir.path().join("doctor.log");
-    let mut doctor = run_doctor_limited(&config, &log);
+    let mut doctor = run_doctor_limited(&config, &log, DOCTOR_NOFILE);
     let before = log_size(&log);
 
     let path = format!("/_matrix/app/v1/transactions/{}", "x".repeat(60_000));
@@ -124,7 +144,7 @@ fn idle_connections_do_not_keep_the_homeserver_out() {
     let port: u16 = yaml_value(&config, "port").parse().unwrap();
     let as_token = yaml_value(&config, "as_token");
     let hs_token = yaml_value(&config, "hs_token");
-    let mut doctor = run_doctor_limited(&config, &dir.path().join("doctor.log"));
+    let mut doctor = run_doctor_limited(&config, &dir.path().join("doctor.log"), DOCTOR_NOFILE);
 
     // More idle connections than the doctor has descriptors.
     let idle: Vec<TcpStream> = (0..1_100)
@@ -147,10 +167,7 @@ fn idle_connections_do_not_keep_the_homeserver_out() {
     assert_eq!(ping.status, 200, "{:?}", ping.body);
     // The same ping on a fresh connection, which must get past the idle ones.
     let started = Instant::now();
-    let direct = status_of(
-        port,
-        format!("POST /_matrix/app/v1/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {hs_token}\r\nContent-Length: 2\r\n\r\n{{}}").as_bytes(),
-    );
+    let direct = status_of(port, &ping_request(&hs_token));
     let fresh = started.elapsed();
     eprintln!(
         "ping under 1,100 idle connections: {through_synapse:?} through Synapse ({} ms as Synapse timed it), {fresh:?} on a fresh connection",
@@ -171,5 +188,34 @@ fn idle_connections_do_not_keep_the_homeserver_out() {
     );
     drop(idle);
     assert!(doctor.child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(doctor.terminate(), Some(0));
+}
+
+#[test]
+fn out_of_descriptors_the_doctor_waits_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _synapse) = doctor_on_own_synapse(dir.path());
+    let port: u16 = yaml_value(&config, "port").parse().unwrap();
+    let hs_token = yaml_value(&config, "hs_token");
+    // Fewer descriptors than the connection cap: accept runs out first.
+    let mut doctor = run_doctor_limited(&config, &dir.path().join("doctor.log"), 256);
+    let idle: Vec<TcpStream> = (0..400)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    doctor.wait_for_log("no file descriptor left", Duration::from_secs(10));
+
+    let pid = doctor.child.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    eprintln!("CPU while out of descriptors: {used} ticks of 200");
+    assert!(
+        used < 40,
+        "the doctor used {used} hundredths of a second of CPU in 2 s"
+    );
+    // The idle connections are closed after their deadline: the port
+    // answers again while they are still held.
+    assert_eq!(status_of(port, &ping_request(&hs_token)), 200);
+    drop(idle);
     assert_eq!(doctor.terminate(), Some(0));
 }
