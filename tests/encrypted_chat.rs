@@ -171,6 +171,15 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
         "{}",
         body(explained)
     );
+    // A file that says it holds 100 bytes but holds 25 MiB is refused, and
+    // the reply says why.
+    let big = encrypted_reply(&first, "big_file", &log);
+    assert!(
+        body(big).contains("the file is larger than 20 MiB"),
+        "{}",
+        body(big)
+    );
+    assert_eq!(big["reactions"], serde_json::json!(["⏳", "❌"]), "{big}");
     // An unencrypted room still works, unencrypted, also for a log file.
     let plain_log = &first["replies"]["plain_log_file"];
     assert_eq!(plain_log["encrypted"], false, "{plain_log}");
