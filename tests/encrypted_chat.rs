@@ -44,6 +44,37 @@ fn encrypted_reply<'a>(results: &'a Value, name: &str, log: &str) -> &'a Value {
     reply
 }
 
+/// The bot's device token as the doctor stored it (a secret: never printed).
+fn stored_device_token(root: &std::path::Path) -> String {
+    use sqlx::{Connection, Row};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let uri = format!("sqlite:{}", root.join("doctor.db").display());
+        let mut connection = sqlx::SqliteConnection::connect(&uri).await.unwrap();
+        let row = sqlx::query("SELECT access_token FROM bot_device")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        row.get::<String, _>("access_token")
+    })
+}
+
+/// The errcode of whoami with `token` (`None` when the homeserver takes it).
+fn whoami_errcode(synapse: &Synapse, token: &str) -> Option<String> {
+    let answer = blocking::client()
+        .get(&format!(
+            "{}/_matrix/client/v3/account/whoami",
+            synapse.url()
+        ))
+        .bearer(token)
+        .send()
+        .unwrap();
+    answer.body["errcode"].as_str().map(str::to_owned)
+}
+
 fn body(reply: &Value) -> &str {
     reply["content"]["body"].as_str().unwrap_or_default()
 }
@@ -140,6 +171,15 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
         "{}",
         body(explained)
     );
+    // A file that says it holds 100 bytes but holds 25 MiB is refused, and
+    // the reply says why.
+    let big = encrypted_reply(&first, "big_file", &log);
+    assert!(
+        body(big).contains("the file is larger than 20 MiB"),
+        "{}",
+        body(big)
+    );
+    assert_eq!(big["reactions"], serde_json::json!(["⏳", "❌"]), "{big}");
     // An unencrypted room still works, unencrypted, also for a log file.
     let plain_log = &first["replies"]["plain_log_file"];
     assert_eq!(plain_log["encrypted"], false, "{plain_log}");
@@ -156,10 +196,16 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     let (device_id, cross_signed) = devices.iter().next().unwrap();
     assert_eq!(cross_signed, true);
 
-    // After a restart: the same device answers in the same room.
+    // After a restart: the same device answers in the same room, with the
+    // same token (no new login).
+    let first_token = stored_device_token(root);
     let mut doctor = doctor;
     assert_eq!(doctor.terminate(), Some(0));
     let restarted = start_doctor(&doctor_config, &root.join("doctor-2.log"));
+    assert!(
+        stored_device_token(root) == first_token,
+        "the bot logged in again after a restart"
+    );
     let room = first["room"].as_str().unwrap();
     let (again, again_out) = client(&synapse, root, &["again", room]);
     let log_2 = restarted.log_text();
@@ -177,6 +223,16 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
     let fresh = start_doctor(&doctor_config, &root.join("doctor-3.log"));
     let log_3 = fresh.log_text();
     assert!(log_3.contains("the crypto store is missing"), "{log_3}");
+    // The new device has its own token; the old device's was logged out.
+    let fresh_token = stored_device_token(root);
+    assert!(fresh_token != first_token, "the new device has a new token");
+    assert_eq!(whoami_errcode(&synapse, &fresh_token), None);
+    assert_eq!(
+        whoami_errcode(&synapse, &first_token).as_deref(),
+        Some("M_UNKNOWN_TOKEN"),
+        "the replaced token still works"
+    );
+    assert!(log_3.contains("the bot's previous device was logged out"));
     assert!(!log_3.contains(&format!("device {device_id} ")), "{log_3}");
     let (lost, lost_out) = client(&synapse, root, &["again", room]);
     assert!(body(encrypted_reply(&lost, "help_again", &log_3)).contains("check [BRIDGE]"));
@@ -206,6 +262,8 @@ fn the_bot_answers_encrypted_in_an_encrypted_direct_chat() {
 
     // No secret anywhere: logs, what the client saw, the packet.
     let secrets = [
+        first_token,
+        fresh_token,
         yaml_value(&doctor_config, "as_token"),
         yaml_value(&doctor_config, "hs_token"),
         pickle_key.clone(),

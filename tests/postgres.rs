@@ -22,8 +22,14 @@ async fn doctor_store_on_postgres_remembers_transactions_across_reopen() {
     // Answered command events, what is left to handle, and the bot's device.
     store.mark_handled("$command").await.unwrap();
     store.inbox_done("$command").await.unwrap();
-    store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
-    store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
+    store
+        .set_bot_device("@doctor:d", "DEV1", "t1")
+        .await
+        .unwrap();
+    store
+        .set_bot_device("@doctor:d", "DEV2", "t2")
+        .await
+        .unwrap();
     store.close().await;
     let store = Store::open(&pg.uri("doctor")).await.unwrap();
     assert!(
@@ -36,9 +42,10 @@ async fn doctor_store_on_postgres_remembers_transactions_across_reopen() {
         store.inbox().await.unwrap(),
         [("txn-1".to_owned(), "{}".to_owned())]
     );
+    let device = store.bot_device("@doctor:d").await.unwrap().unwrap();
     assert_eq!(
-        store.bot_device("@doctor:d").await.unwrap().as_deref(),
-        Some("DEV2")
+        (device.device_id.as_str(), device.access_token.as_deref()),
+        ("DEV2", Some("t2"))
     );
     assert!(store.server_version().await.unwrap().contains("PostgreSQL"));
 }

@@ -127,6 +127,18 @@ impl AsUser<'_> {
             .await
     }
 
+    /// Starts a download of at most `limit` bytes, to be read with
+    /// [`super::read_capped`].
+    pub async fn open_download(
+        &self,
+        mxc: &str,
+        limit: usize,
+    ) -> Result<reqwest::Response, String> {
+        self.client
+            .open_download_as(self.versions, self.as_token, self.user, mxc, limit)
+            .await
+    }
+
     /// Uploads a file to the media repository; the answer holds `content_uri`.
     pub async fn upload(
         &self,

@@ -149,17 +149,60 @@ impl HomeserverClient {
         self.send_ruma(request).await
     }
 
-    /// Downloads a file of the media repository as the appservice acting
-    /// for `user`; at most `limit` bytes are read, a larger file is refused
-    /// (so a huge upload costs no memory).
-    pub async fn download_as(
+    /// Sends `request` with a device's own access token.
+    async fn send_as_device<R>(
+        &self,
+        request: R,
+        versions: &Versions,
+        access_token: &str,
+    ) -> Result<Answer, ConnectError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        let request = request.try_into_http_request::<Vec<u8>>(
+            &self.base,
+            SendAccessToken::IfRequired(access_token),
+            Cow::Owned(versions.supported()),
+        );
+        self.send_ruma(request).await
+    }
+
+    /// whoami with a device's access token: whose device it is, or
+    /// `M_UNKNOWN_TOKEN` when the homeserver no longer takes it.
+    pub async fn whoami_device(
+        &self,
+        versions: &Versions,
+        access_token: &str,
+    ) -> Result<Answer, ConnectError> {
+        self.send_as_device(account::whoami::v3::Request::new(), versions, access_token)
+            .await
+    }
+
+    /// Logs `access_token` out: the homeserver deletes its device too.
+    pub async fn logout_device(
+        &self,
+        versions: &Versions,
+        access_token: &str,
+    ) -> Result<Answer, ConnectError> {
+        use ruma::api::client::session::logout;
+        self.send_as_device(logout::v3::Request::new(), versions, access_token)
+            .await
+    }
+
+    /// Starts downloading a file of the media repository as the appservice
+    /// acting for `user`: the answer, once its status says the file is
+    /// there and its length is not over `limit`, to be read with
+    /// [`read_capped`] (which holds to `limit` whatever the length said).
+    pub async fn open_download_as(
         &self,
         versions: &Versions,
         as_token: &str,
         user: &UserId,
         mxc: &str,
         limit: usize,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<reqwest::Response, String> {
         use ruma::api::client::authenticated_media::get_content;
         let uri = <&ruma::MxcUri>::from(mxc);
         let request = get_content::v1::Request::from_uri(uri)
@@ -173,7 +216,7 @@ impl HomeserverClient {
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let request = reqwest::Request::try_from(request)
             .map_err(|e| format!("cannot build the request: {e}"))?;
-        let mut response = self
+        let response = self
             .http
             .execute(request)
             .await
@@ -183,22 +226,31 @@ impl HomeserverClient {
             let body = response.bytes().await.unwrap_or_default();
             return Err(Answer::from_parts(status, &body).summary());
         }
-        let too_large = || format!("the file is larger than {} MiB", limit / (1024 * 1024));
         if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
+            return Err(too_large(limit));
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ConnectError::from_reqwest(&e).message().to_owned())?
-        {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+        Ok(response)
+    }
+
+    /// Downloads a file of the media repository as the appservice acting
+    /// for `user`; at most `limit` bytes are read, a larger file is refused
+    /// (so a huge upload costs no memory).
+    pub async fn download_as(
+        &self,
+        versions: &Versions,
+        as_token: &str,
+        user: &UserId,
+        mxc: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .open_download_as(versions, as_token, user, mxc, limit)
+            .await?;
+        read_capped(&mut response, limit, |chunk, bytes| {
+            bytes.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await
     }
 
     /// whoami as the appservice, optionally masquerading as `user_id`.
@@ -289,4 +341,44 @@ impl HomeserverClient {
             request => self.send_ruma(request).await.map(Some),
         }
     }
+}
+
+/// Bytes that arrive chunk by chunk: a download (or a test's stand-in).
+pub trait Chunks {
+    /// The next chunk; `None` at the end.
+    fn next_chunk(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<hyper::body::Bytes>, String>> + Send;
+}
+
+impl Chunks for reqwest::Response {
+    async fn next_chunk(&mut self) -> Result<Option<hyper::body::Bytes>, String> {
+        self.chunk()
+            .await
+            .map_err(|e| ConnectError::from_reqwest(&e).message().to_owned())
+    }
+}
+
+/// Why a download was refused for its size.
+pub fn too_large(limit: usize) -> String {
+    format!("the file is larger than {} MiB", limit / (1024 * 1024))
+}
+
+/// Reads `source` to its end, `append` adding each chunk (decrypted, say)
+/// to the bytes kept; refused as soon as they would pass `limit`. Whatever
+/// size the sender announced, no more than `limit` bytes and one chunk are
+/// ever held.
+pub async fn read_capped(
+    source: &mut impl Chunks,
+    limit: usize,
+    mut append: impl FnMut(&[u8], &mut Vec<u8>) -> Result<(), String> + Send,
+) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = source.next_chunk().await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        append(&chunk, &mut bytes)?;
+    }
+    Ok(bytes)
 }

@@ -13,4 +13,4 @@ mod client;
 
 pub use answer::{Answer, ConnectError, ServerSoftware, Versions, VersionsError};
 pub use as_user::AsUser;
-pub use client::HomeserverClient;
+pub use client::{Chunks, HomeserverClient, read_capped, too_large};

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 
 use crate::input::config::Permission;
 use crate::service::bot::permission_of;
+use crate::service::http::Admission;
+use crate::service::log_limit::{LogLimit, bounded};
 use crate::service::store::Store;
 
 /// One event the homeserver pushed, with the part of the transaction it came in.
@@ -203,12 +205,29 @@ fn presented_token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<(String, 
         .map(|(_, value)| (value.into_owned(), true))
 }
 
+/// Requests refused before the API did anything for them: anyone who
+/// reaches the port can send them at will.
+static REJECTED: LogLimit = LogLimit::new("rejected requests");
+
+/// Logs a refused request, rate-limited, with its method and path cut
+/// short and never its query (which may hold a token).
+fn log_rejection(method: &Method, uri: &Uri, why: &str) {
+    if REJECTED.admit() {
+        tracing::warn!(
+            method = %bounded(method.as_str()),
+            path = %bounded(uri.path()),
+            "request refused: {why}"
+        );
+    }
+}
+
 async fn authenticate(
     State(state): State<Arc<AppserviceState>>,
     request: Request,
     next: Next,
 ) -> Response {
     let Some((token, legacy)) = presented_token(request.headers(), request.uri()) else {
+        log_rejection(request.method(), request.uri(), "no hs_token");
         return error(
             StatusCode::UNAUTHORIZED,
             "M_UNAUTHORIZED",
@@ -217,8 +236,15 @@ async fn authenticate(
     };
     let matches: bool = token.as_bytes().ct_eq(state.hs_token.as_bytes()).into();
     if !matches {
-        tracing::warn!(path = %request.uri().path(), "request with a wrong hs_token refused: the homeserver's registration holds another hs_token than this config");
+        log_rejection(
+            request.method(),
+            request.uri(),
+            "wrong hs_token: if it came from the homeserver, its registration holds another hs_token than this config",
+        );
         return error(StatusCode::FORBIDDEN, "M_FORBIDDEN", "invalid hs_token");
+    }
+    if let Some(admission) = request.extensions().get::<Admission>() {
+        admission.authorised();
     }
     if legacy && !state.legacy_auth_warned.swap(true, Ordering::Relaxed) {
         tracing::warn!(
@@ -249,6 +275,7 @@ async fn refuse_oversized(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
+        log_rejection(request.method(), request.uri(), "body over the limit");
         return too_large();
     }
     next.run(request).await
@@ -415,7 +442,8 @@ async fn room_query() -> Response {
     )
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    log_rejection(&method, &uri, "method not allowed");
     error(
         StatusCode::METHOD_NOT_ALLOWED,
         "M_UNRECOGNIZED",
@@ -423,7 +451,8 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-async fn unrecognized() -> Response {
+async fn unrecognized(method: Method, uri: Uri) -> Response {
+    log_rejection(&method, &uri, "unrecognized endpoint");
     error(
         StatusCode::NOT_FOUND,
         "M_UNRECOGNIZED",

@@ -3,9 +3,12 @@
 //!
 //! matrix-sdk cannot log in with the as_token, so the device comes from an
 //! appservice login sent with ruma (`m.login.application_service`), and the
-//! session is then restored into matrix-sdk. The device id is kept in the
-//! doctor's store and reused on every start: a new device per restart would
-//! be a new unverified device for every admin each time.
+//! session is then restored into matrix-sdk. The device id and its access
+//! token are kept in the doctor's store and reused on every start: a new
+//! device per restart would be a new unverified device for every admin each
+//! time, and a login per start one more valid token left behind. A login
+//! happens only when the homeserver no longer takes the stored token, or
+//! the crypto store is gone (a new device; the old one is logged out).
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,7 +23,7 @@ use ruma::{OwnedDeviceId, OwnedUserId};
 use crate::facts::DeviceFacts;
 use crate::input::config::Config;
 use crate::matrix::{AsUser, HomeserverClient, Versions};
-use crate::service::store::Store;
+use crate::service::store::{Store, StoredDevice};
 
 /// The file matrix-sdk keeps the crypto store in, inside `encryption.store`.
 const CRYPTO_DB: &str = "matrix-sdk-crypto.sqlite3";
@@ -101,17 +104,123 @@ pub async fn open(
             "the crypto store is missing: the bot starts a new device; messages sent to the old one cannot be decrypted"
         );
     }
-    let reuse = known.filter(|_| store_exists);
-    let session = login(config, homeserver, versions, reuse.as_deref()).await?;
+    let reuse = known.clone().filter(|_| store_exists);
+    let (session, fresh) = session(config, homeserver, versions, reuse.as_ref()).await?;
     let device_id = session.meta.device_id.clone();
-    let client = restore(config, &encryption.store, session).await?;
-    if let Err(err) = store
-        .set_bot_device(user_id.as_str(), device_id.as_str())
-        .await
-    {
-        tracing::warn!("could not record the bot's device id: {err}");
+    // Recorded before the crypto store is opened: a token that is not
+    // recorded could never be reused nor logged out.
+    if fresh {
+        let token = &session.tokens.access_token;
+        if let Err(err) = store
+            .set_bot_device(user_id.as_str(), device_id.as_str(), token)
+            .await
+        {
+            tracing::warn!("could not record the bot's device: {err}");
+        }
+        if let Some(old) = known.filter(|old| old.device_id != device_id.as_str()) {
+            log_out_replaced(homeserver, versions, &old).await;
+        }
     }
+    let client = restore(config, &encryption.store, session).await?;
     Ok(Some(BotDevice { client, device_id }))
+}
+
+/// The device's session: the stored one while the homeserver still takes
+/// its token, else a login (on the stored device when there is one). True
+/// when it comes from a login.
+async fn session(
+    config: &Config,
+    homeserver: &HomeserverClient,
+    versions: &Versions,
+    stored: Option<&StoredDevice>,
+) -> Result<(MatrixSession, bool), Unavailable> {
+    let device_id = stored.map(|s| s.device_id.as_str());
+    if let Some(stored) = stored
+        && let Some(token) = &stored.access_token
+        && let Some(session) = still_valid(homeserver, versions, stored, token).await?
+    {
+        return Ok((session, false));
+    }
+    Ok((login(config, homeserver, versions, device_id).await?, true))
+}
+
+/// The stored session, when whoami with its token names its device;
+/// `None` when the homeserver no longer takes the token (a login follows).
+async fn still_valid(
+    homeserver: &HomeserverClient,
+    versions: &Versions,
+    stored: &StoredDevice,
+    token: &str,
+) -> Result<Option<MatrixSession>, Unavailable> {
+    let answer = homeserver
+        .whoami_device(versions, token)
+        .await
+        .map_err(|e| {
+            Unavailable::new(
+                format!(
+                    "the homeserver could not be asked about the bot's device: {}",
+                    e.message()
+                ),
+                ["Check that the homeserver is up and `homeserver.address` is right."],
+            )
+        })?;
+    if answer.status == 401 {
+        tracing::info!(
+            device = %stored.device_id,
+            "the homeserver no longer takes the bot's device token: logging in again"
+        );
+        return Ok(None);
+    }
+    let json = answer.json.clone().unwrap_or_default();
+    let field = |name: &str| json.get(name).and_then(|v| v.as_str());
+    let user_id = field("user_id").and_then(|u| ruma::UserId::parse(u).ok());
+    match user_id {
+        Some(user_id) if answer.is_success() && field("device_id") == Some(&stored.device_id) => {
+            Ok(Some(MatrixSession {
+                meta: SessionMeta {
+                    user_id,
+                    device_id: stored.device_id.as_str().into(),
+                },
+                tokens: SessionTokens {
+                    access_token: token.to_owned(),
+                    refresh_token: None,
+                },
+            }))
+        }
+        // Another device's token (the store was edited): a login on the
+        // stored device.
+        _ if answer.is_success() => Ok(None),
+        _ => Err(Unavailable::new(
+            format!(
+                "the homeserver did not say whether the bot's device token is valid: {}",
+                answer.summary()
+            ),
+            ["Check the homeserver's log, then restart the doctor."],
+        )),
+    }
+}
+
+/// Logs out the token of a device the bot no longer uses (its crypto store
+/// was lost), so it does not stay valid; the homeserver deletes the device.
+async fn log_out_replaced(homeserver: &HomeserverClient, versions: &Versions, old: &StoredDevice) {
+    let Some(token) = &old.access_token else {
+        return;
+    };
+    match homeserver.logout_device(versions, token).await {
+        Ok(answer) if answer.is_success() || answer.status == 401 => {
+            tracing::info!(device = %old.device_id, "the bot's previous device was logged out");
+        }
+        Ok(answer) => tracing::warn!(
+            device = %old.device_id,
+            "the bot's previous device could not be logged out: {}. Delete it in an admin client.",
+            answer.summary()
+        ),
+        Err(err) => tracing::warn!(
+            device = %old.device_id,
+            "the bot's previous device could not be logged out: {}. Delete it in an admin client.",
+            err.message()
+        ),
+    }
 }
 
 /// The appservice login, mapped to what an admin can do about a refusal.

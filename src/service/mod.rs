@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod device;
 pub mod generate;
 pub mod http;
+pub mod log_limit;
 pub mod metrics;
 pub mod run;
 pub mod selfcheck;

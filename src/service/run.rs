@@ -188,7 +188,26 @@ async fn listen(config: &Config) -> Result<tokio::net::TcpListener, RunError> {
     Ok(listener)
 }
 
+/// Raises the soft limit on open descriptors to the hard one: every
+/// connection costs one, and the usual soft limit (1,024) is low enough for
+/// anyone reaching the port to exhaust.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= hard {
+        tracing::debug!(limit = soft, "open descriptor limit");
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => tracing::info!("open descriptor limit raised from {soft} to {hard}"),
+        Err(err) => tracing::warn!("open descriptor limit stays at {soft}: {err}"),
+    }
+}
+
 pub async fn run(config: Config) -> Result<(), RunError> {
+    raise_descriptor_limit();
     if config.appservice.has_placeholder_tokens() {
         return Err(RunError::Config(format!(
             "{}: `appservice.as_token` or `appservice.hs_token` still holds the placeholder. Run `bridge-doctor generate-registration -c {} -r {}`, give the registration to the homeserver, restart it, then start the doctor again.",

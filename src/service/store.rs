@@ -16,6 +16,14 @@ pub struct HistoryEntry {
     pub checks: String,
 }
 
+/// The bot's device as the store keeps it. No `Debug`: the token is a secret.
+#[derive(Clone, PartialEq)]
+pub struct StoredDevice {
+    pub device_id: String,
+    /// `None` when the device was recorded before tokens were kept.
+    pub access_token: Option<String>,
+}
+
 /// The checks failing per target, as the watch remembers them.
 pub type FailingChecks = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
@@ -389,21 +397,33 @@ impl Store {
         Ok(())
     }
 
-    /// The bot's device id, when it has one.
-    pub async fn bot_device(&self, user_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT device_id FROM bot_device WHERE user_id = $1")
+    /// The bot's device, when it has one.
+    pub async fn bot_device(&self, user_id: &str) -> Result<Option<StoredDevice>, StoreError> {
+        let row = sqlx::query("SELECT device_id, access_token FROM bot_device WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| r.try_get::<String, _>("device_id").ok()))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredDevice {
+            device_id: row.try_get("device_id")?,
+            access_token: row.try_get("access_token")?,
+        }))
     }
 
-    pub async fn set_bot_device(&self, user_id: &str, device_id: &str) -> Result<(), StoreError> {
+    pub async fn set_bot_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        access_token: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO bot_device (user_id, device_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id",
+            "INSERT INTO bot_device (user_id, device_id, access_token) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, access_token = excluded.access_token",
         )
         .bind(user_id)
         .bind(device_id)
+        .bind(access_token)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -656,9 +676,15 @@ mod tests {
         assert!(store.record_transaction("t1", 2, &events).await.unwrap());
         store.inbox_done("$a").await.unwrap();
         store.mark_handled("$a").await.unwrap();
-        assert_eq!(store.bot_device("@doctor:d").await.unwrap(), None);
-        store.set_bot_device("@doctor:d", "DEV1").await.unwrap();
-        store.set_bot_device("@doctor:d", "DEV2").await.unwrap();
+        assert!(store.bot_device("@doctor:d").await.unwrap().is_none());
+        store
+            .set_bot_device("@doctor:d", "DEV1", "t1")
+            .await
+            .unwrap();
+        store
+            .set_bot_device("@doctor:d", "DEV2", "t2")
+            .await
+            .unwrap();
         store.close().await;
         let store = Store::open(&uri).await.unwrap();
         assert_eq!(
@@ -668,9 +694,10 @@ mod tests {
         );
         assert!(store.is_handled("$a").await.unwrap());
         assert!(!store.is_handled("$b").await.unwrap());
+        let device = store.bot_device("@doctor:d").await.unwrap().unwrap();
         assert_eq!(
-            store.bot_device("@doctor:d").await.unwrap().as_deref(),
-            Some("DEV2")
+            (device.device_id.as_str(), device.access_token.as_deref()),
+            ("DEV2", Some("t2"))
         );
     }
 

@@ -102,10 +102,15 @@ async def log_file(client, room_id, encrypted, seconds=90):
     """Sends a real bridge log as a file (an encrypted attachment in an encrypted room)."""
     with open(LOG_FIXTURE, "rb") as f:
         data = f.read()
+    return await send_file(client, room_id, data, encrypted, len(data), seconds)
+
+
+async def send_file(client, room_id, data, encrypted, announced, seconds=90):
+    """Sends `data` as a log file whose message announces `announced` bytes."""
     upload, keys = await client.upload(
         lambda *_: io.BytesIO(data), content_type="text/plain", filename="bridge.log", encrypt=encrypted, filesize=len(data)
     )
-    content = {"msgtype": "m.file", "body": "bridge.log", "info": {"size": len(data), "mimetype": "text/plain"}}
+    content = {"msgtype": "m.file", "body": "bridge.log", "info": {"size": announced, "mimetype": "text/plain"}}
     if encrypted:
         content["file"] = {"url": upload.content_uri, **keys}
     else:
@@ -268,6 +273,8 @@ async def main():
         results["replies"][name] = await command(client, room_id, body)
     if STEP == "first":
         results["replies"]["log_file"] = await log_file(client, room_id, encrypted=True)
+        # 25 MiB that say they are 100 bytes: over the bot's 20 MiB cap.
+        results["replies"]["big_file"] = await send_file(client, room_id, b"x" * (25 << 20), True, 100)
     if STEP == "first":
         # An unencrypted direct chat still works, unencrypted.
         plain = await client.room_create(

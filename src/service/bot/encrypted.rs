@@ -2,22 +2,25 @@
 //! the sync loop that hands decrypted commands to the same command path as
 //! transactions, and sending into encrypted rooms through matrix-sdk.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::EncryptionInfo;
-use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::room::reply::{EnforceThread, Reply as ReplyTo};
 use matrix_sdk::{Room, RoomState};
+use matrix_sdk_crypto::AttachmentDecryptor;
+use ruma::events::room::EncryptedFile;
 use ruma::events::room::message::{AddMentions, OriginalSyncRoomMessageEvent};
-use ruma::events::room::{EncryptedFile, MediaSource};
 use ruma::serde::Raw;
 use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::Value;
 
 use super::Bot;
+use crate::matrix::{Chunks, read_capped};
 use crate::service::{device, selfcheck};
 
 /// The shortest time between two syncs, against a server that answers a
@@ -180,20 +183,14 @@ impl Bot {
     }
 
     /// Downloads and decrypts the encrypted file of a message's `content`,
-    /// refusing one whose announced size is over `limit`.
+    /// decrypting as it arrives: refused when the media repository says it
+    /// is over `limit`, or once it passes `limit` (the size the message
+    /// announces is the sender's word, not trusted).
     pub(super) async fn download_encrypted(
         &self,
         content: &Value,
         limit: usize,
     ) -> Result<Vec<u8>, String> {
-        let device = self.device.as_ref().ok_or("the bot has no device")?;
-        let announced = content.pointer("/info/size").and_then(Value::as_u64);
-        if announced.is_some_and(|size| size > limit as u64) {
-            return Err(format!(
-                "the file is larger than {} MiB",
-                limit / (1024 * 1024)
-            ));
-        }
         let file: EncryptedFile = content
             .get("file")
             .cloned()
@@ -201,23 +198,11 @@ impl Bot {
             .and_then(|f| {
                 serde_json::from_value(f).map_err(|_| "the message's file is not valid")
             })?;
-        let request = MediaRequestParameters {
-            source: MediaSource::Encrypted(Box::new(file)),
-            format: MediaFormat::File,
-        };
-        let bytes = device
-            .client
-            .media()
-            .get_media_content(&request, false)
-            .await
-            .map_err(|e| e.to_string())?;
-        if bytes.len() > limit {
-            return Err(format!(
-                "the file is larger than {} MiB",
-                limit / (1024 * 1024)
-            ));
-        }
-        Ok(bytes)
+        let mut download = self
+            .as_bot()
+            .open_download(file.url.as_str(), limit)
+            .await?;
+        decrypt_capped(&mut download, file, limit).await
     }
 
     /// Sends a file as an encrypted attachment, in reply to `in_reply_to`.
@@ -246,5 +231,124 @@ impl Bot {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The ciphertext the decryptor reads: each chunk as it arrives.
+struct Feed<'a>(&'a Mutex<VecDeque<u8>>);
+
+impl Read for Feed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .read(buf)
+    }
+}
+
+/// Decrypts the attachment `file` as `source` brings its ciphertext,
+/// holding at most `limit` bytes of plain text and a chunk; refused past
+/// `limit`, or when the whole does not match the file's hash.
+async fn decrypt_capped(
+    source: &mut impl Chunks,
+    file: EncryptedFile,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let ciphertext = Mutex::new(VecDeque::new());
+    let mut feed = Feed(&ciphertext);
+    let mut decryptor = AttachmentDecryptor::new(&mut feed, file.into())
+        .map_err(|e| format!("the file cannot be decrypted: {e}"))?;
+    let plain = read_capped(source, limit, |chunk, plain| {
+        ciphertext
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(chunk);
+        let start = plain.len();
+        plain.resize(start + chunk.len(), 0);
+        decryptor
+            .read_exact(&mut plain[start..])
+            .map_err(|e| format!("the file cannot be decrypted: {e}"))
+    })
+    .await?;
+    // Read past the end: the decryptor then checks the hash of the whole.
+    decryptor
+        .read(&mut [0u8; 1])
+        .map_err(|_| "the file does not match its hash: it was changed or cut short".to_owned())?;
+    Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Bytes;
+    use matrix_sdk_crypto::AttachmentEncryptor;
+
+    const CHUNK: usize = 64 * 1024;
+
+    /// The message's `file` for ciphertext encrypted with `info`.
+    fn encrypted_file(info: matrix_sdk_crypto::MediaEncryptionInfo) -> EncryptedFile {
+        let mut file = serde_json::to_value(info).unwrap();
+        file["url"] = "mxc://doctor.test/file".into();
+        serde_json::from_value(file).unwrap()
+    }
+
+    /// Encrypts `size` bytes of `x` (one bit changed when `tamper`) and
+    /// streams the ciphertext a chunk at a time through the decryption
+    /// under `limit`; the outcome and how many ciphertext bytes were read.
+    async fn round_trip(size: u64, limit: usize, tamper: bool) -> (Result<Vec<u8>, String>, usize) {
+        let mut plain = std::io::repeat(b'x').take(size);
+        let mut encryptor = AttachmentEncryptor::new(&mut plain);
+        let mut ciphertext = Vec::new();
+        encryptor.read_to_end(&mut ciphertext).unwrap();
+        let info = encryptor.finish();
+        if tamper {
+            ciphertext[0] ^= 1;
+        }
+        let mut replay = Replay {
+            ciphertext: Bytes::from(ciphertext),
+            handed_out: 0,
+        };
+        let outcome = decrypt_capped(&mut replay, encrypted_file(info), limit).await;
+        (outcome, replay.handed_out)
+    }
+
+    /// Ciphertext handed out a chunk at a time.
+    struct Replay {
+        ciphertext: Bytes,
+        handed_out: usize,
+    }
+
+    impl Chunks for Replay {
+        async fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
+            let rest = self.ciphertext.len() - self.handed_out;
+            if rest == 0 {
+                return Ok(None);
+            }
+            let chunk = self
+                .ciphertext
+                .slice(self.handed_out..self.handed_out + rest.min(CHUNK));
+            self.handed_out += chunk.len();
+            Ok(Some(chunk))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_under_the_cap_decrypts() {
+        let (outcome, _) = round_trip(200_000, 1024 * 1024, false).await;
+        assert_eq!(outcome.unwrap(), vec![b'x'; 200_000]);
+    }
+
+    #[tokio::test]
+    async fn thirty_mib_are_refused_after_reading_the_cap_and_a_chunk() {
+        let limit = 20 * 1024 * 1024;
+        let (outcome, read) = round_trip(30 * 1024 * 1024, limit, false).await;
+        assert_eq!(outcome.unwrap_err(), "the file is larger than 20 MiB");
+        assert!(read <= limit + CHUNK, "{read} bytes read");
+    }
+
+    #[tokio::test]
+    async fn a_changed_file_is_refused() {
+        let (outcome, _) = round_trip(100_000, 1024 * 1024, true).await;
+        assert!(outcome.unwrap_err().contains("does not match its hash"));
     }
 }
