@@ -79,11 +79,6 @@ impl AsUser<'_> {
         self.send(request).await
     }
 
-    pub async fn joined_members(&self, room: &RoomId) -> Result<Answer, ConnectError> {
-        let request = membership::joined_members::v3::Request::new(room.to_owned());
-        self.send(request).await
-    }
-
     /// The room's member events (everyone who left excluded), as the
     /// homeserver knows them now.
     pub async fn members(&self, room: &RoomId) -> Result<Answer, ConnectError> {

@@ -97,7 +97,7 @@ fn present(members: &Value) -> Vec<&str> {
 impl Bot {
     /// Everyone in `room` now (joined or invited), the bot included, as the
     /// homeserver answers this moment.
-    async fn members_now(&self, room: &RoomId) -> Result<Vec<String>, String> {
+    pub(super) async fn members_now(&self, room: &RoomId) -> Result<Vec<String>, String> {
         let answer = self
             .as_bot()
             .members(room)

@@ -325,19 +325,17 @@ impl Bot {
         )
     }
 
+    /// Whether `room` is a management room: the bot and one user in it,
+    /// counting the invited (a room others are invited to is a shared one,
+    /// even before they join).
     async fn is_management_room(&self, room: &RoomId) -> bool {
         if let Some(known) = self.management.lock().await.get(room.as_str()) {
             return *known;
         }
-        let two = match self.as_bot().joined_members(room).await {
-            Ok(answer) => answer
-                .json
-                .as_ref()
-                .and_then(|j| j.get("joined"))
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.len() == 2),
-            Err(_) => false,
-        };
+        let two = self
+            .members_now(room)
+            .await
+            .is_ok_and(|members| members.len() == 2);
         self.management
             .lock()
             .await
