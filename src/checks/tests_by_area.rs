@@ -916,7 +916,8 @@ fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
     );
     assert!(finding.withhold_log_lines());
     assert!(
-        !finding.detail.contains("Scheduling retries") && !finding.evidence.contains_key("lines"),
+        !finding.detail.contains("Scheduling retries")
+            && !finding.evidence.contains_key(super::LOG_LINES),
         "{finding:?}"
     );
 

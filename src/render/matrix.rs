@@ -300,24 +300,10 @@ pub fn entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Reply {
 mod tests {
     use super::*;
     use crate::checks::Finding;
-    use crate::facts::{Facts, HomeserverFacts, Mode};
 
     #[test]
     fn large_reports_are_trimmed_to_fit_an_event() {
-        let facts = Facts {
-            mode: Mode::Check,
-            homeserver: HomeserverFacts {
-                address: "http://hs".into(),
-                domain: "d".into(),
-                config: None,
-                registrations: Vec::new(),
-                versions: None,
-                software: None,
-                worker_names: Vec::new(),
-                delivery: None,
-            },
-            targets: Vec::new(),
-        };
+        let facts = crate::render::report::tests::facts();
         let finding = |status: Status, n: usize| Finding {
             check: format!("x.check{n}"),
             target: "t".into(),
@@ -347,20 +333,7 @@ mod tests {
 
     #[test]
     fn a_report_without_log_lines_says_who_sees_them() {
-        let facts = Facts {
-            mode: Mode::Check,
-            homeserver: HomeserverFacts {
-                address: "http://hs".into(),
-                domain: "d".into(),
-                config: None,
-                registrations: Vec::new(),
-                versions: None,
-                software: None,
-                worker_names: Vec::new(),
-                delivery: None,
-            },
-            targets: Vec::new(),
-        };
+        let facts = crate::render::report::tests::facts();
         let quoting = crate::checks::Verdict::warn("a known problem").log_lines(
             "What it means.",
             &["bridge.log:1: line-canary-42".to_owned()],

@@ -105,12 +105,13 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checks::{Status, Verdict};
     use crate::facts::{HomeserverFacts, Mode};
 
-    fn facts() -> Facts {
+    /// Facts with no target, for reports made of findings built by hand.
+    pub(crate) fn facts() -> Facts {
         Facts {
             mode: Mode::Check,
             homeserver: HomeserverFacts {

@@ -20,7 +20,7 @@ const ADMIN_ONLY: &[(&str, &str)] = &[
     ),
     (
         "history",
-        "read the watch's history: it tells the admins' alerts, when and how each bridge failed",
+        "read the watch's history: it is the record of the admins' alerts, when and how each bridge failed",
     ),
     (
         "packet",

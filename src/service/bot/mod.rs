@@ -299,7 +299,7 @@ impl Bot {
                 return;
             }
         };
-        for (_admin, room) in rooms {
+        for (_, room) in rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
             };
