@@ -236,3 +236,153 @@ fn the_bot_answers_commands_in_its_rooms() {
         );
     }
 }
+
+fn files(events: &Value) -> usize {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["content"]["msgtype"] == "m.file")
+        .count()
+}
+
+/// Marks the log line a user must not see in a `check` reply.
+const LOG_MARK: &str = "marker-line-7311";
+
+/// Who gets what: the admins' commands refused to a user, a packet asked
+/// for in a shared room sent only to the admin's direct chat, alerts only
+/// where everyone is an admin, a user's `check` without log lines.
+#[test]
+fn only_admins_get_what_is_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (bridge, doctor_config) = bot_setup(root, "watch:\n  interval_seconds: 3600\n");
+    edit(
+        &doctor_config,
+        "permissions:\n  \"@admin:doctor.test\": admin\n",
+        "permissions:\n  \"@admin:doctor.test\": admin\n  \"@admin2:doctor.test\": admin\n  \"@user:doctor.test\": user\n",
+    );
+    // The bridge's log holds a line the knowledge base knows.
+    let log = root.join("telegram/bridge.log");
+    std::fs::write(
+        &log,
+        format!("[2026-12-03 08:00:00,000] [ERROR@mau.as] Failed to ensure registered: M_EXCLUSIVE (HTTP 400): Invalid user localpart for this application service. {LOG_MARK}\n"),
+    )
+    .unwrap();
+    let registration = bridge.registration();
+    let listed = format!("registration: {}\n", registration.display());
+    edit(
+        &doctor_config,
+        &listed,
+        &format!("{listed}    logs: [{}]\n", log.display()),
+    );
+    let synapse = bot_homeserver(root, &bridge, &doctor_config);
+    for name in ["admin", "admin2", "user", "stranger"] {
+        register_user(&synapse, name, false);
+    }
+    let mut doctor = run_doctor(&doctor_config, &root.join("doctor.log"));
+    let (results, _) = run_client(
+        "trust_client.py",
+        &synapse,
+        &[registration.to_str().unwrap()],
+        &|| format!("doctor log:\n{}", doctor.log_text()),
+    );
+    let doctor_log = root.join("doctor.log");
+    let step = |name: &str| -> &Value {
+        let value = &results[name];
+        let log = std::fs::read_to_string(&doctor_log).unwrap_or_default();
+        assert!(!value.is_null(), "no {name}; doctor log:\n{log}");
+        value
+    };
+    let room = |name: &str| step(name).as_str().unwrap().to_owned();
+
+    // A user is refused the admins' commands, with a reason and a ❌.
+    for name in ["user_watch", "user_history", "user_packet"] {
+        assert!(
+            body(step(name)).starts_with("Only admins may "),
+            "{name}: {}",
+            body(step(name))
+        );
+    }
+    let seen = step("seen");
+    let refused = seen["user_room"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.reaction" && e["content"]["m.relates_to"]["key"] == "❌")
+        .count();
+    assert_eq!(refused, 3, "one ❌ per refused command");
+
+    // The same finding for both; the log line only for the admin.
+    let (user_check, admin_check) = (step("user_check"), step("admin_check"));
+    for check in [user_check, admin_check] {
+        let report = check["org.bridge_doctor.report"].to_string();
+        assert!(report.contains("logs.invalid_localpart"), "{report}");
+    }
+    assert!(
+        admin_check["org.bridge_doctor.report"]
+            .to_string()
+            .contains(LOG_MARK)
+    );
+    assert!(
+        !user_check.to_string().contains(LOG_MARK),
+        "the user was shown the log line"
+    );
+    assert!(
+        body(user_check).contains("Log lines are shown to admins only"),
+        "{}",
+        body(user_check)
+    );
+
+    // The packet asked for in the shared room is in the admin's direct chat.
+    let admin_room = room("admin_room");
+    assert!(
+        body(step("shared_packet")).contains(&admin_room),
+        "{}",
+        body(step("shared_packet"))
+    );
+    assert_eq!(files(&seen["shared_room"]), 0);
+    assert_eq!(files(&seen["admin_room"]), 1);
+
+    // The alert reached the admin's room, not the one a user joined (the
+    // client read the rooms after admin2's packet, long after the alert);
+    // the doctor's log says why, naming the room.
+    assert!(body(step("alert")).contains("telegram is failing"));
+    let admin2_room = room("admin2_room");
+    let shared_alerts = seen["admin2_room"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("registration.url_mismatch"))
+        })
+        .count();
+    assert_eq!(
+        shared_alerts, 0,
+        "an alert went to a room with a user in it"
+    );
+    let log = doctor.log_text();
+    let why: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("watch alerts are no longer sent"))
+        .collect();
+    assert!(
+        why.len() == 1
+            && why[0].contains(&admin2_room)
+            && why[0].contains("1 member(s) in it are not admins"),
+        "{why:?}"
+    );
+
+    // admin2's packet, asked for there, came in a new direct chat.
+    let direct = room("admin2_direct");
+    assert!(
+        body(step("admin2_packet")).contains(&direct),
+        "{}",
+        body(step("admin2_packet"))
+    );
+    assert_eq!(files(&seen["admin2_room"]), 0);
+    assert_eq!(files(&seen["admin2_direct"]), 1);
+    assert_eq!(doctor.terminate(), Some(0));
+}

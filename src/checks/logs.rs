@@ -30,12 +30,12 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
         Level::Fail => Verdict::fail(entry.title.clone()),
         Level::Warn => Verdict::warn(entry.title.clone()),
     };
-    let detail = if no_debug {
-        format!(
+    let verdict = if no_debug {
+        verdict.detail(format!(
             "{} No debug-level line in: {}.",
             entry.explanation,
             logs.files_without_debug.join(", ")
-        )
+        ))
     } else {
         let shown: Vec<String> = found
             .iter()
@@ -48,14 +48,12 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
                 )
             })
             .collect();
-        format!("{}\n{}", entry.explanation, shown.join("\n"))
+        let lines = serde_json::to_value(&found).unwrap_or_default();
+        verdict.log_lines(&entry.explanation, &shown, lines)
     };
-    let mut verdict = verdict.detail(detail).fix(entry.fix.clone());
+    let mut verdict = verdict.fix(entry.fix.clone());
     if let Some(anchor) = &entry.faq {
         verdict = verdict.faq(anchor);
-    }
-    if !found.is_empty() {
-        verdict = verdict.evidence("lines", serde_json::to_value(&found).unwrap_or_default());
     }
     verdict
 }

@@ -67,6 +67,9 @@ pub struct Finding {
     pub faq: Option<String>,
 }
 
+/// Evidence key of the log lines a finding quotes ([`Verdict::log_lines`]).
+pub const LOG_LINES: &str = "lines";
+
 /// What a check function returns; the runner adds the check id and target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -111,6 +114,16 @@ impl Verdict {
     /// Evidence names fields and positions, never secret values.
     pub fn evidence(mut self, key: &str, value: impl Into<Value>) -> Verdict {
         self.evidence.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The detail `about` (made one line) followed by the quoted log
+    /// `lines`, and `evidence` (the lines as data) under [`LOG_LINES`]. Kept
+    /// apart so that [`Finding::withhold_log_lines`] can take the quote out
+    /// for a reader who may not read the logs.
+    pub fn log_lines(mut self, about: &str, lines: &[String], evidence: Value) -> Verdict {
+        self.detail = format!("{}\n{}", about.replace('\n', " "), lines.join("\n"));
+        self.evidence.insert(LOG_LINES.to_owned(), evidence);
         self
     }
 
@@ -196,6 +209,19 @@ impl Finding {
             fix: verdict.fix,
             faq: verdict.faq,
         }
+    }
+
+    /// Takes out the log lines the finding quotes (their evidence, and the
+    /// detail after its first line, where [`Verdict::log_lines`] put them):
+    /// log lines can hold what only admins may read. Whether it quoted any.
+    pub fn withhold_log_lines(&mut self) -> bool {
+        if self.evidence.remove(LOG_LINES).is_none() {
+            return false;
+        }
+        if let Some((about, _quote)) = self.detail.split_once('\n') {
+            self.detail = format!("{about} (log lines withheld)");
+        }
+        true
     }
 }
 

@@ -269,8 +269,7 @@ fn backoff(ctx: &Context) -> Verdict {
     }
     let shown: Vec<String> = lines.iter().rev().take(5).rev().cloned().collect();
     Verdict::fail("the homeserver failed to deliver to this appservice and is backing off")
-        .detail(format!("{} matching line(s) at the end of the homeserver log; the last ones:\n{}", lines.len(), shown.join("\n")))
-        .evidence("lines", shown)
+        .log_lines(&format!("{} matching line(s) at the end of the homeserver log; the last ones:", lines.len()), &shown, shown.clone().into())
         .fix([
             "Fix what stops the homeserver from reaching the bridge (see the ping checks of this target).",
             "Then trigger a ping (restarting a current mautrix bridge does it, or `bridge-doctor check`): on Synapse 1.132 and later it resets the backoff at once.",

@@ -907,12 +907,18 @@ fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
         "AS ID telegram",
         "http://localhost:29317",
     ])));
-    let (state, finding) = run("ping.backoff", &facts);
+    let (state, mut finding) = run("ping.backoff", &facts);
     assert_eq!(state, Status::Fail);
     assert!(
         finding.detail.contains("Scheduling retries on telegram"),
         "{}",
         finding.detail
+    );
+    assert!(finding.withhold_log_lines());
+    assert!(
+        !finding.detail.contains("Scheduling retries")
+            && !finding.evidence.contains_key(super::LOG_LINES),
+        "{finding:?}"
     );
 
     facts.targets[0].logs_scanned = Some(logs(scan.mentioning(&[
@@ -927,6 +933,47 @@ fn backoff_reads_the_homeserver_log_hits_for_this_appservice() {
     );
     facts.targets[0].logs_scanned = None;
     assert_eq!(status("ping.backoff", &facts), Status::Skip);
+}
+
+#[test]
+fn log_lines_are_quoted_apart_so_that_they_can_be_withheld() {
+    use crate::knowledge::scan::tests::SAMPLES;
+    let log: String = SAMPLES
+        .iter()
+        .map(|(_, line)| format!("{line}\n"))
+        .collect();
+    let scanner = crate::knowledge::scan::Scanner::new();
+    let mut scan = scanner.new_scan();
+    scanner
+        .scan(log.as_bytes(), "bridge.log", &mut scan)
+        .unwrap();
+    let mut facts = bridge().build();
+    facts.targets[0].logs_scanned = Some(crate::facts::LogFacts {
+        hits: scan.matched().cloned().collect(),
+        ..Default::default()
+    });
+    let quoting: Vec<super::Finding> = super::run_all(&facts)
+        .into_iter()
+        .filter(|f| f.evidence.contains_key(super::LOG_LINES))
+        .collect();
+    assert!(quoting.len() > 10, "{} findings quote lines", quoting.len());
+    for mut finding in quoting {
+        assert!(finding.detail.contains("bridge.log:"), "{}", finding.detail);
+        let entry = crate::knowledge::entries()
+            .iter()
+            .find(|e| e.check_id() == finding.check)
+            .unwrap();
+        assert!(finding.withhold_log_lines());
+        // Every quoted line starts with its file's name; the explanation stays.
+        assert!(!finding.detail.contains("bridge.log"), "{}", finding.detail);
+        assert!(!finding.evidence.contains_key(super::LOG_LINES));
+        let explanation = entry.explanation.replace('\n', " ");
+        assert!(
+            finding.detail.starts_with(&explanation),
+            "{}",
+            finding.check
+        );
+    }
 }
 
 #[test]

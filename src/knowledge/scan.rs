@@ -311,7 +311,7 @@ impl Explained {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::testutil::shared_fixture;
 
@@ -355,8 +355,9 @@ mod tests {
         );
     }
 
-    /// One realistic line per entry with symptoms, Python and Go (zerolog) styles.
-    const SAMPLES: &[(&str, &str)] = &[
+    /// One realistic line per entry with symptoms, Python and Go (zerolog)
+    /// styles (the checks' tests read them too).
+    pub(crate) const SAMPLES: &[(&str, &str)] = &[
         (
             "as_token_rejected",
             r#"{"level":"fatal","error":"M_UNKNOWN_TOKEN (HTTP 401): Invalid access token passed.","time":"2026-11-22T10:00:00Z","message":"The as_token was not accepted. Is the registration file installed in your homeserver correctly?"}"#,

@@ -48,14 +48,42 @@ impl AsUser<'_> {
         self.send(request).await
     }
 
+    /// A direct chat with `with` (invited; `is_direct` marks it so in their
+    /// client), encrypted from its first event when `encrypted`.
+    pub async fn create_direct_chat(
+        &self,
+        with: &UserId,
+        encrypted: bool,
+    ) -> Result<Answer, ConnectError> {
+        let mut request = room::create_room::v3::Request::new();
+        request.preset = Some(room::create_room::v3::RoomPreset::TrustedPrivateChat);
+        request.visibility = room::Visibility::Private;
+        request.is_direct = true;
+        request.invite = vec![with.to_owned()];
+        if encrypted {
+            let encryption = serde_json::json!({
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            });
+            let raw = serde_json::value::to_raw_value(&encryption)
+                .map_err(|e| ConnectError::Other(e.to_string()))?;
+            request.initial_state = vec![Raw::from_json(raw)];
+        }
+        self.send(request).await
+    }
+
     pub async fn leave_room(&self, room: &RoomId, reason: &str) -> Result<Answer, ConnectError> {
         let mut request = membership::leave_room::v3::Request::new(room.to_owned());
         request.reason = Some(reason.to_owned());
         self.send(request).await
     }
 
-    pub async fn joined_members(&self, room: &RoomId) -> Result<Answer, ConnectError> {
-        let request = membership::joined_members::v3::Request::new(room.to_owned());
+    /// The room's member events (everyone who left excluded), as the
+    /// homeserver knows them now.
+    pub async fn members(&self, room: &RoomId) -> Result<Answer, ConnectError> {
+        let mut request = membership::get_member_events::v3::Request::new(room.to_owned());
+        request.not_membership = Some(ruma::events::room::member::MembershipState::Leave);
         self.send(request).await
     }
 

@@ -14,6 +14,9 @@ use crate::render::report::Report;
 /// Extra content key of `check` replies holding the JSON report.
 pub const REPORT_KEY: &str = "org.bridge_doctor.report";
 
+/// Said under a report whose log lines were left out for its reader.
+const LOG_LINES_WITHHELD: &str = "Log lines are shown to admins only: the findings above name what the logs showed, without the lines themselves.";
+
 /// Homeservers refuse events over 64 KiB; the report must leave room for the text.
 const MAX_REPORT_BYTES: usize = 40 * 1024;
 
@@ -176,6 +179,10 @@ pub fn report(report: &Report) -> Reply {
         .collect();
     let _ = writeln!(text, "Targets: {}", marks.join(", "));
     let _ = write!(html, "<p>Targets: {}</p>", escape(&marks.join(", ")));
+    if report.log_lines_withheld {
+        let _ = writeln!(text, "{LOG_LINES_WITHHELD}");
+        let _ = write!(html, "<p><i>{LOG_LINES_WITHHELD}</i></p>");
+    }
     let mut reply = Reply::new(text, html);
     match report_for_event(report) {
         Some(value) => reply.extra = Some((REPORT_KEY, value)),
@@ -293,24 +300,10 @@ pub fn entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Reply {
 mod tests {
     use super::*;
     use crate::checks::Finding;
-    use crate::facts::{Facts, HomeserverFacts, Mode};
 
     #[test]
     fn large_reports_are_trimmed_to_fit_an_event() {
-        let facts = Facts {
-            mode: Mode::Check,
-            homeserver: HomeserverFacts {
-                address: "http://hs".into(),
-                domain: "d".into(),
-                config: None,
-                registrations: Vec::new(),
-                versions: None,
-                software: None,
-                worker_names: Vec::new(),
-                delivery: None,
-            },
-            targets: Vec::new(),
-        };
+        let facts = crate::render::report::tests::facts();
         let finding = |status: Status, n: usize| Finding {
             check: format!("x.check{n}"),
             target: "t".into(),
@@ -336,6 +329,29 @@ mod tests {
         assert_eq!(trimmed["summary"]["pass"], 400);
         let failing: Vec<_> = (0..400).map(|n| finding(Status::Fail, n)).collect();
         assert!(report_for_event(&Report::new(&facts, failing)).is_none());
+    }
+
+    #[test]
+    fn a_report_without_log_lines_says_who_sees_them() {
+        let facts = crate::render::report::tests::facts();
+        let quoting = crate::checks::Verdict::warn("a known problem").log_lines(
+            "What it means.",
+            &["bridge.log:1: line-canary-42".to_owned()],
+            json!(["line-canary-42"]),
+        );
+        let findings = vec![Finding::from_verdict("logs.x".into(), "tg", quoting)];
+        let full = report(&Report::new(&facts, findings.clone()));
+        assert!(!full.text.contains("admins only"));
+        let withheld = report(&Report::new(&facts, findings).without_log_lines());
+        for shown in [
+            &withheld.text,
+            &withheld.html,
+            &withheld.extra.unwrap().1.to_string(),
+        ] {
+            assert!(!shown.contains("line-canary-42"), "{shown}");
+        }
+        assert!(withheld.text.contains("Log lines are shown to admins only"));
+        assert!(withheld.html.contains("Log lines are shown to admins only"));
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Report {
     pub diagnoses: Vec<Diagnosis>,
     pub results: Vec<Finding>,
     pub summary: Summary,
+    /// The findings' log lines were left out: the reader may not read the
+    /// logs (an addition to the contract's JSON, absent when false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub log_lines_withheld: bool,
 }
 
 impl Report {
@@ -73,7 +77,23 @@ impl Report {
             summary: Summary::of(&results),
             diagnoses: diagnose(&results),
             results,
+            log_lines_withheld: false,
         }
+    }
+
+    /// The report for a reader who may not read the logs (a chat user who
+    /// is not an admin): no finding quotes a log line, in its evidence or
+    /// its detail, nor does any diagnosis made from them.
+    pub fn without_log_lines(mut self) -> Report {
+        let mut withheld = false;
+        for finding in &mut self.results {
+            withheld |= finding.withhold_log_lines();
+        }
+        if withheld {
+            self.diagnoses = diagnose(&self.results);
+            self.log_lines_withheld = true;
+        }
+        self
     }
 
     /// 0 nothing failed, 1 something failed (or warned, when strict).
@@ -81,5 +101,66 @@ impl Report {
         let bad =
             self.summary.fail + self.summary.error + if strict { self.summary.warn } else { 0 };
         u8::from(bad > 0)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::checks::{Status, Verdict};
+    use crate::facts::{HomeserverFacts, Mode};
+
+    /// Facts with no target, for reports made of findings built by hand.
+    pub(crate) fn facts() -> Facts {
+        Facts {
+            mode: Mode::Check,
+            homeserver: HomeserverFacts {
+                address: "http://hs".into(),
+                domain: "d".into(),
+                config: None,
+                registrations: Vec::new(),
+                versions: None,
+                software: None,
+                worker_names: Vec::new(),
+                delivery: None,
+            },
+            targets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_report_without_log_lines_quotes_none_and_says_so() {
+        let quoting = Verdict::fail("the bridge's token was rejected").log_lines(
+            "The homeserver did not accept the as_token.",
+            &["bridge.log:7: line-canary-7311".to_owned()],
+            serde_json::json!([{"file": "bridge.log", "number": 7, "text": "line-canary-7311"}]),
+        );
+        let plain = Verdict::fail("the ping failed")
+            .detail("connection refused")
+            .evidence("field", "url");
+        let findings = vec![
+            Finding::from_verdict("logs.as_token_rejected".into(), "tg", quoting),
+            Finding::from_verdict("ping.connection_failed".into(), "tg", plain),
+        ];
+        let full = Report::new(&facts(), findings.clone());
+        assert!(crate::render::json::report(&full).contains("line-canary-7311"));
+        assert!(!full.log_lines_withheld);
+
+        let withheld = Report::new(&facts(), findings).without_log_lines();
+        let json = crate::render::json::report(&withheld);
+        assert!(!json.contains("line-canary-7311"), "{json}");
+        assert!(json.contains("\"log_lines_withheld\": true"), "{json}");
+        assert_eq!(
+            withheld.results[0].detail,
+            "The homeserver did not accept the as_token. (log lines withheld)"
+        );
+        assert_eq!(withheld.results[0].status, Status::Fail);
+        assert_eq!(withheld.results[1].detail, "connection refused");
+        assert_eq!(withheld.results[1].evidence["field"], "url");
+        assert_eq!(withheld.diagnoses.len(), full.diagnoses.len());
+
+        let nothing_quoted = Report::new(&facts(), withheld.results.clone()).without_log_lines();
+        assert!(!nothing_quoted.log_lines_withheld);
+        assert!(!crate::render::json::report(&nothing_quoted).contains("log_lines_withheld"));
     }
 }

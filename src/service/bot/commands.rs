@@ -5,7 +5,7 @@
 use ruma::{OwnedEventId, RoomId};
 use serde_json::{Value, json};
 
-use super::Bot;
+use super::{Bot, audience};
 use crate::checks;
 use crate::facts::Facts;
 use crate::input::config::Permission;
@@ -24,13 +24,14 @@ const HELP: &str = "Commands (in a management room without prefix, elsewhere aft
     faq [WORDS]: the troubleshooting entries for a few words\n\
     status: how the doctor itself is doing\n\
     bridges: the bridges the doctor looks at\n\
-    history [BRIDGE]: what the watch saw change, newest first\n\
-    watch on|off: alerts in this room, or none\n\
-    packet [NOTE]: build a support packet and send it here (admins)";
+    history [BRIDGE]: what the watch saw change, newest first (admins)\n\
+    watch on|off: alerts in this room, or none (admins)\n\
+    packet [NOTE]: build a support packet and send it here, or to your direct chat with me when not everyone here is an admin (admins)";
 
 /// Where a command came from and who sent it.
 pub(super) struct Command<'a> {
     pub room: &'a RoomId,
+    pub sender: &'a str,
     pub event: &'a Value,
     pub event_id: &'a str,
     pub permission: Permission,
@@ -116,10 +117,14 @@ impl Bot {
     /// Runs the command in `text`.
     pub(super) async fn run_command(&self, request: &Command<'_>, text: &str) -> Outcome {
         let (name, args) = split(text);
-        let reply = match name.to_lowercase().as_str() {
+        let name = name.to_lowercase();
+        if let Some(refused) = audience::refusal(&name, request.permission) {
+            return Outcome::refused(Reply::plain(refused));
+        }
+        let reply = match name.as_str() {
             "help" => Reply::plain(HELP),
-            "check" => self.check(args, None).await,
-            "ping" => self.check(args, Some("ping.")).await,
+            "check" => self.check(request, args, None).await,
+            "ping" => self.check(request, args, Some("ping.")).await,
             "explain" => self.explain(request, args).await,
             "faq" => faq(args),
             "status" => self.status().await,
@@ -129,20 +134,7 @@ impl Bot {
                 Ok(reply) => reply,
                 Err(refused) => return Outcome::refused(refused),
             },
-            "packet" if request.permission == Permission::Admin => {
-                return match self.packet(request, args).await {
-                    None => Outcome {
-                        reply: None,
-                        ok: true,
-                    },
-                    Some(failed) => Outcome::refused(failed),
-                };
-            }
-            "packet" => {
-                return Outcome::refused(Reply::plain(
-                    "Only admins may build a support packet: it holds configs and logs, even redacted.",
-                ));
-            }
+            "packet" => return self.packet(request, args).await,
             other => {
                 return Outcome::refused(Reply::plain(format!(
                     "Unknown command `{other}`. Send `help` for the list."
@@ -152,8 +144,9 @@ impl Bot {
         Outcome::done(reply)
     }
 
-    /// `check` (or `ping`, with `only_prefix` = "ping."): the engine's report.
-    async fn check(&self, bridge: &str, only_prefix: Option<&str>) -> Reply {
+    /// `check` (or `ping`, with `only_prefix` = "ping."): the engine's
+    /// report, without the log lines it quotes when the asker is no admin.
+    async fn check(&self, request: &Command<'_>, bridge: &str, only_prefix: Option<&str>) -> Reply {
         let mut facts = Facts::load(&self.config);
         if !bridge.is_empty() {
             if !facts.targets.iter().any(|t| t.id == bridge) {
@@ -186,7 +179,12 @@ impl Bot {
             findings
                 .retain(|f| f.check.starts_with(prefix) || f.check == "tokens.hs_token_rejected");
         }
-        render::matrix::report(&Report::new(&facts, findings))
+        let report = Report::new(&facts, findings);
+        let report = match request.permission {
+            Permission::Admin => report,
+            Permission::User => report.without_log_lines(),
+        };
+        render::matrix::report(&report)
     }
 
     /// The text after `explain`, or the body of the message it replies to.
@@ -276,10 +274,59 @@ impl Bot {
         Reply::plain(lines.join("\n"))
     }
 
-    /// Builds the packet in a fresh folder and posts it as an `m.file`,
-    /// with a progress notice edited as each step finishes; `None` when it
-    /// was posted, else the reply saying what went wrong.
-    async fn packet(&self, request: &Command<'_>, note: &str) -> Option<Reply> {
+    /// `packet [NOTE]`: the support packet, posted where only admins are:
+    /// in the room of the command, or else in the asker's direct chat with
+    /// the bot, with a note in the room saying where it went.
+    async fn packet(&self, request: &Command<'_>, note: &str) -> Outcome {
+        let why_not_here = match self.audience(request.room).await {
+            Ok(audience) => audience.why_not_private(),
+            Err(why) => return Outcome::refused(members_unknown(&why)),
+        };
+        if why_not_here.is_none() {
+            let here = Destination {
+                room: request.room,
+                encrypted: request.encrypted,
+                in_reply_to: Some(request.event_id),
+            };
+            return match self.build_packet(&here, note).await {
+                None => Outcome {
+                    reply: None,
+                    ok: true,
+                },
+                Some(failed) => Outcome::refused(failed),
+            };
+        }
+        let direct = match self.direct_chat(request.sender, request.encrypted).await {
+            Ok(direct) => direct,
+            Err(why) => {
+                return Outcome::refused(Reply::plain(format!(
+                    "A support packet is for admins only, and not everyone in this room is one, so it cannot go here; I could not open a direct chat with you for it either ({why}). Ask for it in a direct chat with me."
+                )));
+            }
+        };
+        let there = Destination {
+            room: &direct,
+            encrypted: request.encrypted,
+            in_reply_to: None,
+        };
+        let link = format!("https://matrix.to/#/{direct}");
+        match self.build_packet(&there, note).await {
+            None => Outcome::done(Reply::plain(format!(
+                "A support packet is for admins only, and not everyone in this room is one: I sent it to our direct chat instead, {link}"
+            ))),
+            Some(failed) => {
+                self.send(&direct, None, failed, there.encrypted).await;
+                Outcome::refused(Reply::plain(format!(
+                    "The support packet could not be sent; our direct chat says why: {link}"
+                )))
+            }
+        }
+    }
+
+    /// Builds the packet in a fresh folder and posts it as an `m.file` to
+    /// `to`, with a progress notice edited as each step finishes; `None`
+    /// when it was posted, else the reply saying what went wrong.
+    async fn build_packet(&self, to: &Destination<'_>, note: &str) -> Option<Reply> {
         let work_dir = crate::service::workdir::packet_work_dir(&self.config);
         let dir = match crate::service::workdir::packet_folder(&work_dir) {
             Ok(dir) => dir,
@@ -293,18 +340,14 @@ impl Bot {
             since: None,
             progress: packet::Progress::Steps(steps),
         };
-        let first =
-            Reply::plain("Building the support packet…").into_notice(Some(request.event_id));
+        let first = Reply::plain("Building the support packet…").into_notice(to.in_reply_to);
         let notice = self
-            .post_event(request.room, "m.room.message", &first, request.encrypted)
+            .post_event(to.room, "m.room.message", &first, to.encrypted)
             .await;
         // The options (and the sender in them) end with the build, which
         // ends the progress loop.
         let build = async move { packet::build(&self.config, &options).await };
-        let (built, shown) = tokio::join!(
-            build,
-            self.show_progress(request, notice.as_ref(), received)
-        );
+        let (built, shown) = tokio::join!(build, self.show_progress(to, notice.as_ref(), received));
         let (result, last) = match built {
             Err(err) => {
                 let why = format!("Could not build the packet: {err}");
@@ -315,7 +358,7 @@ impl Bot {
                     .path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned());
-                let result = self.post_packet(request, built).await;
+                let result = self.post_packet(to, built).await;
                 let done = format!(
                     "Support packet built ({} steps): {}",
                     shown,
@@ -325,7 +368,7 @@ impl Bot {
             }
         };
         if let Some(notice) = &notice {
-            self.edit(request, notice, &last).await;
+            self.edit(to, notice, &last).await;
         }
         drop(dir);
         result
@@ -335,7 +378,7 @@ impl Bot {
     /// build ends; how many steps there were.
     async fn show_progress(
         &self,
-        request: &Command<'_>,
+        to: &Destination<'_>,
         notice: Option<&OwnedEventId>,
         mut received: tokio::sync::mpsc::UnboundedReceiver<String>,
     ) -> usize {
@@ -349,19 +392,31 @@ impl Bot {
             if let Some(notice) = notice {
                 let recent = &steps[steps.len().saturating_sub(PROGRESS_LINES)..];
                 let text = format!("Building the support packet…\n{}", recent.join("\n"));
-                self.edit(request, notice, &text).await;
+                self.edit(to, notice, &text).await;
             }
         }
         steps.len()
     }
 
-    async fn edit(&self, request: &Command<'_>, notice: &OwnedEventId, text: &str) {
+    async fn edit(&self, to: &Destination<'_>, notice: &OwnedEventId, text: &str) {
         let content = Reply::plain(text).into_edit(notice);
-        self.post_event(request.room, "m.room.message", &content, request.encrypted)
+        self.post_event(to.room, "m.room.message", &content, to.encrypted)
             .await;
     }
 
-    async fn post_packet(&self, request: &Command<'_>, built: packet::Built) -> Option<Reply> {
+    /// Uploads the packet and posts it, once the room is found private to
+    /// admins at this moment (members may have joined while it was built).
+    async fn post_packet(&self, to: &Destination<'_>, built: packet::Built) -> Option<Reply> {
+        match self.audience(to.room).await {
+            Ok(audience) => {
+                if let Some(why) = audience.why_not_private() {
+                    return Some(Reply::plain(format!(
+                        "The packet was built but not sent: {why} now. Ask for it again, and it goes to your direct chat with me."
+                    )));
+                }
+            }
+            Err(why) => return Some(members_unknown(&why)),
+        }
         let name = built
             .path
             .file_name()
@@ -374,9 +429,9 @@ impl Bot {
                 "The packet was built but the upload failed: {why}"
             )))
         };
-        if request.encrypted && self.device.is_some() {
+        if to.encrypted && self.device.is_some() {
             let sent = self
-                .send_file_encrypted(request.room, &name, bytes, request.event_id)
+                .send_file_encrypted(to.room, &name, bytes, to.in_reply_to)
                 .await;
             return sent.err().and_then(failed);
         }
@@ -397,14 +452,32 @@ impl Bot {
             "filename": name,
             "url": uri,
             "info": {"mimetype": "application/zip", "size": size},
-            "m.relates_to": {"m.in_reply_to": {"event_id": request.event_id}},
         });
+        if let Some(event_id) = to.in_reply_to {
+            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});
+        }
         if let Some(advice) = built.debug_advice {
             content["org.bridge_doctor.advice"] = Value::String(advice);
         }
-        self.post(request.room, &content, false).await;
+        self.post(to.room, &content, false).await;
         None
     }
+}
+
+/// Where a packet goes: the room, whether it goes encrypted, and the
+/// command it answers (none in a direct chat it was sent on to).
+struct Destination<'a> {
+    room: &'a RoomId,
+    encrypted: bool,
+    in_reply_to: Option<&'a str>,
+}
+
+/// The refusal when the room's members could not be read: nothing private
+/// goes to a room whose members are unknown.
+fn members_unknown(why: &str) -> Reply {
+    Reply::plain(format!(
+        "I could not tell who is in this room ({why}), so I sent nothing. Ask again in a moment."
+    ))
 }
 
 /// Steps shown in the packet's progress notice: the latest ones.
@@ -459,6 +532,18 @@ mod tests {
         assert!(faq("typing receipts").text.contains("Typing notifications"));
         assert!(faq("").text.starts_with("Topics"));
         assert!(faq("qqqq").text.starts_with("Nothing"));
+    }
+
+    #[test]
+    fn help_marks_exactly_the_commands_only_admins_may_run() {
+        for line in HELP.lines().skip(1) {
+            let command = line.trim().split([' ', ':']).next().unwrap();
+            assert_eq!(
+                line.ends_with("(admins)"),
+                audience::refusal(command, Permission::User).is_some(),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -205,20 +205,21 @@ impl Bot {
         decrypt_capped(&mut download, file, limit).await
     }
 
-    /// Sends a file as an encrypted attachment, in reply to `in_reply_to`.
+    /// Sends a file as an encrypted attachment, in reply to `in_reply_to`
+    /// when given.
     pub(super) async fn send_file_encrypted(
         &self,
         room: &RoomId,
         name: &str,
         bytes: Vec<u8>,
-        in_reply_to: &str,
+        in_reply_to: Option<&str>,
     ) -> Result<(), String> {
         let found = self
             .device_room(room)
             .await
             .ok_or_else(|| "the bot's device does not know this room yet".to_owned())?;
         let mut config = AttachmentConfig::new();
-        if let Ok(event_id) = EventId::parse(in_reply_to) {
+        if let Some(Ok(event_id)) = in_reply_to.map(EventId::parse) {
             config.reply = Some(ReplyTo {
                 event_id,
                 enforce_thread: EnforceThread::MaybeThreaded,

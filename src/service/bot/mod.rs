@@ -6,7 +6,7 @@
 //! as the command line: `check` facts and report, `explain` scanner,
 //! knowledge-base search, packet builder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +22,7 @@ use crate::service::appservice::{AppserviceState, IncomingEvent};
 use crate::service::device::BotDevice;
 use commands::{Command, Outcome};
 
+mod audience;
 mod commands;
 mod encrypted;
 
@@ -34,9 +35,12 @@ pub struct Bot {
     started: Instant,
     /// Room id -> whether it is a management room (the bot and one user).
     management: Mutex<HashMap<String, bool>>,
+    /// Rooms the watch's alerts skip because they are not private to
+    /// admins, each logged once until it is private again.
+    alerts_withheld: Mutex<HashSet<String>>,
     /// Command events being answered now (the same event can come by a
     /// transaction and by sync); answered ones are in the store.
-    answering: Mutex<std::collections::HashSet<String>>,
+    answering: Mutex<HashSet<String>>,
     /// The bot's device for encrypted rooms; `None` without one.
     device: Option<BotDevice>,
     /// Why there is no device, for the notice in encrypted rooms.
@@ -122,7 +126,8 @@ impl Bot {
             state,
             started: Instant::now(),
             management: Mutex::new(HashMap::new()),
-            answering: Mutex::new(std::collections::HashSet::new()),
+            alerts_withheld: Mutex::new(HashSet::new()),
+            answering: Mutex::new(HashSet::new()),
             device: None,
             device_problem: None,
         };
@@ -248,10 +253,7 @@ impl Bot {
                 return;
             }
         }
-        let encrypted = matches!(
-            self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
-            Ok(answer) if answer.is_success()
-        );
+        let encrypted = self.is_encrypted(room).await;
         if permission_of(&self.config.permissions, sender) == Some(Permission::Admin)
             && self.is_management_room(room).await
         {
@@ -287,7 +289,8 @@ impl Bot {
     }
 
     /// Posts `reply` in each admin's management room (encrypted where the
-    /// room is), for the watch's alerts.
+    /// room is), for the watch's alerts: only where everyone in it is an
+    /// admin now, and not where alerts are muted.
     pub async fn notify_admins(&self, reply: Reply) {
         let rooms = match self.state.store.management_rooms().await {
             Ok(rooms) => rooms,
@@ -296,41 +299,43 @@ impl Bot {
                 return;
             }
         };
-        for (admin, room) in rooms {
+        for (_, room) in rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
             };
-            if permission_of(&self.config.permissions, &admin) != Some(Permission::Admin)
-                || self
-                    .state
-                    .store
-                    .is_muted(room.as_str())
-                    .await
-                    .unwrap_or(false)
-            {
+            let muted = self
+                .state
+                .store
+                .is_muted(room.as_str())
+                .await
+                .unwrap_or(false);
+            if muted || !self.may_alert(&room).await {
                 continue;
             }
-            let encrypted = matches!(
-                self.as_bot().room_state(&room, StateEventType::RoomEncryption).await,
-                Ok(answer) if answer.is_success()
-            );
+            let encrypted = self.is_encrypted(&room).await;
             self.send(&room, None, reply.clone(), encrypted).await;
         }
     }
 
+    /// Whether `room` has `m.room.encryption`.
+    async fn is_encrypted(&self, room: &RoomId) -> bool {
+        matches!(
+            self.as_bot().room_state(room, StateEventType::RoomEncryption).await,
+            Ok(answer) if answer.is_success()
+        )
+    }
+
+    /// Whether `room` is a management room: the bot and one user in it,
+    /// counting the invited (a room others are invited to is a shared one,
+    /// even before they join).
     async fn is_management_room(&self, room: &RoomId) -> bool {
         if let Some(known) = self.management.lock().await.get(room.as_str()) {
             return *known;
         }
-        let two = match self.as_bot().joined_members(room).await {
-            Ok(answer) => answer
-                .json
-                .as_ref()
-                .and_then(|j| j.get("joined"))
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.len() == 2),
-            Err(_) => false,
-        };
+        let two = self
+            .members_now(room)
+            .await
+            .is_ok_and(|members| members.len() == 2);
         self.management
             .lock()
             .await
@@ -357,6 +362,7 @@ impl Bot {
         }
         let request = Command {
             room,
+            sender,
             event,
             event_id: &event_id,
             permission,
