@@ -215,10 +215,9 @@ pub fn scalars(text: &str) -> Result<Scalars, String> {
             Event::Scalar(value, style, anchor, _) => {
                 walk.scalar(value.into_owned(), style, anchor, span)
             }
-            Event::Alias(_) | Event::UnresolvedAlias(_) => {
-                if !walk.take_key_slot("*") {
-                    walk.value_done();
-                }
+            // An alias as a key takes the key slot; as a value it ends one.
+            Event::Alias(_) | Event::UnresolvedAlias(_) if !walk.take_key_slot("*") => {
+                walk.value_done()
             }
             Event::Comment(..) => walk.out.comments.push(span.range),
             _ => {}

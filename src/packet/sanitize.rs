@@ -419,7 +419,7 @@ mod tests {
             match value {
                 serde_json::Value::String(s) => {
                     let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    *s = if next % 4 == 0 {
+                    *s = if next.is_multiple_of(4) {
                         format!("Qz{next}canaryA\nQz{next}canaryB")
                     } else {
                         format!("Qz{next}canary")

@@ -142,10 +142,8 @@ fn key_parts(key: &str) -> Vec<String> {
     let mut current = String::new();
     let mut previous_lower = false;
     for c in key.chars() {
-        if !c.is_alphanumeric() || (c.is_uppercase() && previous_lower) {
-            if !current.is_empty() {
-                parts.push(std::mem::take(&mut current));
-            }
+        if (!c.is_alphanumeric() || (c.is_uppercase() && previous_lower)) && !current.is_empty() {
+            parts.push(std::mem::take(&mut current));
         }
         previous_lower = c.is_lowercase() || c.is_ascii_digit();
         if c.is_alphanumeric() {

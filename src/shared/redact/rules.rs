@@ -34,9 +34,7 @@ fn rules() -> &'static [Regex] {
         let hump = r"(?:Token|Secret|Password|Passwd|Pass|Pwd|Key|ApiKey|Credentials?|Hash|Cookie|Signature)";
         let patterns = [
             // Authorization and Proxy-Authorization headers, any scheme.
-            format!(
-                r#"(?P<prefix>(?i:\b(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?:(?i:bearer|basic|digest|token|negotiate|ntlm)\s+)?)(?P<value>[^\s"',;]+)"#
-            ),
+            r#"(?P<prefix>(?i:\b(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?:(?i:bearer|basic|digest|token|negotiate|ntlm)\s+)?)(?P<value>[^\s"',;]+)"#.to_owned(),
             // A bearer token anywhere ("Bearer syt_...").
             r#"(?P<prefix>\b(?i:bearer)\s+)(?P<value>[^\s"',;]+)"#.to_owned(),
             // Cookie and Set-Cookie headers: every value up to the line's end.
