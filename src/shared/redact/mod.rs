@@ -288,6 +288,9 @@ mod tests {
             "bypass: the proxy",
             "Sending 3 keys to the server",
             "[INFO] starting the keyboard session",
+            "[✗] registration.duplicate_as_token: Two registrations share an as_token",
+            "tokens.hs_token_rejected: The bridge rejects the homeserver's hs_token (HTTP 401)",
+            "{\"token_type\": \"Bearer\", \"expires_in\": 3600}",
         ] {
             assert_eq!(line(text), text);
         }

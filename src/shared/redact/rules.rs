@@ -32,6 +32,10 @@ fn rules() -> &'static [Regex] {
         let part = r"(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|apikey|credentials?|cookie|macaroon|sig|signature|api_hash|session_?id)";
         let joined = r"(?:token|secret|password|passwd|apikey)";
         let hump = r"(?:Token|Secret|Password|Passwd|Pass|Pwd|Key|ApiKey|Credentials?|Hash|Cookie|Signature)";
+        // What may follow the secret word and still name the secret
+        // (`password_b64`, `token_2`); anything else names something about
+        // it (`token_type`, `hs_token_rejected`), not the secret.
+        let suffix = r"(?:[_-](?:value|string|str|b64|base64|hex|raw|old|new|[0-9]+))*";
         let patterns = [
             // Authorization and Proxy-Authorization headers, any scheme.
             r#"(?P<prefix>(?i:\b(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?:(?i:bearer|basic|digest|token|negotiate|ntlm)\s+)?)(?P<value>[^\s"',;]+)"#.to_owned(),
@@ -45,22 +49,24 @@ fn rules() -> &'static [Regex] {
             r#"(?P<prefix>as_token across application services:\s*)(?P<value>[^\s"',;]+)"#.to_owned(),
             // Quoted keys (JSON, YAML) in any case and style.
             format!(
-                r#"(?P<prefix>["'](?i:[a-z0-9_.-]*(?:token|secret|pass|pwd|api_?key|private_?key|signing_?key|secret_?key|access_?key|pickle_?key|credential|cookie|macaroon|api_hash|signature|sig)[a-z0-9_.-]*)["']\s*[:=]\s*)(?P<value>{QUOTED}|[^\s,}}\]]+)"#
+                r#"(?P<prefix>["'](?i:[a-z0-9_.-]*(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|api_?key|private_?key|signing_?key|secret_?key|access_?key|pickle_?key|credentials?|cookie|macaroon|api_hash|signature|sig){suffix})["']\s*[:=]\s*)(?P<value>{QUOTED}|[^\s,}}\]]+)"#
             ),
             // Environment-style names in capitals: to the end of the line
             // (or of the quoted or code span the assignment stands in).
             format!(
                 r#"(?P<prefix>\b[A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|API_?KEY|PRIVATE_?KEY|SECRET_?KEY|ACCESS_?KEY|CREDENTIALS?|COOKIE)[A-Z0-9_]*\s*=\s*)(?P<value>{QUOTED}|[^\r\n"'`]+)"#
             ),
-            // snake, kebab and dotted keys with `:`: to the end of the line,
-            // so a value with spaces goes whole; a backtick ends it, as in
-            // the doctor's own fix steps ("set `pickle_key: …`").
+            // snake and kebab keys with `:`: to the end of the line, so a
+            // value with spaces goes whole; a backtick ends it, as in the
+            // doctor's own fix steps ("set `pickle_key: …`"). Not dotted
+            // names: `registration.duplicate_as_token: Two …` is a check and
+            // its title.
             format!(
-                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key)(?:[_-][a-z0-9]+)*\s*:\s*)(?P<value>{QUOTED}|[^\s"'`][^\r\n`]*)"#
+                r#"(?P<prefix>(?:^|[^.\w-])(?:[a-z0-9]+[_-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key){suffix}\s*:\s*)(?P<value>{QUOTED}|[^\s"'`][^\r\n`]*)"#
             ),
             // The same keys with `=` (query strings, logfmt, libpq).
             format!(
-                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key)(?:[_-][a-z0-9]+)*\s*=\s*)(?P<value>{QUOTED}|[^\s"'&;,]+)"#
+                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key){suffix}\s*=\s*)(?P<value>{QUOTED}|[^\s"'&;,]+)"#
             ),
             // camelCase keys (botToken, accessToken, clientSecret).
             format!(
