@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::*;
 
 /// The descriptor limit the doctor runs under, soft and hard: the usual
@@ -152,17 +151,8 @@ fn idle_connections_do_not_keep_the_homeserver_out() {
         .collect();
 
     // The homeserver's ping, the way Synapse makes it.
-    let http = blocking::client();
     let started = Instant::now();
-    let ping = http
-        .post(&format!(
-            "{}/_matrix/client/v1/appservice/doctor/ping",
-            synapse.url()
-        ))
-        .bearer(&as_token)
-        .json(&json!({}))
-        .send()
-        .unwrap();
+    let ping = homeserver_ping(&synapse, &as_token);
     let through_synapse = started.elapsed();
     assert_eq!(ping.status, 200, "{:?}", ping.body);
     // The same ping on a fresh connection, which must get past the idle ones.

@@ -75,16 +75,7 @@ fn doctor_registers_self_checks_and_serves_the_appservice_api() {
     );
 
     let http = blocking::client();
-    // The homeserver's ping of the doctor, asked with the doctor's as_token.
-    let ping = http
-        .post(&format!(
-            "{}/_matrix/client/v1/appservice/doctor/ping",
-            synapse.url()
-        ))
-        .bearer(&as_token)
-        .json(&json!({}))
-        .send()
-        .unwrap();
+    let ping = homeserver_ping(&synapse, &as_token);
     assert_eq!(ping.status, 200, "{}", ping.body);
     assert!(ping.body["duration_ms"].is_u64(), "{}", ping.body);
 

@@ -5,35 +5,21 @@ python chat_client.py HOMESERVER BOT OUT_DIR: logs in as @admin, @user and
 one JSON object with the bot's replies (raw event content) by step name.
 """
 import asyncio
+import functools
 import json
 import sys
-import time
 
 import aiohttp
-from clientlib import bot_joined
-from nio import AsyncClient, RoomCreateResponse, RoomPreset, RoomVisibility
+import clientlib
+from clientlib import bot_joined, wait_for
+from nio import RoomCreateResponse, RoomPreset, RoomVisibility
 
 HOMESERVER, BOT, OUT_DIR = sys.argv[1:4]
+login = functools.partial(clientlib.login, HOMESERVER)
 results = {}
 
 
-async def login(name):
-    client = AsyncClient(HOMESERVER, f"@{name}:doctor.test")
-    await client.login(f"pw-{name}")
-    await client.sync(timeout=0)
-    return client
 
-
-async def wait_for(client, predicate, seconds=60):
-    """Syncs until an event in any joined room satisfies predicate(room_id, source)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = await client.sync(timeout=1000)
-        for room_id, room in getattr(response, "rooms", None).join.items() if hasattr(response, "rooms") else []:
-            for event in room.timeline.events:
-                if predicate(room_id, event.source):
-                    return event.source
-    return None
 
 
 async def create_room(client, invite, encrypted=False, direct=True):

@@ -857,3 +857,18 @@ pub fn doctor_on_own_synapse(dir: &Path) -> (PathBuf, Synapse) {
     edit(&config, HOMESERVER_PLACEHOLDER, &synapse.url());
     (config, synapse)
 }
+
+/// The homeserver's ping of the doctor (`POST
+/// /_matrix/client/v1/appservice/doctor/ping`), asked with the doctor's
+/// as_token, the way Synapse makes it.
+pub fn homeserver_ping(synapse: &Synapse, as_token: &str) -> blocking::Sent {
+    blocking::client()
+        .post(&format!(
+            "{}/_matrix/client/v1/appservice/doctor/ping",
+            synapse.url()
+        ))
+        .bearer(as_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap()
+}

@@ -8,36 +8,23 @@ the bot (`seen`), by name. REGISTRATION is
 the bridge's registration, broken on purpose for the watch's alert.
 """
 import asyncio
+import functools
 import json
 import re
 import sys
 import time
 
-from clientlib import bot_joined
-from nio import AsyncClient, RoomCreateResponse, RoomPreset, RoomVisibility
+import clientlib
+from clientlib import bot_joined, wait_for
+from nio import RoomCreateResponse, RoomPreset, RoomVisibility
 
 HOMESERVER, BOT, REGISTRATION = sys.argv[1:4]
+login = functools.partial(clientlib.login, HOMESERVER)
 PREFIX = "!doctor "
 results = {}
 
 
-async def login(name):
-    client = AsyncClient(HOMESERVER, f"@{name}:doctor.test")
-    await client.login(f"pw-{name}")
-    await client.sync(timeout=0)
-    return client
 
-
-async def wait_for(client, predicate, seconds=60):
-    """Syncs until an event in a joined room satisfies predicate(room_id, source)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = await client.sync(timeout=1000)
-        for room_id, room in response.rooms.join.items():
-            for event in room.timeline.events:
-                if predicate(room_id, event.source):
-                    return event.source
-    return None
 
 
 async def wait_for_invite(client, seconds=60):
