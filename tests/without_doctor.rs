@@ -233,3 +233,34 @@ fn a_first_run_without_any_config_names_the_next_command() {
     );
     assert!(dir.path().join("registration.yaml").is_file());
 }
+
+/// The commonest fault of all: the bridge's tokens regenerated in its
+/// config while the homeserver still loads the old registration. The config
+/// is still found (by its appservice id), said so, and the check names
+/// `tokens.mismatch` instead of losing the config and reporting only the
+/// failed ping.
+#[test]
+fn a_config_with_regenerated_tokens_is_found_and_named_the_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let bridge = TelegramBridge::prepare(&root.join("tg"), HOMESERVER_PLACEHOLDER);
+    let synapse = Synapse::start(&root.join("synapse"), &[&bridge.registration()]);
+    edit(&bridge.config(), HOMESERVER_PLACEHOLDER, &synapse.url());
+    for token in ["as_token", "hs_token"] {
+        let old = yaml_value(&bridge.registration(), token);
+        edit(&bridge.config(), &old, &format!("regenerated-{token}-7c1f"));
+    }
+    let hs = synapse.config_path.to_str().unwrap();
+    let out = doctor_in(root, &["check", "--homeserver", hs, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let telegram = target(&report, "telegram");
+    assert_eq!(telegram["config"], bridge.config().display().to_string());
+    assert_eq!(
+        telegram["config_found"],
+        "found next to its registration, by its appservice.id; its as_token is not the registration's"
+    );
+    let mismatch = result(&report, "telegram", "tokens.mismatch");
+    assert_eq!(mismatch["status"], "fail", "{mismatch}");
+    assert!(fails_of(&report, "telegram").contains(&"tokens.mismatch".to_owned()));
+}

@@ -2,7 +2,9 @@
 //! would have said, found on disk, so an admin gets answers before setting
 //! anything up. Each registration the homeserver loads is a target; its
 //! bridge config is the YAML file whose `appservice.as_token` equals the
-//! registration's, looked for in this order: the files given with
+//! registration's, else one that names the same bridge (`appservice.id`, the
+//! bot's user name) with other tokens: the evidence the token checks need,
+//! never a reason to drop it. Looked for in this order: the files given with
 //! `--bridge-config`, the registration's own folder, the folders a
 //! docker-compose file beside the homeserver config mounts, then where
 //! bridges are usually installed (one folder per bridge under the roots).
@@ -78,20 +80,18 @@ pub fn from_homeserver(
     let mounts = compose_mounts(path.parent().unwrap_or(Path::new("/")));
     let mut search = Search::default();
     let mut notes = Vec::new();
-    let given_tokens: Vec<(PathBuf, String)> = given
+    let given: Vec<PathBuf> = given
         .iter()
-        .filter_map(|file| {
-            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
-            match search.as_token_of(&file) {
-                Some(token) => Some((file, token)),
-                None => {
-                    notes.push(format!(
-                        "{}: no `appservice.as_token` in it (or it cannot be read), so it belongs to no registration",
-                        file.display()
-                    ));
-                    None
-                }
+        .map(|file| std::path::absolute(file).unwrap_or_else(|_| file.clone()))
+        .filter(|file| {
+            let known = search.identity_of(file).is_some();
+            if !known {
+                notes.push(format!(
+                    "{}: no `appservice` section with a token or id in it (or it cannot be read), so it belongs to no registration",
+                    file.display()
+                ));
             }
+            known
         })
         .collect();
     let bridges: Vec<BridgeEntry> = homeserver
@@ -99,13 +99,13 @@ pub fn from_homeserver(
         .iter()
         .map(|registration| {
             let registration = through_mounts(registration, &mounts);
-            entry_for(&registration, &given_tokens, &mounts, roots, &mut search)
+            entry_for(&registration, &given, &mounts, roots, &mut search)
         })
         .collect();
-    for (file, token) in &given_tokens {
-        if !search.matched.contains_key(token) {
+    for file in &given {
+        if !search.matched.contains(file) {
             notes.push(format!(
-                "{}: its appservice.as_token is in none of the registrations {} loads",
+                "{}: neither its appservice.as_token nor its id or bot is in any of the registrations {} loads",
                 file.display(),
                 path.display()
             ));
@@ -118,25 +118,24 @@ pub fn from_homeserver(
 /// The target of one loaded registration, with its config when found.
 fn entry_for(
     registration_path: &Path,
-    given: &[(PathBuf, String)],
+    given: &[PathBuf],
     mounts: &[(PathBuf, PathBuf)],
     roots: &[PathBuf],
     search: &mut Search,
 ) -> BridgeEntry {
     let registration = Registration::load(registration_path).ok();
-    let token = registration.as_ref().and_then(|r| r.as_token.clone());
-    let found = token.as_deref().and_then(|token| {
-        given
+    let found = registration.as_ref().and_then(|registration| {
+        let given: Vec<(PathBuf, String)> = given
             .iter()
-            .find(|(_, t)| t == token)
-            .map(|(file, _)| (file.clone(), "given with --bridge-config".to_owned()))
-            .or_else(|| {
-                let places = places_for(registration_path, registration.as_ref(), mounts, roots);
-                search.find(token, &places)
-            })
+            .map(|file| (file.clone(), "given with --bridge-config".to_owned()))
+            .collect();
+        let places = places_for(registration_path, Some(registration), mounts, roots);
+        search
+            .find(registration, &given)
+            .or_else(|| search.find(registration, &places))
     });
-    if let (Some(token), Some((file, _))) = (&token, &found) {
-        search.matched.insert(token.clone(), file.clone());
+    if let Some((file, _)) = &found {
+        search.matched.insert(file.clone());
     }
     let logs = found
         .as_ref()
@@ -145,7 +144,7 @@ fn entry_for(
     let how = match (&registration, &found) {
         (None, _) => "registration unreadable, so no config was looked for".to_owned(),
         (Some(_), Some((_, how))) => how.clone(),
-        (Some(_), None) => "no config found holding this registration's as_token (some bridges, such as heisenbridge, have none; for others name it with --bridge-config FILE)".to_owned(),
+        (Some(_), None) => "no config found holding this registration's as_token, id or bot (some bridges, such as heisenbridge, have none; for others name it with --bridge-config FILE)".to_owned(),
     };
     BridgeEntry {
         id: None,
@@ -204,52 +203,116 @@ fn names_bridge(folder: &str, name: &str) -> bool {
     name.len() >= 3 && (folder.contains(&name) || (bare.len() >= 3 && name.contains(bare)))
 }
 
-/// The YAML files each config was read from, by as_token, remembered across
+/// What ties a bridge config to a registration: its as_token, else its
+/// appservice id or its bot's user name (then its tokens differ from the
+/// registration's, which is exactly what the checks must see).
+#[derive(Clone, Debug, Default)]
+struct Identity {
+    as_token: Option<String>,
+    id: Option<String>,
+    bot: Option<String>,
+}
+
+impl Identity {
+    fn of(document: &Document) -> Option<Identity> {
+        let text = |path: &str| document.root.path(path).and_then(|n| n.scalar_text());
+        let identity = Identity {
+            as_token: text("appservice.as_token"),
+            id: text("appservice.id"),
+            bot: text("appservice.bot_username").or_else(|| text("appservice.bot.username")),
+        };
+        (identity.as_token.is_some() || identity.id.is_some() || identity.bot.is_some())
+            .then_some(identity)
+    }
+
+    fn same_token(&self, registration: &Registration) -> bool {
+        self.as_token.is_some() && self.as_token == registration.as_token
+    }
+
+    /// The field that names the same bridge as `registration`, when the
+    /// tokens do not.
+    fn same_bridge(&self, registration: &Registration) -> Option<&'static str> {
+        let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+        if same(&self.id, &registration.id) {
+            Some("appservice.id")
+        } else if same(&self.bot, &registration.sender_localpart) {
+            Some("bot's user name")
+        } else {
+            None
+        }
+    }
+}
+
+/// The YAML files each config was read from, remembered across
 /// registrations so no file is read twice.
 #[derive(Default)]
 struct Search {
-    tokens: HashMap<PathBuf, Option<String>>,
-    /// as_token → the config matched to it.
-    matched: HashMap<String, PathBuf>,
+    identities: HashMap<PathBuf, Option<Identity>>,
+    /// Configs already given to a registration.
+    matched: std::collections::HashSet<PathBuf>,
 }
 
 impl Search {
-    /// `appservice.as_token` of a YAML file, when it has one.
-    fn as_token_of(&mut self, file: &Path) -> Option<String> {
-        if let Some(known) = self.tokens.get(file) {
+    /// What identifies the YAML file as a bridge config, when anything does.
+    fn identity_of(&mut self, file: &Path) -> Option<Identity> {
+        if let Some(known) = self.identities.get(file) {
             return known.clone();
         }
-        let token = (self.tokens.len() < FILES_READ_LIMIT
+        let identity = (self.identities.len() < FILES_READ_LIMIT
             && std::fs::metadata(file).is_ok_and(|m| m.len() <= FILE_SIZE_LIMIT))
         .then(|| Document::load(file).ok())
         .flatten()
-        .and_then(|doc| doc.root.path("appservice.as_token")?.scalar_text());
-        self.tokens.insert(file.to_owned(), token.clone());
-        token
+        .and_then(|document| Identity::of(&document));
+        self.identities.insert(file.to_owned(), identity.clone());
+        identity
     }
 
-    /// The first config holding `token` in `places` (each folder and the
-    /// folders in it, where configs sit as `config/config.yaml`).
-    fn find(&mut self, token: &str, places: &[(PathBuf, String)]) -> Option<(PathBuf, String)> {
-        for (folder, how) in places {
-            let top = list(folder);
-            let nested = top.iter().filter(|p| p.is_dir()).flat_map(|dir| list(dir));
-            let files: Vec<PathBuf> = top
-                .iter()
-                .cloned()
-                .chain(nested)
-                .filter(|p| is_yaml(p))
-                .collect();
-            for file in files {
-                // A registration holds its as_token at the top, never under
-                // `appservice:`, so it is never taken for a config.
-                if self.as_token_of(&file).as_deref() == Some(token) {
-                    return Some((file, how.clone()));
-                }
-            }
+    /// The config of `registration` among `places` (each a file, or a folder
+    /// and the folders in it, where configs sit as `config/config.yaml`):
+    /// the first holding its as_token, else the first not yet taken that
+    /// names the same bridge, said so in how it was found.
+    fn find(
+        &mut self,
+        registration: &Registration,
+        places: &[(PathBuf, String)],
+    ) -> Option<(PathBuf, String)> {
+        let candidates: Vec<(PathBuf, &String, Identity)> = places
+            .iter()
+            .flat_map(|(place, how)| yaml_files(place).into_iter().map(move |file| (file, how)))
+            .filter_map(|(file, how)| Some((file.clone(), how, self.identity_of(&file)?)))
+            .collect();
+        if let Some((file, how, _)) = candidates
+            .iter()
+            .find(|(_, _, i)| i.same_token(registration))
+        {
+            return Some((file.clone(), (*how).clone()));
         }
-        None
+        candidates.iter().find_map(|(file, how, identity)| {
+            let field = identity.same_bridge(registration)?;
+            (!self.matched.contains(file)).then(|| {
+                (
+                    file.clone(),
+                    format!("{how}, by its {field}; its as_token is not the registration's"),
+                )
+            })
+        })
     }
+}
+
+/// A given file itself, or the YAML files of a folder and of the folders in
+/// it. A registration holds its tokens at the top, never under
+/// `appservice:`, so it is never taken for a config.
+fn yaml_files(place: &Path) -> Vec<PathBuf> {
+    if place.is_file() {
+        return vec![place.to_owned()];
+    }
+    let top = list(place);
+    let nested = top.iter().filter(|p| p.is_dir()).flat_map(|dir| list(dir));
+    top.iter()
+        .cloned()
+        .chain(nested)
+        .filter(|p| is_yaml(p))
+        .collect()
 }
 
 fn is_yaml(path: &Path) -> bool {
@@ -421,6 +484,57 @@ mod tests {
         assert_eq!(
             entry.found.clone().unwrap(),
             format!("found in {}", folder.display())
+        );
+    }
+
+    #[test]
+    fn a_config_with_other_tokens_is_found_by_its_bridge_and_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("tg/registration.yaml");
+        write(&registration, REGISTRATION);
+        // Regenerated tokens: the config no longer holds the registration's.
+        let config = CONFIG
+            .replace("AS-TOKEN", "NEW-AS")
+            .replace("HS-TOKEN", "NEW-HS")
+            .replace(
+                "  address: http://localhost:29317\n",
+                "  address: http://localhost:29317\n  id: telegram\n",
+            );
+        write(&dir.path().join("tg/config.yaml"), &config);
+        // Another bridge's config in the same folder is not taken.
+        write(
+            &dir.path().join("tg/other.yaml"),
+            &CONFIG
+                .replace("AS-TOKEN", "X")
+                .replace("telegrambot", "otherbot"),
+        );
+        let hs = homeserver(dir.path(), &[&registration]);
+        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let entry = &found.config.bridges[0];
+        assert_eq!(
+            entry.config.as_deref(),
+            Some(dir.path().join("tg/config.yaml").as_path())
+        );
+        assert_eq!(
+            entry.found.as_deref(),
+            Some(
+                "found next to its registration, by its appservice.id; its as_token is not the registration's"
+            )
+        );
+        // By the bot's name when the config has no id.
+        write(
+            &dir.path().join("tg/config.yaml"),
+            &CONFIG.replace("AS-TOKEN", "NEW-AS"),
+        );
+        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        assert!(
+            found.config.bridges[0]
+                .found
+                .as_deref()
+                .is_some_and(|how| how
+                    .ends_with("by its bot's user name; its as_token is not the registration's")),
+            "{:?}",
+            found.config.bridges[0].found
         );
     }
 
