@@ -108,9 +108,12 @@ enum Command {
 struct WithoutDoctor {
     /// The homeserver's config (homeserver.yaml) instead of the doctor's:
     /// every registration it loads is checked, each bridge's config found
-    /// on its own.
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
-    homeserver: Option<PathBuf>,
+    /// on its own. Repeatable, and a folder means its *.yaml files, merged
+    /// as Synapse merges its --config-path; one file alone is read with the
+    /// --config-path a homeserver running here was given, else with the
+    /// conf.d/ folder beside it.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    homeserver: Vec<PathBuf>,
     /// A bridge config to use with --homeserver when it is not found on
     /// its own (repeatable).
     #[arg(long = "bridge-config", value_name = "FILE", requires = "homeserver")]
@@ -174,9 +177,10 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
 
 /// The config to check: the doctor's, or one made from the homeserver's.
 fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Config, ExitCode> {
-    let Some(homeserver) = &without_doctor.homeserver else {
+    let homeserver = &without_doctor.homeserver;
+    if homeserver.is_empty() {
         return load_config(config_path);
-    };
+    }
     let roots: Vec<PathBuf> = discover::INSTALL_ROOTS.iter().map(PathBuf::from).collect();
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
         Ok(found) => {

@@ -70,13 +70,27 @@ pub struct Discovered {
 /// Builds the doctor's view of the homeserver at `path`; `given` are the
 /// `--bridge-config` files, `roots` the install roots to search.
 pub fn from_homeserver(
-    path: &Path,
+    paths: &[PathBuf],
     given: &[PathBuf],
     roots: &[PathBuf],
 ) -> Result<Discovered, LoadError> {
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let document = Document::load(&path)?;
-    let homeserver = HomeserverConfig::from_document(&document);
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let documents = super::homeserver_files(&paths)
+        .iter()
+        .map(|file| Document::load(file))
+        .collect::<Result<Vec<Document>, LoadError>>()?;
+    let Some(homeserver) = HomeserverConfig::merged(&documents) else {
+        return Err(LoadError::Invalid {
+            path: paths.first().cloned().unwrap_or_default(),
+            pos: Default::default(),
+            message: "no YAML file in it".to_owned(),
+        });
+    };
+    let path = homeserver.path.clone();
+    let document = documents[0].clone();
     let mounts = compose_mounts(path.parent().unwrap_or(Path::new("/")));
     let mut search = Search::default();
     let mut notes = Vec::new();
@@ -435,7 +449,7 @@ mod tests {
         write(&dir.path().join("tg/config.yaml"), CONFIG);
         write(&dir.path().join("tg/bridge.log"), "log\n");
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
         let config = &found.config;
         assert!(!config.has_doctor);
         assert_eq!(config.homeserver.address, "http://127.0.0.1:8008");
@@ -474,7 +488,8 @@ mod tests {
         write(&root.join("mautrix-telegram/config/config.yaml"), CONFIG);
         write(&root.join("unrelated/config.yaml"), CONFIG);
         let hs = homeserver(&dir.path().join("synapse"), &[&registration]);
-        let found = from_homeserver(&hs, &[], std::slice::from_ref(&root)).unwrap();
+        let found =
+            from_homeserver(std::slice::from_ref(&hs), &[], std::slice::from_ref(&root)).unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(
             entry.config.as_deref(),
@@ -509,7 +524,7 @@ mod tests {
                 .replace("telegrambot", "otherbot"),
         );
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(
             entry.config.as_deref(),
@@ -526,7 +541,7 @@ mod tests {
             &dir.path().join("tg/config.yaml"),
             &CONFIG.replace("AS-TOKEN", "NEW-AS"),
         );
-        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
         assert!(
             found.config.bridges[0]
                 .found
@@ -535,6 +550,50 @@ mod tests {
                     .ends_with("by its bot's user name; its as_token is not the registration's")),
             "{:?}",
             found.config.bridges[0].found
+        );
+    }
+
+    #[test]
+    fn a_packaged_homeserver_config_is_read_with_its_conf_d() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("tg/registration.yaml");
+        write(&registration, REGISTRATION);
+        write(&dir.path().join("tg/config.yaml"), CONFIG);
+        // Debian's layout: the main file names no server and no bridge.
+        let hs = dir.path().join("etc/homeserver.yaml");
+        write(
+            &hs,
+            "server_name: placeholder\nlisteners:\n  - port: 8008\n    bind_addresses: ['127.0.0.1']\n    resources: [{names: [client]}]\n",
+        );
+        write(
+            &dir.path().join("etc/conf.d/server_name.yaml"),
+            "server_name: example.org\n",
+        );
+        write(
+            &dir.path().join("etc/conf.d/bridges.yaml"),
+            &format!(
+                "app_service_config_files:\n  - {}\n",
+                registration.display()
+            ),
+        );
+        write(&dir.path().join("etc/conf.d/notes.txt"), "not yaml\n");
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        assert_eq!(found.config.homeserver.domain, "example.org", "conf.d wins");
+        assert_eq!(
+            found.config.homeserver.config,
+            [
+                hs.clone(),
+                dir.path().join("etc/conf.d/bridges.yaml"),
+                dir.path().join("etc/conf.d/server_name.yaml"),
+            ]
+        );
+        assert_eq!(found.config.bridges.len(), 1);
+        assert!(found.config.bridges[0].config.is_some());
+        // Several paths given: merged in the order given, folders sorted.
+        let found = from_homeserver(&[dir.path().join("etc/conf.d"), hs], &[], &[]).unwrap();
+        assert_eq!(
+            found.config.homeserver.domain, "placeholder",
+            "the later file wins"
         );
     }
 
@@ -549,7 +608,12 @@ mod tests {
         let stray = dir.path().join("elsewhere/other.yaml");
         write(&stray, &CONFIG.replace("AS-TOKEN", "NOBODY"));
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(&hs, &[given.clone(), stray.clone()], &[]).unwrap();
+        let found = from_homeserver(
+            std::slice::from_ref(&hs),
+            &[given.clone(), stray.clone()],
+            &[],
+        )
+        .unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(entry.config.as_deref(), Some(given.as_path()));
         assert_eq!(entry.found.as_deref(), Some("given with --bridge-config"));
@@ -573,7 +637,7 @@ mod tests {
             dir.path(),
             &[Path::new("/bridges/telegram/registration.yaml")],
         );
-        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
         let entry = &found.config.bridges[0];
         let folder = dir.path().join("bridges/telegram").canonicalize().unwrap();
         assert_eq!(entry.registration, folder.join("registration.yaml"));
@@ -590,7 +654,7 @@ mod tests {
         write(&registration, REGISTRATION);
         let missing = dir.path().join("gone.yaml");
         let hs = homeserver(dir.path(), &[&registration, &missing]);
-        let found = from_homeserver(&hs, &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
         assert_eq!(found.config.bridges.len(), 2);
         assert!(found.config.bridges[0].config.is_none());
         assert!(
@@ -608,7 +672,7 @@ mod tests {
                 .contains("unreadable")
         );
         assert!(matches!(
-            from_homeserver(&dir.path().join("nothing.yaml"), &[], &[]),
+            from_homeserver(&[dir.path().join("nothing.yaml")], &[], &[]),
             Err(LoadError::Unreadable { .. })
         ));
     }

@@ -68,14 +68,49 @@ fn bridge_target_read(
     }
 }
 
-/// Reads the homeserver config named in the doctor's config, if any.
+/// Reads the homeserver config named in the doctor's config, if any: every
+/// file that makes it, merged as Synapse merges them.
 pub fn homeserver_config(config: &Config) -> Option<Result<HomeserverConfig, FileProblem>> {
-    let path = config.homeserver.config.as_ref()?;
-    Some(
-        Document::load(path)
-            .map(|doc| HomeserverConfig::from_document(&doc))
-            .map_err(FileProblem::from),
-    )
+    let files = homeserver_files(&config.homeserver.config);
+    let documents: Result<Vec<Document>, FileProblem> = files
+        .iter()
+        .map(|path| Document::load(path).map_err(FileProblem::from))
+        .collect();
+    documents
+        .map(|documents| HomeserverConfig::merged(&documents))
+        .transpose()
+}
+
+/// The files that make the homeserver's config, in Synapse's order: each
+/// given file, and each given folder's `*.yaml` sorted. One file alone is
+/// what a homeserver running here was given with it (`--config-path`),
+/// else that file and the `conf.d/` folder beside it (Debian's and
+/// Element's packages start Synapse so).
+pub fn homeserver_files(given: &[PathBuf]) -> Vec<PathBuf> {
+    let given = match given {
+        [file] if file.is_file() => crate::facts::process::homeserver_config_paths(file)
+            .unwrap_or_else(|| {
+                let beside = file.with_file_name("conf.d");
+                std::iter::once(file.clone())
+                    .chain(beside.is_dir().then_some(beside))
+                    .collect()
+            }),
+        _ => given.to_vec(),
+    };
+    given.iter().flat_map(|path| yaml_files_of(path)).collect()
+}
+
+/// A file itself, or a folder's `*.yaml` (and `*.yml`) files, sorted.
+fn yaml_files_of(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_owned()];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+    files.sort();
+    files
 }
 
 /// The registrations the homeserver config loads, each read.

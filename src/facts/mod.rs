@@ -23,8 +23,8 @@ use crate::knowledge::scan::EntryHits;
 use crate::matrix::{Answer, ConnectError, ServerSoftware, Versions, VersionsError};
 
 pub use files::{
-    bridge_target, doctor_registration, doctor_target, homeserver_config, loaded_registrations,
-    same_file, targets,
+    bridge_target, doctor_registration, doctor_target, homeserver_config, homeserver_files,
+    loaded_registrations, same_file, targets,
 };
 pub use logs::{logs_named_by, open_tail};
 pub use named::Refused;

@@ -92,7 +92,10 @@ impl EncryptionSection {
 pub struct HomeserverSection {
     pub address: String,
     pub domain: String,
-    pub config: Option<PathBuf>,
+    /// The homeserver's config as given: files and folders, merged in this
+    /// order the way Synapse merges its `--config-path`s
+    /// (`facts::homeserver_files` resolves them).
+    pub config: Vec<PathBuf>,
     pub log: Option<PathBuf>,
     /// How long `run` waits for an unreachable homeserver before giving up.
     pub startup_wait_seconds: u64,
@@ -266,7 +269,7 @@ impl Config {
             homeserver: HomeserverSection {
                 address: homeserver.client_address.clone().unwrap_or_default(),
                 domain: homeserver.server_name.clone().unwrap_or_default(),
-                config: Some(document.path.clone()),
+                config: homeserver.files.clone(),
                 log: None,
                 startup_wait_seconds: 0,
             },
@@ -332,8 +335,10 @@ fn read_homeserver(reader: &mut FieldReader, hs: &Node, base: &Path) -> Homeserv
             .string(hs, "domain", "homeserver.domain")
             .unwrap_or_default(),
         config: reader
-            .opt_string(hs, "config", "homeserver.config")
-            .map(|p| base.join(p)),
+            .string_or_list(hs, "config", "homeserver.config")
+            .into_iter()
+            .map(|p| base.join(p))
+            .collect(),
         log: reader
             .opt_string(hs, "log", "homeserver.log")
             .map(|p| base.join(p)),
@@ -459,19 +464,11 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
     for (index, item) in list.items().iter().enumerate() {
         let prefix = format!("bridges[{index}]");
         let registration = reader.string(item, "registration", &format!("{prefix}.registration"));
-        let logs = match item.get("logs") {
-            None => Vec::new(),
-            Some(logs) if logs.as_str().is_some() => {
-                vec![base.join(logs.as_str().unwrap_or_default())]
-            }
-            Some(logs) => logs
-                .items()
-                .iter()
-                .enumerate()
-                .filter_map(|(i, log)| reader.string_value(log, &format!("{prefix}.logs[{i}]")))
-                .map(|p| base.join(p))
-                .collect(),
-        };
+        let logs = reader
+            .string_or_list(item, "logs", &format!("{prefix}.logs"))
+            .into_iter()
+            .map(|p| base.join(p))
+            .collect();
         let entry = BridgeEntry {
             id: reader.opt_string(item, "id", &format!("{prefix}.id")),
             config: reader

@@ -86,6 +86,23 @@ impl<'a> FieldReader<'a> {
         }
     }
 
+    /// A string or a list of strings (`logs: a.log`, `logs: [a.log, b.log]`);
+    /// empty when the key is absent.
+    pub fn string_or_list(&mut self, parent: &Node, key: &str, field: &str) -> Vec<String> {
+        match parent.get(key) {
+            None => Vec::new(),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.string_value(item, &format!("{field}[{i}]")))
+                .collect(),
+            Some(node) => self.string_value(node, field).into_iter().collect(),
+        }
+    }
+
     /// Numbers are accepted where a string is wanted (a port written as a
     /// bare number in a URL field is still text); lists and maps are not.
     pub fn string_value(&mut self, node: &Node, field: &str) -> Option<String> {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::input::yaml::Document;
+use crate::input::yaml::{Document, Node, Value};
 
 /// Values of Synapse's config a supporter may see (deny by default,
 /// `input::safe_paths`): addresses, names, paths, workers; never its
@@ -47,7 +47,10 @@ pub const SAFE_PATHS: &[&str] = &[
 
 #[derive(Clone, Debug)]
 pub struct HomeserverConfig {
+    /// The first file: its folder holds worker configs and compose files.
     pub path: PathBuf,
+    /// Every file that made the config, in the order they were merged.
+    pub files: Vec<PathBuf>,
     pub server_name: Option<String>,
     pub app_service_config_files: Vec<PathBuf>,
     /// Names under `experimental_features` whose value is true.
@@ -72,11 +75,36 @@ pub struct HomeserverConfig {
 }
 
 impl HomeserverConfig {
+    /// The config Synapse makes of several files (`--config-path` given more
+    /// than once, or a folder): their top-level keys merged, a later file's
+    /// key replacing an earlier one's whole.
+    pub fn merged(documents: &[Document]) -> Option<HomeserverConfig> {
+        let first = documents.first()?;
+        let mut entries: Vec<(String, Node)> = Vec::new();
+        for document in documents {
+            for (key, value) in document.root.entries() {
+                entries.retain(|(k, _)| k != key);
+                entries.push((key.clone(), value.clone()));
+            }
+        }
+        let merged = Document {
+            path: first.path.clone(),
+            root: Node {
+                value: Value::Map(entries),
+                pos: first.root.pos,
+            },
+        };
+        let mut config = HomeserverConfig::from_document(&merged);
+        config.files = documents.iter().map(|d| d.path.clone()).collect();
+        Some(config)
+    }
+
     pub fn from_document(document: &Document) -> HomeserverConfig {
         let root = &document.root;
         let base = document.path.parent().unwrap_or(Path::new("/"));
         HomeserverConfig {
             path: document.path.clone(),
+            files: vec![document.path.clone()],
             server_name: root.get("server_name").and_then(|n| n.scalar_text()),
             app_service_config_files: root
                 .get("app_service_config_files")

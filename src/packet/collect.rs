@@ -105,8 +105,8 @@ pub fn config_files(config: &Config, facts: &Facts) -> Vec<ConfigFile> {
             ConfigKind::Registration,
         ));
     }
-    if let Some(hs) = &config.homeserver.config {
-        files.push(file("homeserver", hs, ConfigKind::Homeserver));
+    for hs in crate::facts::homeserver_files(&config.homeserver.config) {
+        files.push(file("homeserver", &hs, ConfigKind::Homeserver));
     }
     files
 }

@@ -14,6 +14,10 @@ pub struct HomeserverInfo {
     pub server_name: String,
     pub software: Option<String>,
     pub version: Option<String>,
+    /// The files that made the homeserver's config, in merge order (empty
+    /// when none was read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config_files: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +66,10 @@ impl Report {
                     .to_owned(),
                 software: software.map(|s| s.name.clone()),
                 version: software.map(|s| s.version.clone()),
+                config_files: match &facts.homeserver.config {
+                    Some(Ok(hs)) => hs.files.iter().map(|f| f.display().to_string()).collect(),
+                    _ => Vec::new(),
+                },
             },
             targets: facts
                 .targets

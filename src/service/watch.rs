@@ -228,7 +228,7 @@ pub async fn watch(config: Config, bot: Arc<Bot>, metrics: Arc<Metrics>) {
 fn watched_files(config: &Config) -> Vec<std::path::PathBuf> {
     let facts = Facts::load(config);
     let mut files = vec![config.path.clone()];
-    files.extend(config.homeserver.config.clone());
+    files.extend(crate::facts::homeserver_files(&config.homeserver.config));
     for target in &facts.targets {
         files.push(target.registration_path.clone());
         files.extend(target.config().map(|c| c.path().to_owned()));
