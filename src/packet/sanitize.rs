@@ -380,6 +380,90 @@ mod tests {
         assert_eq!(out.text, "password: \"******\"\n");
     }
 
+    // ---- Security review (evidence: each fails on the code it was
+    // written against) ----
+
+    /// An allowed libpq/pgx conninfo: `;`, `,` and `&` end the value the
+    /// `=` rule masks, so the rest of the password is shown (and is too
+    /// short a part to be hunted).
+    #[test]
+    fn review_allowed_conninfo_shows_the_rest_of_the_password() {
+        let text = "appservice:\n  database: \"host=db user=bob password=Ab1;Cd2,Ef3&Gh4 dbname=x\"\n";
+        let out = sanitize_config("c.yaml", text, python());
+        assert!(!out.text.contains("Cd2,Ef3&Gh4"), "{}", out.text);
+    }
+
+    /// `logging.**` (mautrix-python's dictConfig) allows every string below
+    /// it: a handler's Basic `Authorization` header (the key is not a
+    /// secret name), a webhook URL whose path is the secret, and a
+    /// `credentials` pair (leaf is a list item, so `leaf_secret` is false;
+    /// a password under 6 characters is not hunted either).
+    #[test]
+    fn review_logging_allow_all_shows_handler_credentials() {
+        let text = concat!(
+            "appservice:\n  bot_username: telegrambot\n",
+            "logging:\n  version: 1\n  handlers:\n    http:\n",
+            "      class: logging.handlers.HTTPHandler\n",
+            "      credentials: [bob, hunt5]\n",
+            "      headers:\n        Authorization: \"Basic Ym9iOmh1bnRlcg==\"\n",
+            "    slack:\n      webhook_url: https://hooks.slack.com/services/T00000000/B00000000/CanaryWebhook1\n",
+        );
+        let out = sanitize_config("c.yaml", text, python());
+        for secret in ["Ym9iOmh1bnRlcg", "CanaryWebhook1", "hunt5"] {
+            assert!(!out.text.contains(secret), "{secret} left in:\n{}", out.text);
+        }
+    }
+
+    /// Keys are never masked nor hunted: a complex (`?`) key, and a token
+    /// used as a map key in a file of unknown format.
+    #[test]
+    fn review_secrets_in_key_position_survive() {
+        let out = sanitize_config("c.yaml", "appservice:\n  ? CanaryComplexKey1\n  : x\n", python());
+        assert!(!out.text.contains("CanaryComplexKey1"), "{}", out.text);
+        let out = sanitize_config(
+            "tokens.json",
+            "{\"users\": {\"syt_YWxpY2U_CanaryKeyPos1_0aBcDe\": \"@alice:example.org\"}}\n",
+            ConfigKind::Unknown,
+        );
+        assert!(!out.text.contains("CanaryKeyPos1"), "{}", out.text);
+    }
+
+    /// A block or wrapped value that masks to itself becomes one quoted
+    /// line of stars: the block's line break and the next key's
+    /// indentation are lost (invalid YAML), a wrapped plain value loses
+    /// its lines.
+    #[test]
+    fn review_values_masking_to_themselves_keep_yaml_and_lines() {
+        for text in [
+            "appservice:\n  as_token: |\n    !!--!!\n  id: x\n",
+            "appservice:\n  as_token: --\n    --\n  id: x\n",
+        ] {
+            let out = sanitize_config("c.yaml", text, python());
+            assert_eq!(out.text.lines().count(), text.lines().count(), "{}", out.text);
+            assert!(scalars(&out.text).is_ok(), "still YAML:\n{}", out.text);
+        }
+    }
+
+    /// Synapse's default `trusted_key_servers` is hunted as a secret (its
+    /// key names `key`), so the allowed `server_name` is masked anyway.
+    #[test]
+    fn review_allowed_trusted_key_server_is_shown() {
+        let text = "server_name: example.com\ntrusted_key_servers:\n  - server_name: \"matrix.org\"\n";
+        let out = sanitize_config("homeserver.yaml", text, ConfigKind::Homeserver);
+        assert!(out.text.contains("\"matrix.org\""), "{}", out.text);
+    }
+
+    /// An outline keeps everything before `: ` as a key, also a secret
+    /// glued to its key with a bare `:` or `=`.
+    #[test]
+    fn review_outline_keeps_secrets_before_the_colon() {
+        let text = "a: [\nas_token:CanaryOutline1: x\nPOSTGRES_PASSWORD=CanaryOutline2: y\n";
+        let out = sanitize_config("broken.yaml", text, python());
+        for secret in ["CanaryOutline1", "CanaryOutline2"] {
+            assert!(!out.text.contains(secret), "{secret} left in:\n{}", out.text);
+        }
+    }
+
     mod property {
         use proptest::prelude::*;
 

@@ -4,6 +4,8 @@
 mod hunt;
 mod output;
 mod rules;
+#[cfg(test)]
+mod review_tests;
 
 pub use hunt::remember;
 pub use output::{Redacting, json};
