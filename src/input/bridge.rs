@@ -160,7 +160,18 @@ const MAUTRIX_PYTHON_SAFE: &[&str] = &[
     "telegram.device_info.**",
     "telegram.proxy.type",
     "telegram.proxy.address",
-    "logging.**",
+    "logging.version",
+    "logging.formatters.*.()",
+    "logging.formatters.*.format",
+    "logging.formatters.*.datefmt",
+    "logging.handlers.*.class",
+    "logging.handlers.*.formatter",
+    "logging.handlers.*.filename",
+    "logging.handlers.*.level",
+    "logging.handlers.*.stream",
+    "logging.loggers.*.level",
+    "logging.root.level",
+    "logging.root.handlers[]",
 ];
 
 /// The same for mautrix-go bridgev2 configs.

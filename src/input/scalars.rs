@@ -88,6 +88,8 @@ impl Scalar {
 #[derive(Debug, Default)]
 pub struct Scalars {
     pub values: Vec<Scalar>,
+    /// Mapping keys written as scalars, each with the path of its mapping.
+    pub keys: Vec<Scalar>,
     pub comments: Vec<std::ops::Range<usize>>,
 }
 
@@ -168,22 +170,25 @@ impl Walk {
     }
 
     fn scalar(&mut self, value: String, style: ScalarStyle, anchor: usize, span: Span) {
-        if self.take_key_slot(&value) {
-            return;
-        }
         let style = match style {
             ScalarStyle::Plain => Style::Plain,
             ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
             _ => Style::Quoted,
         };
-        self.out.values.push(Scalar {
+        let mut scalar = Scalar {
             path: self.path(),
             value,
             style,
             span: span.range,
             anchored: self.anchored() || anchor != 0,
             line: span.line,
-        });
+        };
+        if self.take_key_slot(&scalar.value) {
+            scalar.path.pop();
+            self.out.keys.push(scalar);
+            return;
+        }
+        self.out.values.push(scalar);
         self.value_done();
     }
 }

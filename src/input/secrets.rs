@@ -14,7 +14,18 @@ use crate::shared::redact;
 /// The secret values in a YAML (or JSON) text.
 pub fn secrets_in(text: &str) -> Vec<String> {
     match scalars(text) {
-        Ok(parsed) => parsed.values.iter().flat_map(secrets_of).collect(),
+        Ok(parsed) => parsed
+            .values
+            .iter()
+            .flat_map(secrets_of)
+            .chain(
+                parsed
+                    .keys
+                    .iter()
+                    .map(|key| key.value.clone())
+                    .filter(|key| redact::looks_like_token(key)),
+            )
+            .collect(),
         Err(_) => text.lines().flat_map(secrets_of_line).collect(),
     }
 }

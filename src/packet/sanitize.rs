@@ -65,7 +65,7 @@ fn verdict(kind: ConfigKind, scalar: &Scalar, text: &str) -> Verdict {
     if scalar.is_plain_non_string() && !is_number {
         return Verdict::Keep;
     }
-    let leaf_secret = matches!(scalar.path.last(), Some(Step::Key(key)) if is_secret_key(key));
+    let leaf_secret = leaf_is_secret(&scalar.path);
     let allowed = kind.allows(&scalar.path);
     if leaf_secret || (under_secret_key(&scalar.path) && !allowed) {
         return Verdict::Mask("secret key".to_owned());
@@ -90,6 +90,15 @@ fn verdict(kind: ConfigKind, scalar: &Scalar, text: &str) -> Verdict {
     }
 }
 
+/// Whether the value's own key names a secret; items of a list count as
+/// their list's (`credentials: [bob, hunter2]`).
+fn leaf_is_secret(path: &[Step]) -> bool {
+    path.iter().rev().find_map(|step| match step {
+        Step::Key(key) => Some(is_secret_key(key)),
+        Step::Item => None,
+    }) == Some(true)
+}
+
 /// Masks a value's source text keeping its shape and its YAML: letters
 /// become `x`, digits `0`, quotes and escapes inside quotes `x`; quotes,
 /// line breaks and indentation stay (a block's span starts after its
@@ -111,10 +120,34 @@ fn mask_source(raw: &str, style: Style) -> String {
         })
         .collect();
     if masked == body && !body.trim().is_empty() {
-        // Nothing in it would change: stars, quoted so they stay a string.
-        return format!("\"{}\"", "*".repeat(body.trim().chars().count()));
+        return unchanged_by_mask(raw, style);
     }
     format!("{head}{masked}{tail}")
+}
+
+/// A value with no letter or digit to mask (`!!--!!`): every other
+/// character becomes a star, line breaks and indentation kept. A plain
+/// value on one line is quoted (a plain `*` starts an alias); a wrapped
+/// plain one takes `x`, which needs no quotes.
+fn unchanged_by_mask(raw: &str, style: Style) -> String {
+    let star = if style == Style::Plain { 'x' } else { '*' };
+    let starred = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_whitespace() { c } else { star })
+            .collect()
+    };
+    match style {
+        Style::Plain if !raw.contains('\n') => format!("\"{}\"", "*".repeat(raw.chars().count())),
+        Style::Quoted if raw.len() >= 2 => {
+            format!(
+                "{}{}{}",
+                &raw[..1],
+                starred(&raw[1..raw.len() - 1]),
+                &raw[raw.len() - 1..]
+            )
+        }
+        _ => starred(raw),
+    }
 }
 
 /// Sanitises one config or registration of the given kind.
@@ -132,6 +165,12 @@ pub fn sanitize_config(file: &str, text: &str, kind: ConfigKind) -> SanitizedFil
                     edits.push(edit);
                 }
             }
+            edits.extend(credential_keys(
+                &parsed.keys,
+                text,
+                file,
+                &mut out.redactions,
+            ));
             drop_comments(&parsed.comments, file, &mut edits, &mut out.redactions);
             out.text = redact::known_secrets(&applied(text, edits));
             out
@@ -165,6 +204,34 @@ fn edit_of(
         range: scalar.span.clone(),
         replacement,
     })
+}
+
+/// Keys stay (they are the outline), unless one looks like a credential:
+/// a token used as a map key.
+fn credential_keys(
+    keys: &[Scalar],
+    text: &str,
+    file: &str,
+    redactions: &mut Vec<Redaction>,
+) -> Vec<Edit> {
+    keys.iter()
+        .filter(|key| redact::looks_like_token(&key.value))
+        .map(|key| {
+            redactions.push(Redaction {
+                file: file.to_owned(),
+                location: match key.dotted() {
+                    parent if parent.is_empty() => "a top-level key".to_owned(),
+                    parent => format!("a key under {parent}"),
+                },
+                rule: "key that looks like a credential".to_owned(),
+                kind: kind_of(&key.value),
+            });
+            Edit {
+                range: key.span.clone(),
+                replacement: mask_source(&text[key.span.clone()], key.style),
+            }
+        })
+        .collect()
 }
 
 /// Comments go, their `#` stays: an old token is often commented out.
@@ -237,7 +304,9 @@ fn outline_line(line: &str) -> String {
         .split_once(": ")
         .map(|(key, _)| key)
         .or_else(|| body.strip_suffix(':'))
-        .filter(|key| !key.is_empty() && !key.contains([' ', '"', '\'', '#', '{', '[']));
+        .filter(|key| {
+            !key.is_empty() && !key.contains([' ', '"', '\'', '#', '{', '[', ':', '=', '/'])
+        });
     match key {
         Some(key) if body.len() > key.len() + 1 => format!(
             "{indent}{dash}{key}: {}",
@@ -377,7 +446,7 @@ mod tests {
     #[test]
     fn values_that_mask_to_themselves_become_stars() {
         let out = sanitize_config("c.yaml", "password: '!!--!!'\n", python());
-        assert_eq!(out.text, "password: \"******\"\n");
+        assert_eq!(out.text, "password: '******'\n");
     }
 
     // ---- Security review (evidence: each fails on the code it was
@@ -388,7 +457,8 @@ mod tests {
     /// short a part to be hunted).
     #[test]
     fn review_allowed_conninfo_shows_the_rest_of_the_password() {
-        let text = "appservice:\n  database: \"host=db user=bob password=Ab1;Cd2,Ef3&Gh4 dbname=x\"\n";
+        let text =
+            "appservice:\n  database: \"host=db user=bob password=Ab1;Cd2,Ef3&Gh4 dbname=x\"\n";
         let out = sanitize_config("c.yaml", text, python());
         assert!(!out.text.contains("Cd2,Ef3&Gh4"), "{}", out.text);
     }
@@ -410,7 +480,11 @@ mod tests {
         );
         let out = sanitize_config("c.yaml", text, python());
         for secret in ["Ym9iOmh1bnRlcg", "CanaryWebhook1", "hunt5"] {
-            assert!(!out.text.contains(secret), "{secret} left in:\n{}", out.text);
+            assert!(
+                !out.text.contains(secret),
+                "{secret} left in:\n{}",
+                out.text
+            );
         }
     }
 
@@ -418,7 +492,11 @@ mod tests {
     /// used as a map key in a file of unknown format.
     #[test]
     fn review_secrets_in_key_position_survive() {
-        let out = sanitize_config("c.yaml", "appservice:\n  ? CanaryComplexKey1\n  : x\n", python());
+        let out = sanitize_config(
+            "c.yaml",
+            "appservice:\n  ? CanaryComplexKey1\n  : x\n",
+            python(),
+        );
         assert!(!out.text.contains("CanaryComplexKey1"), "{}", out.text);
         let out = sanitize_config(
             "tokens.json",
@@ -439,7 +517,12 @@ mod tests {
             "appservice:\n  as_token: --\n    --\n  id: x\n",
         ] {
             let out = sanitize_config("c.yaml", text, python());
-            assert_eq!(out.text.lines().count(), text.lines().count(), "{}", out.text);
+            assert_eq!(
+                out.text.lines().count(),
+                text.lines().count(),
+                "{}",
+                out.text
+            );
             assert!(scalars(&out.text).is_ok(), "still YAML:\n{}", out.text);
         }
     }
@@ -448,7 +531,8 @@ mod tests {
     /// key names `key`), so the allowed `server_name` is masked anyway.
     #[test]
     fn review_allowed_trusted_key_server_is_shown() {
-        let text = "server_name: example.com\ntrusted_key_servers:\n  - server_name: \"matrix.org\"\n";
+        let text =
+            "server_name: example.com\ntrusted_key_servers:\n  - server_name: \"matrix.org\"\n";
         let out = sanitize_config("homeserver.yaml", text, ConfigKind::Homeserver);
         assert!(out.text.contains("\"matrix.org\""), "{}", out.text);
     }
@@ -460,7 +544,11 @@ mod tests {
         let text = "a: [\nas_token:CanaryOutline1: x\nPOSTGRES_PASSWORD=CanaryOutline2: y\n";
         let out = sanitize_config("broken.yaml", text, python());
         for secret in ["CanaryOutline1", "CanaryOutline2"] {
-            assert!(!out.text.contains(secret), "{secret} left in:\n{}", out.text);
+            assert!(
+                !out.text.contains(secret),
+                "{secret} left in:\n{}",
+                out.text
+            );
         }
     }
 
@@ -549,7 +637,7 @@ mod tests {
                 let out = sanitize_config("x.yaml", &text, kind);
                 let Ok(parsed) = scalars(&text) else { return Ok(()) };
                 for scalar in parsed.values.iter().filter(|s| s.value.contains("canary")) {
-                    let leaf_secret = matches!(scalar.path.last(), Some(Step::Key(key)) if is_secret_key(key));
+                    let leaf_secret = leaf_is_secret(&scalar.path);
                     let shown = kind.allows(&scalar.path) && !leaf_secret && !scalar.multi_line(&text);
                     for part in scalar.value.lines() {
                         prop_assert_eq!(

@@ -83,26 +83,61 @@ pub fn remember<I: IntoIterator<Item = String>>(values: I) {
 
 /// Every form of one secret as it may stand in a line.
 fn forms(value: &str) -> Vec<String> {
-    let mut forms = vec![value.to_owned()];
-    if let Ok(json) = serde_json::to_string(value) {
-        forms.push(json[1..json.len() - 1].to_owned());
-    }
-    forms.push(html_escaped(value));
-    forms.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    forms.push(
-        url::form_urlencoded::byte_serialize(value.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20"),
-    );
+    let json = serde_json::to_string(value)
+        .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+        .unwrap_or_default();
+    // Go's encoding/json writes `&`, `<` and `>` as `\u0026` and so on.
+    let go_json = json
+        .replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e");
+    let mut forms = vec![value.to_owned(), json, go_json, html_escaped(value)];
+    forms.extend(percent_encoded(value));
     for engine in [
         base64::engine::general_purpose::STANDARD_NO_PAD,
         base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ] {
         forms.extend((0..3).filter_map(|offset| base64_core(&engine, value, offset)));
     }
+    forms.retain(|form| !form.is_empty());
     forms.sort();
     forms.dedup();
     forms
+}
+
+/// The percent-encodings clients write: form encoding (`+` for a space),
+/// `%20` for a space, RFC 3986's (`~` kept), each in upper- and lower-case
+/// hex.
+fn percent_encoded(value: &str) -> Vec<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    let rfc3986 = utf8_percent_encode(value, UNRESERVED).to_string();
+    let upper = [form.replace('+', "%20"), form, rfc3986];
+    let lower = upper.clone().map(|encoded| lowercase_hex(&encoded));
+    upper.into_iter().chain(lower).collect()
+}
+
+/// `%2F` as `%2f`: only the two digits after each `%` change.
+fn lowercase_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut digits = 0;
+    for c in encoded.chars() {
+        if digits > 0 {
+            out.push(c.to_ascii_lowercase());
+            digits -= 1;
+        } else {
+            out.push(c);
+            if c == '%' {
+                digits = 2;
+            }
+        }
+    }
+    out
 }
 
 fn html_escaped(value: &str) -> String {

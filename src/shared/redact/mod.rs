@@ -3,9 +3,9 @@
 
 mod hunt;
 mod output;
-mod rules;
 #[cfg(test)]
 mod review_tests;
+mod rules;
 
 pub use hunt::remember;
 pub use output::{Redacting, json};
@@ -15,22 +15,26 @@ pub use output::{Redacting, json};
 /// common cause of config errors) but never the value.
 pub fn mask(value: &str) -> String {
     let mut masked = String::with_capacity(value.len());
-    let mut chars = value.chars();
+    let mut chars = value.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
-            // An escape stays whole, so masking JSON or a quoted string
-            // never makes it invalid (`\n` would become `\x`).
-            '\\' => {
+        match (c, chars.peek()) {
+            // A JSON escape stays an escape, so masking JSON or a quoted
+            // string keeps it valid (`\n` would become `\x`); `\uXXXX`
+            // would show the character, so it becomes `\u0078` (`x`).
+            ('\\', Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't')) => {
                 masked.push(c);
-                let escaped = chars.next();
-                masked.extend(escaped);
-                if escaped == Some('u') {
-                    masked.extend(chars.by_ref().take(4));
+                masked.extend(chars.next());
+            }
+            ('\\', Some('u')) => {
+                masked.push_str("\\u0078");
+                chars.next();
+                for _ in 0..4 {
+                    chars.next_if(char::is_ascii_hexdigit);
                 }
             }
-            c if c.is_ascii_digit() => masked.push('0'),
-            c if c.is_alphabetic() => masked.push('x'),
-            c => masked.push(c),
+            (c, _) if c.is_ascii_digit() => masked.push('0'),
+            (c, _) if c.is_alphabetic() => masked.push('x'),
+            (c, _) => masked.push(c),
         }
     }
     // A value made of `x`, `0` and punctuation would look like itself.
@@ -131,11 +135,18 @@ const SECRET_WORDS: &[&str] = &[
     "auth",
     "signature",
     "salt",
+    "authorization",
 ];
 
-/// Last parts that make the value a place, not the secret itself
-/// (`signing_key_path`, `passFile`).
-const PLACE_WORDS: &[&str] = &["path", "file", "dir", "directory", "filename", "location"];
+/// What may follow the secret word in a key that still holds the secret
+/// (`login_shared_secret_map`, `password_b64`). Anything else names
+/// something about it: a place (`signing_key_path`, `passFile`), servers
+/// (`trusted_key_servers`), a duration (`session_lifetime`), a switch
+/// (`allow_key_sharing`).
+const SECRET_TAILS: &[&str] = &[
+    "map", "maps", "list", "value", "values", "b64", "base64", "hex", "raw", "old", "new", "str",
+    "string",
+];
 
 /// The parts of a key name, lower case: split at every non-alphanumeric
 /// character and before each capital that follows a lower-case letter.
@@ -158,19 +169,21 @@ fn key_parts(key: &str) -> Vec<String> {
     parts
 }
 
-/// Whether a key's value is a secret by the key's name, in any style.
+/// Whether a key's value is a secret by the key's name, in any style: a
+/// part of it names a secret, and only [`SECRET_TAILS`] follow that part.
 pub fn is_secret_key(key: &str) -> bool {
     let parts = key_parts(key);
-    let names_a_place = parts
-        .last()
-        .is_some_and(|p| PLACE_WORDS.contains(&p.as_str()));
-    !names_a_place
-        && parts.iter().any(|part| {
-            SECRET_WORDS.contains(&part.as_str())
-                || part.ends_with("token")
-                || part.ends_with("secret")
-                || part.ends_with("password")
-        })
+    let names_secret = |part: &String| {
+        SECRET_WORDS.contains(&part.as_str())
+            || part.ends_with("token")
+            || part.ends_with("secret")
+            || part.ends_with("password")
+    };
+    parts.iter().rposition(names_secret).is_some_and(|last| {
+        parts[last + 1..]
+            .iter()
+            .all(|p| SECRET_TAILS.contains(&p.as_str()) || p.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 /// Whether a value found under a key of no secret name still looks like a
@@ -211,7 +224,7 @@ mod tests {
         assert_eq!(mask("Ab9_x-Z"), "xx0_x-x");
         assert_eq!(
             mask(r#"ab\ncd\u00e9\"q"#),
-            r#"xx\nxx\u00e9\"x"#,
+            r#"xx\nxx\u0078\"x"#,
             "escapes stay valid"
         );
         assert_eq!(mask("x0-x00"), "******", "a value that masks to itself");
@@ -331,6 +344,10 @@ mod tests {
             "passFile",
             "private_chat_portal_meta",
             "bypass",
+            "trusted_key_servers",
+            "password_providers",
+            "session_lifetime",
+            "token_type",
         ] {
             assert!(!is_secret_key(key), "{key}");
         }

@@ -19,66 +19,80 @@ const TRIGGERS: &[&str] = &[
     "macaroon", "pickle", "hash", "://", "%3d",
 ];
 
-/// A value: a double- or single-quoted string whole (spaces included), or
-/// an unquoted run up to a separator.
-const QUOTED: &str = r#""(?:[^"\\]|\\.)*"|'[^']*'"#;
+/// A value: a double- or single-quoted string whole (spaces included), the
+/// same with escaped quotes (JSON inside a JSON string), a list, or an
+/// unquoted run up to a separator.
+const QUOTED: &str = r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\\"(?:[^"\\]|\\[^"])*\\"|\[[^\]]*\]"#;
+
+/// Words that name a secret as a whole part of a key, in any case
+/// (`password`, `AS_TOKEN`, `Api-Key`, `smtp_pass`).
+const PART: &str = r"(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|apikey|credentials?|cookie|macaroon|sig|signature|api_hash|authorization|(?:api|private|signing|secret|access|pickle|recovery|auth|client|master|encryption)[_-]key)";
+
+/// The same words run together with what precedes them, lower case only
+/// (`accesstoken`): matched in any case, `MUnknownToken` would be a secret.
+const JOINED: &str = r"[a-z0-9]*(?:token|secret|password|passwd|apikey)";
+
+/// camelCase and PascalCase humps (`botToken`, `AppToken`).
+const HUMP: &str = r"(?:Token|Secret|Password|Passwd|Pass|Pwd|ApiKey|PrivateKey|SecretKey|AccessKey|Credentials?|Cookie|Signature)";
+
+/// What may follow the secret word and still name the secret
+/// (`password_b64`, `token_2`); anything else names something about it
+/// (`token_type`, `hs_token_rejected`), not the secret.
+const SUFFIX: &str = r"(?:[_-](?:value|string|str|b64|base64|hex|raw|old|new|[0-9]+))*";
+
+fn patterns() -> Vec<String> {
+    let key = format!(r"(?:(?i:(?:[a-z0-9]+[_-])*{PART})|{JOINED})s?{SUFFIX}");
+    vec![
+        // Authorization and Proxy-Authorization headers, any scheme.
+        r#"(?P<prefix>(?i:\b(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?:(?i:bearer|basic|digest|token|negotiate|ntlm)\s+)?)(?P<value>[^\s"',;]+)"#.to_owned(),
+        // A bearer token anywhere ("Bearer syt_...").
+        r#"(?P<prefix>\b(?i:bearer)\s+)(?P<value>[^\s"',;]+)"#.to_owned(),
+        // Cookie and Set-Cookie headers: every value up to the line's end.
+        r#"(?P<prefix>(?i:\b(?:set-)?cookie)["']?\s*[:=]\s*["']?)(?P<value>[^"'\r\n]+)"#.to_owned(),
+        // API-key and token headers (X-Api-Key, X-Auth-Token, ...).
+        r#"(?P<prefix>(?i:\bx-[a-z-]*(?:key|token|secret|auth)[a-z-]*)\s*:\s*)(?P<value>[^\s"',;]+)"#.to_owned(),
+        // Synapse names a reused as_token when it refuses to start.
+        r#"(?P<prefix>as_token across application services:\s*)(?P<value>[^\s"',;]+)"#.to_owned(),
+        // Quoted keys (JSON, YAML, Python reprs; escaped inside a JSON
+        // string) in any case and style.
+        format!(
+            r#"(?P<prefix>\\?["'](?i:[a-z0-9_.-]*(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|api_?key|private_?key|signing_?key|secret_?key|access_?key|pickle_?key|credentials?|cookie|macaroon|api_hash|signature|sig|authorization)s?{SUFFIX})\\?["']\s*[:=]\s*)(?P<value>{QUOTED}|[^\s,}}\]]+)"#
+        ),
+        // Keys with `:`: to the end of the line, so a value with spaces goes
+        // whole; a backtick ends it, as in the doctor's own fix steps ("set
+        // `pickle_key: …`"). Not dotted names (`tokens.mismatch: title` is
+        // a check), and not PascalCase before `: ` (`MUnknownToken: …` is an
+        // exception's name).
+        format!(
+            r#"(?P<prefix>(?:^|[^.\w-]){key}\s*:\s*)(?P<value>{QUOTED}|[^\s"'`][^\r\n`]*)"#
+        ),
+        // The same keys with `=`, outside a query string (logfmt, libpq,
+        // .NET connection strings, environments): up to a space or quote,
+        // as `;`, `,` and `&` are ordinary password characters.
+        format!(r#"(?P<prefix>(?:^|[^?&.\w-]){key}\s*=\s*)(?P<value>{QUOTED}|[^\s"']+)"#),
+        // Query-string parameters: up to the next parameter.
+        format!(r#"(?P<prefix>[?&]{key}=)(?P<value>[^&\s#"']+)"#),
+        // camelCase and PascalCase keys: `botToken: x`, `AppToken:x` (Go's
+        // `%+v`), `accessToken=x`.
+        format!(
+            r#"(?P<prefix>\b(?:[a-z][a-zA-Z0-9]*{HUMP}\s*[:=]\s*|[A-Z][a-zA-Z0-9]*{HUMP}(?::|\s*=\s*)))(?P<value>{QUOTED}|[^\s"',;&}}]+)"#
+        ),
+        // URL-encoded parameters (`access_token%3D...`).
+        r#"(?P<prefix>(?i:[a-z0-9_]*(?:token|secret|password|passwd|pass|key|sig))%3[dD])(?P<value>[A-Za-z0-9._~%+-]+)"#.to_owned(),
+        // The password of a URI's user info, whatever the scheme; the user
+        // may hold `@` (Azure's `user@server`), the password holds no `/`.
+        r#"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:]*:)(?P<value>[^\s/?#]+)@"#.to_owned(),
+        // Command lines: `curl -u user:password`, `--password X`,
+        // `"--as-token", "X"`.
+        r#"(?P<prefix>(?:^|\s)(?:-u|--user)\s+[^\s:]+:)(?P<value>\S+)"#.to_owned(),
+        r#"(?P<prefix>--(?i:[a-z-]*(?:password|passwd|token|secret|api-key|apikey)[a-z-]*)["']?(?:\s*,\s*|\s+|=)["']?)(?P<value>[^\s"',]+)"#.to_owned(),
+    ]
+}
 
 fn rules() -> &'static [Regex] {
     static RULES: OnceLock<Vec<Regex>> = OnceLock::new();
     RULES.get_or_init(|| {
-        // Words that make a key secret, as parts of snake, kebab or dotted
-        // names (lower case), as the tail of run-together names, and as
-        // camelCase humps.
-        let part = r"(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|apikey|credentials?|cookie|macaroon|sig|signature|api_hash|session_?id)";
-        let joined = r"(?:token|secret|password|passwd|apikey)";
-        let hump = r"(?:Token|Secret|Password|Passwd|Pass|Pwd|Key|ApiKey|Credentials?|Hash|Cookie|Signature)";
-        // What may follow the secret word and still name the secret
-        // (`password_b64`, `token_2`); anything else names something about
-        // it (`token_type`, `hs_token_rejected`), not the secret.
-        let suffix = r"(?:[_-](?:value|string|str|b64|base64|hex|raw|old|new|[0-9]+))*";
-        let patterns = [
-            // Authorization and Proxy-Authorization headers, any scheme.
-            r#"(?P<prefix>(?i:\b(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?:(?i:bearer|basic|digest|token|negotiate|ntlm)\s+)?)(?P<value>[^\s"',;]+)"#.to_owned(),
-            // A bearer token anywhere ("Bearer syt_...").
-            r#"(?P<prefix>\b(?i:bearer)\s+)(?P<value>[^\s"',;]+)"#.to_owned(),
-            // Cookie and Set-Cookie headers: every value up to the line's end.
-            r#"(?P<prefix>(?i:\b(?:set-)?cookie)["']?\s*[:=]\s*["']?)(?P<value>[^"'\r\n]+)"#.to_owned(),
-            // API-key and token headers (X-Api-Key, X-Auth-Token, ...).
-            r#"(?P<prefix>(?i:\bx-[a-z-]*(?:key|token|secret|auth)[a-z-]*)\s*:\s*)(?P<value>[^\s"',;]+)"#.to_owned(),
-            // Synapse names a reused as_token when it refuses to start.
-            r#"(?P<prefix>as_token across application services:\s*)(?P<value>[^\s"',;]+)"#.to_owned(),
-            // Quoted keys (JSON, YAML) in any case and style.
-            format!(
-                r#"(?P<prefix>["'](?i:[a-z0-9_.-]*(?:token|secret|password|passwd|passcode|passphrase|pass|pwd|api_?key|private_?key|signing_?key|secret_?key|access_?key|pickle_?key|credentials?|cookie|macaroon|api_hash|signature|sig){suffix})["']\s*[:=]\s*)(?P<value>{QUOTED}|[^\s,}}\]]+)"#
-            ),
-            // Environment-style names in capitals: to the end of the line
-            // (or of the quoted or code span the assignment stands in).
-            format!(
-                r#"(?P<prefix>\b[A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|API_?KEY|PRIVATE_?KEY|SECRET_?KEY|ACCESS_?KEY|CREDENTIALS?|COOKIE)[A-Z0-9_]*\s*=\s*)(?P<value>{QUOTED}|[^\r\n"'`]+)"#
-            ),
-            // snake and kebab keys with `:`: to the end of the line, so a
-            // value with spaces goes whole; a backtick ends it, as in the
-            // doctor's own fix steps ("set `pickle_key: …`"). Not dotted
-            // names: `registration.duplicate_as_token: Two …` is a check and
-            // its title.
-            format!(
-                r#"(?P<prefix>(?:^|[^.\w-])(?:[a-z0-9]+[_-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key){suffix}\s*:\s*)(?P<value>{QUOTED}|[^\s"'`][^\r\n`]*)"#
-            ),
-            // The same keys with `=` (query strings, logfmt, libpq).
-            format!(
-                r#"(?P<prefix>\b(?:[a-z0-9]+[_.-])*(?:{part}|[a-z0-9]*{joined}|[a-z0-9]+[_-]key){suffix}\s*=\s*)(?P<value>{QUOTED}|[^\s"'&;,]+)"#
-            ),
-            // camelCase keys (botToken, accessToken, clientSecret).
-            format!(
-                r#"(?P<prefix>\b[a-z][a-zA-Z0-9]*{hump}\s*[:=]\s*)(?P<value>{QUOTED}|[^\s"',;&}}]+)"#
-            ),
-            // URL-encoded parameters (`access_token%3D...`).
-            r#"(?P<prefix>(?i:[a-z0-9_]*(?:token|secret|password|passwd|pass|key|sig))%3[dD])(?P<value>[A-Za-z0-9._~%+-]+)"#.to_owned(),
-            // The password of a URI's user info, whatever the scheme, up to the
-            // last `@` (a password may hold one).
-            r#"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<value>\S+)@"#.to_owned(),
-        ];
-        patterns
+        patterns()
             .iter()
             .map(|pattern| Regex::new(pattern).expect("redaction rules compile"))
             .collect()
@@ -108,7 +122,8 @@ pub fn spans(text: &str) -> Vec<std::ops::Range<usize>> {
             caps.name("value")
                 .map(|value| unquoted(text, value.range()))
         })
-        .filter(|span| worth_masking(&text[span.clone()]))
+        .filter(|(span, quoted)| worth_masking(&text[span.clone()], *quoted))
+        .map(|(span, _)| span)
         .collect();
     spans.sort_by_key(|span| span.start);
     let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
@@ -140,20 +155,25 @@ pub fn apply(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// Empty values, masks and plain numbers stay: a number after `pass` or
-/// `key` is a count or a port far more often than a secret, and masked it
-/// would make JSON invalid (`"pass": 00`).
-fn worth_masking(value: &str) -> bool {
-    !value.is_empty() && !super::is_mask(value) && value.parse::<f64>().is_err()
+/// Empty values and masks stay, and so do unquoted numbers and literals: a
+/// number after `pass` is a count far more often than a secret, and masked
+/// it or a `null` would make JSON invalid (`"pass": 00`). Quoted, a number
+/// is a string like any other (a PIN, a numeric password).
+fn worth_masking(value: &str, quoted: bool) -> bool {
+    let literal = matches!(value, "null" | "true" | "false" | "None" | "True" | "False");
+    !value.is_empty()
+        && !super::is_mask(value)
+        && (quoted || (value.parse::<f64>().is_err() && !literal))
 }
 
-/// A quoted value's range without its quotes, so they stay in the line.
-fn unquoted(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+/// A quoted value's range without its quotes (also escaped ones), so they
+/// stay in the line; and whether it was quoted.
+fn unquoted(text: &str, range: std::ops::Range<usize>) -> (std::ops::Range<usize>, bool) {
     let value = &text[range.clone()];
-    match value.chars().next() {
-        Some(q @ ('"' | '\'')) if value.len() >= 2 && value.ends_with(q) => {
-            range.start + 1..range.end - 1
+    for quote in ["\\\"", "\"", "'"] {
+        if value.len() >= 2 * quote.len() && value.starts_with(quote) && value.ends_with(quote) {
+            return (range.start + quote.len()..range.end - quote.len(), true);
         }
-        _ => range,
     }
+    (range, false)
 }
