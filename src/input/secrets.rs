@@ -133,6 +133,17 @@ mod tests {
         assert!(!found.iter().any(|f| f == "example.com" || f == "h"));
     }
 
+    /// From the adversarial review: `trusted_key_servers` names a secret by
+    /// its `key` part only before another word, so Synapse's default
+    /// config does not make `matrix.org` a secret in every output.
+    #[test]
+    fn trusted_key_servers_are_not_secrets() {
+        let found = secrets_in(
+            "server_name: example.com\ntrusted_key_servers:\n  - server_name: \"matrix.org\"\n",
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
     #[test]
     fn a_broken_file_still_gives_its_secrets() {
         let found = secrets_in("a: [\npassword: CanaryBroken1\ntoken=Zq8Kd93LmQpW02xYt\n");

@@ -449,8 +449,8 @@ mod tests {
         assert_eq!(out.text, "password: '******'\n");
     }
 
-    // ---- Security review (evidence: each fails on the code it was
-    // written against) ----
+    // ---- From the adversarial review: each showed a leak or invalid
+    // output on the code it was written against ----
 
     /// An allowed libpq/pgx conninfo: `;`, `,` and `&` end the value the
     /// `=` rule masks, so the rest of the password is shown (and is too

@@ -202,7 +202,6 @@ impl<W: Write + Seek> Writer<'_, W> {
                 break;
             }
             bar.inc(read as u64);
-            raw.truncate(MAX_LINE);
             let line = String::from_utf8_lossy(&raw);
             copy.line(self, line.trim_end_matches(['\n', '\r']), tail)?;
         }
@@ -280,9 +279,14 @@ impl<'a> LogCopy<'a> {
                 self.unlisted += 1;
             }
         }
+        // Cut after redacting: a secret across the cut is masked whole.
+        let mut end = clean.len().min(MAX_LINE);
+        while !clean.is_char_boundary(end) {
+            end -= 1;
+        }
         writer
             .zip
-            .write_all(clean.as_bytes())
+            .write_all(&clean.as_bytes()[..end])
             .and_then(|()| writer.zip.write_all(b"\n"))
             .map_err(write_error(self.name))
     }
@@ -371,6 +375,45 @@ mod tests {
         assert_eq!(first, "config/_../passwd");
         let again = writer.entry_name("config", "..", Path::new("passwd"));
         assert_eq!(again, "config/_../2-passwd");
+    }
+
+    #[test]
+    fn a_secret_across_the_line_cut_is_masked_whole() {
+        let progress = Progress::Silent;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("bridge.log");
+        let padding = "p".repeat(MAX_LINE - 20);
+        std::fs::write(
+            &log,
+            format!("{padding} password=CanaryAcrossTheCut42 end\n"),
+        )
+        .unwrap();
+        let zip = dir.path().join("p.zip");
+        let mut writer = Writer::create(&zip, &progress).unwrap();
+        let named = super::super::collect::NamedLog {
+            target: "t".to_owned(),
+            path: log.clone(),
+            named_by: log,
+        };
+        let tail = TailOptions {
+            max_bytes: 1 << 20,
+            since: None,
+        };
+        writer.add_logs(&[named], &tail).unwrap();
+        writer.finish(&zip).unwrap();
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+        let mut copied = String::new();
+        std::io::Read::read_to_string(
+            &mut archive.by_name("logs/t/bridge.log").unwrap(),
+            &mut copied,
+        )
+        .unwrap();
+        assert_eq!(copied.len(), MAX_LINE + 1, "cut at the limit");
+        assert!(
+            !copied.contains("CanaryAcross"),
+            "{}",
+            &copied[MAX_LINE - 40..]
+        );
     }
 
     #[test]

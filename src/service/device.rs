@@ -106,6 +106,8 @@ pub async fn open(
     }
     let reuse = known.clone().filter(|_| store_exists);
     let (session, fresh) = session(config, homeserver, versions, reuse.as_ref()).await?;
+    // The device's token is a secret the doctor holds: every output hunts it.
+    crate::shared::redact::remember([session.tokens.access_token.clone()]);
     let device_id = session.meta.device_id.clone();
     // Recorded before the crypto store is opened: a token that is not
     // recorded could never be reused nor logged out.
