@@ -36,6 +36,9 @@ const NOT_SECRETS: &[&str] = &[
 struct Hunt {
     values: BTreeSet<String>,
     automaton: Option<Arc<AhoCorasick>>,
+    /// Values were added since the automaton was built: it is built again
+    /// on the next hunt, once, however many files were read meanwhile.
+    stale: bool,
 }
 
 /// The process's hunt. Unit tests run one to a thread, each with a hunt of
@@ -69,16 +72,35 @@ pub fn remember<I: IntoIterator<Item = String>>(values: I) {
         {
             return;
         }
-        let Ok(mut hunt) = lock.write() else { return };
-        hunt.values.extend(new);
-        let forms: BTreeSet<String> = hunt.values.iter().flat_map(|v| forms(v)).collect();
-        // Leftmost-longest masks a whole encoded form, not a part of it.
-        hunt.automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&forms)
-            .ok()
-            .map(Arc::new);
+        if let Ok(mut hunt) = lock.write() {
+            hunt.values.extend(new);
+            hunt.stale = true;
+        }
     });
+}
+
+/// The automaton over every form of every value, built again when values
+/// came since.
+fn automaton() -> Option<Arc<AhoCorasick>> {
+    with_registry(|lock| {
+        if let Ok(hunt) = lock.read()
+            && !hunt.stale
+        {
+            return hunt.automaton.clone();
+        }
+        let mut hunt = lock.write().ok()?;
+        if hunt.stale {
+            let forms: BTreeSet<String> = hunt.values.iter().flat_map(|v| forms(v)).collect();
+            // Leftmost-longest masks a whole encoded form, not a part of it.
+            hunt.automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&forms)
+                .ok()
+                .map(Arc::new);
+            hunt.stale = false;
+        }
+        hunt.automaton.clone()
+    })
 }
 
 /// Every form of one secret as it may stand in a line.
@@ -166,7 +188,7 @@ fn base64_core(engine: &impl Engine, value: &str, offset: usize) -> Option<Strin
 /// `text` with every known secret, in any of its forms, masked; `None` when
 /// it holds none.
 pub fn apply(text: &str) -> Option<String> {
-    let automaton = with_registry(|lock| lock.read().ok()?.automaton.clone())?;
+    let automaton = automaton()?;
     if !automaton.is_match(text) {
         return None;
     }
