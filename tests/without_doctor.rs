@@ -264,3 +264,92 @@ fn a_config_with_regenerated_tokens_is_found_and_named_the_mismatch() {
     assert_eq!(mismatch["status"], "fail", "{mismatch}");
     assert!(fails_of(&report, "telegram").contains(&"tokens.mismatch".to_owned()));
 }
+
+/// Debian's and Element's packages: `server_name` and the registrations
+/// only in `conf.d/`, Synapse started with both `--config-path`s. Running,
+/// the doctor takes the process's own arguments; stopped, the `conf.d/`
+/// beside the file. A healthy bridge is clean; a planted fault is named.
+#[test]
+fn a_packaged_synapse_with_conf_d_is_read_as_synapse_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut bridge = TelegramBridge::prepare(&root.join("tg"), HOMESERVER_PLACEHOLDER);
+    let hs_dir = root.join("etc-matrix-synapse");
+    let mut heisenbridge = Heisenbridge::generate(&root.join("heisenbridge.yaml"));
+    let mut synapse = Synapse::start_debian(
+        &hs_dir,
+        &[&bridge.registration(), &heisenbridge.registration],
+    );
+    edit(&bridge.config(), HOMESERVER_PLACEHOLDER, &synapse.url());
+    bridge.start();
+    heisenbridge.start(&synapse, &root.join("heisenbridge.log"));
+    let hs = synapse.config_path.to_str().unwrap();
+    let check = || {
+        let out = doctor_in(root, &["check", "--homeserver", hs, "--format", "json"]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let conf_d = hs_dir.join("conf.d");
+    let expected_files = [
+        synapse.config_path.display().to_string(),
+        conf_d.join("appservices.yaml").display().to_string(),
+        conf_d.join("server_name.yaml").display().to_string(),
+    ];
+
+    let report = check();
+    assert_eq!(
+        report["homeserver"]["server_name"], "doctor.test",
+        "{report}"
+    );
+    assert_eq!(
+        report["homeserver"]["config_files"],
+        serde_json::json!(expected_files)
+    );
+    assert_eq!(target_ids(&report), ["telegram", "heisenbridge"]);
+    assert_eq!(
+        target(&report, "telegram")["config"],
+        bridge.config().display().to_string()
+    );
+    for id in ["telegram", "heisenbridge"] {
+        assert_eq!(fails_of(&report, id), Vec::<String>::new(), "{report}");
+        assert_eq!(
+            result(&report, id, "ping.connection_failed")["status"],
+            "pass",
+            "{report}"
+        );
+    }
+    let human = doctor_in(root, &["check", "--homeserver", hs]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains(&format!("config read from: {}", expected_files.join(", "))),
+        "{text}"
+    );
+
+    // A planted fault: the bridge's config gets another as_token.
+    let as_token = yaml_value(&bridge.registration(), "as_token");
+    edit(&bridge.config(), &as_token, "replaced-as-token-0d1e");
+    let report = check();
+    assert!(
+        fails_of(&report, "telegram").contains(&"tokens.mismatch".to_owned()),
+        "{report}"
+    );
+    assert_eq!(
+        fails_of(&report, "heisenbridge"),
+        Vec::<String>::new(),
+        "{report}"
+    );
+
+    // Synapse stopped: no process to ask, so the conf.d/ beside the file.
+    bridge.stop();
+    synapse.process.terminate();
+    let report = check();
+    assert_eq!(
+        report["homeserver"]["server_name"], "doctor.test",
+        "{report}"
+    );
+    assert_eq!(
+        report["homeserver"]["config_files"],
+        serde_json::json!(expected_files)
+    );
+    assert_eq!(target_ids(&report), ["telegram", "heisenbridge"]);
+}

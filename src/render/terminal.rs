@@ -53,6 +53,11 @@ pub fn report(report: &Report, verbose: bool, colour: bool) -> String {
             .map(|s| format!(", {s} {}", hs.version.clone().unwrap_or_default()))
             .unwrap_or_default()
     );
+    // A config split over files (conf.d, several --config-path) is named in
+    // full: a key the admin looks for may be in any of them.
+    if hs.config_files.len() > 1 {
+        let _ = writeln!(out, "  config read from: {}", hs.config_files.join(", "));
+    }
     diagnoses_block(&mut out, &marks, &report.diagnoses);
     for target in &report.targets {
         target_block(&mut out, &marks, report, target, verbose);

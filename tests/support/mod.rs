@@ -226,6 +226,9 @@ pub struct Synapse {
     pub dir: PathBuf,
     pub port: u16,
     pub config_path: PathBuf,
+    /// What Synapse is started with: `config_path` alone, or the Debian
+    /// package's `--config-path FILE --config-path conf.d/`.
+    pub config_args: Vec<PathBuf>,
 }
 
 impl Synapse {
@@ -245,9 +248,42 @@ impl Synapse {
 
     /// [`Synapse::start`] with `extra` appended to homeserver.yaml.
     pub fn start_with(dir: &Path, registrations: &[&Path], extra: &str) -> Synapse {
+        let (text, port) = Synapse::configure(dir, registrations);
+        let config_path = dir.join("homeserver.yaml");
+        std::fs::write(&config_path, format!("{text}{extra}")).unwrap();
+        Synapse::start_from(dir, port, vec![config_path])
+    }
+
+    /// Synapse as Debian's and Element's packages run it: `server_name` and
+    /// the registrations only in `conf.d/` files, started with
+    /// `--config-path homeserver.yaml --config-path conf.d/`.
+    pub fn start_debian(dir: &Path, registrations: &[&Path]) -> Synapse {
+        let (text, port) = Synapse::configure(dir, registrations);
+        let conf_d = dir.join("conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        let mut main = String::new();
+        for line in text.lines() {
+            let into = if line.starts_with("server_name:") {
+                Some("server_name.yaml")
+            } else if line.starts_with("app_service_config_files:") {
+                Some("appservices.yaml")
+            } else {
+                None
+            };
+            match into {
+                Some(file) => std::fs::write(conf_d.join(file), format!("{line}\n")).unwrap(),
+                None => main.push_str(&format!("{line}\n")),
+            }
+        }
+        let config_path = dir.join("homeserver.yaml");
+        std::fs::write(&config_path, main).unwrap();
+        Synapse::start_from(dir, port, vec![config_path, conf_d])
+    }
+
+    /// The test homeserver's config text (from the template) on a free port.
+    fn configure(dir: &Path, registrations: &[&Path]) -> (String, u16) {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
-        let config_path = dir.join("homeserver.yaml");
         let list: Vec<String> = registrations
             .iter()
             .map(|p| format!("'{}'", p.display()))
@@ -264,14 +300,18 @@ impl Synapse {
                 .replace("@REGISTRATIONS@", &format!("[{}]", list.join(", ")))
         };
         std::fs::write(dir.join("log.config"), fill("synapse-log.config.template")).unwrap();
-        std::fs::write(
-            &config_path,
-            format!("{}{extra}", fill("synapse-homeserver.yaml.template")),
-        )
-        .unwrap();
+        (fill("synapse-homeserver.yaml.template"), port)
+    }
+
+    /// Generates the keys and starts Synapse with `config_args`.
+    fn start_from(dir: &Path, port: u16, config_args: Vec<PathBuf>) -> Synapse {
         let status = Command::new(python())
-            .args(["-m", "synapse.app.homeserver", "-c"])
-            .arg(&config_path)
+            .args(["-m", "synapse.app.homeserver"])
+            .args(
+                config_args
+                    .iter()
+                    .flat_map(|p| [Path::new("--config-path"), p]),
+            )
             .arg("--generate-keys")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -279,20 +319,23 @@ impl Synapse {
             .unwrap();
         assert!(status.success(), "synapse --generate-keys failed");
         let mut synapse = Synapse {
-            process: Synapse::launch(dir, &config_path),
+            process: Synapse::launch(dir, &config_args),
             dir: dir.to_owned(),
             port,
-            config_path,
+            config_path: config_args[0].clone(),
+            config_args,
         };
         synapse.wait_until_up();
         synapse
     }
 
-    fn launch(dir: &Path, config_path: &Path) -> Process {
+    fn launch(dir: &Path, config_args: &[PathBuf]) -> Process {
         let mut command = Command::new(python());
-        command
-            .args(["-m", "synapse.app.homeserver", "-c"])
-            .arg(config_path);
+        command.args(["-m", "synapse.app.homeserver"]).args(
+            config_args
+                .iter()
+                .flat_map(|p| [Path::new("--config-path"), p]),
+        );
         spawn_logged(command, &dir.join("synapse.stdout"))
     }
 
@@ -308,7 +351,7 @@ impl Synapse {
     /// Stops Synapse and starts it again with the same config and port.
     pub fn restart(&mut self) {
         self.process.terminate();
-        self.process = Synapse::launch(&self.dir, &self.config_path);
+        self.process = Synapse::launch(&self.dir, &self.config_args);
         self.wait_until_up();
     }
 }
