@@ -3,7 +3,8 @@
 //! anything up. Each registration the homeserver loads is a target; its
 //! bridge config is the YAML file whose `appservice.as_token` equals the
 //! registration's, else one that names the same bridge (`appservice.id`, the
-//! bot's user name) with other tokens: the evidence the token checks need,
+//! bot's user name, the ghosts its users namespace claims) with other
+//! tokens: the evidence the token checks need,
 //! never a reason to drop it. Looked for in this order: the files given with
 //! `--bridge-config`, the registration's own folder, the folders a
 //! docker-compose file beside the homeserver config mounts, then where
@@ -225,6 +226,9 @@ struct Identity {
     as_token: Option<String>,
     id: Option<String>,
     bot: Option<String>,
+    /// The literal start of the bridge's ghost user names (`telegram_` of
+    /// `telegram_{userid}`), which the registration's users regex claims.
+    ghost_prefix: Option<String>,
 }
 
 impl Identity {
@@ -234,6 +238,10 @@ impl Identity {
             as_token: text("appservice.as_token"),
             id: text("appservice.id"),
             bot: text("appservice.bot_username").or_else(|| text("appservice.bot.username")),
+            ghost_prefix: text("bridge.username_template")
+                .or_else(|| text("appservice.username_template"))
+                .map(|template| template.split('{').next().unwrap_or_default().to_owned())
+                .filter(|prefix| prefix.len() >= MIN_NAME_LENGTH),
         };
         (identity.as_token.is_some() || identity.id.is_some() || identity.bot.is_some())
             .then_some(identity)
@@ -243,18 +251,66 @@ impl Identity {
         self.as_token.is_some() && self.as_token == registration.as_token
     }
 
-    /// The field that names the same bridge as `registration`, when the
-    /// tokens do not.
-    fn same_bridge(&self, registration: &Registration) -> Option<&'static str> {
+    /// What names the same bridge as `registration` when the tokens do
+    /// not, strongest first: its rank (0 is the id) and how it is said.
+    fn same_bridge(&self, registration: &Registration) -> Option<(u8, &'static str)> {
         let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
         if same(&self.id, &registration.id) {
-            Some("appservice.id")
+            Some((0, "appservice.id"))
         } else if same(&self.bot, &registration.sender_localpart) {
-            Some("bot's user name")
+            Some((1, "bot's user name"))
+        } else if self.claims_same_ghosts(registration) {
+            Some((
+                2,
+                "ghost user names, which the registration's users namespace claims",
+            ))
         } else {
             None
         }
     }
+
+    /// Whether the registration's users regexes claim the names this
+    /// config's template makes: one literal start extends the other.
+    fn claims_same_ghosts(&self, registration: &Registration) -> bool {
+        let Some(prefix) = &self.ghost_prefix else {
+            return false;
+        };
+        registration.namespaces.users.iter().any(|entry| {
+            let claimed = regex_literal_start(&entry.regex);
+            claimed.len() >= MIN_NAME_LENGTH
+                && (claimed.starts_with(prefix.as_str()) || prefix.starts_with(&claimed))
+        })
+    }
+}
+
+/// Shorter names and prefixes say too little to tie a config to a bridge.
+const MIN_NAME_LENGTH: usize = 3;
+
+/// The localpart a users regex starts with literally: `telegram_` of
+/// `@telegram_.*:example\\.org` (escapes read as the character they stand
+/// for, up to the first operator).
+fn regex_literal_start(regex: &str) -> String {
+    let mut literal = String::new();
+    let mut chars = regex
+        .trim_start_matches('^')
+        .trim_start_matches('@')
+        .chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) if !escaped.is_ascii_alphanumeric() => literal.push(escaped),
+                _ => break,
+            },
+            // These make the character before them optional.
+            '*' | '?' | '{' => {
+                literal.pop();
+                break;
+            }
+            '.' | '+' | '[' | '(' | '|' | '$' | ':' => break,
+            _ => literal.push(c),
+        }
+    }
+    literal
 }
 
 /// The YAML files each config was read from, remembered across
@@ -301,15 +357,17 @@ impl Search {
         {
             return Some((file.clone(), (*how).clone()));
         }
-        candidates.iter().find_map(|(file, how, identity)| {
-            let field = identity.same_bridge(registration)?;
-            (!self.matched.contains(file)).then(|| {
-                (
-                    file.clone(),
-                    format!("{how}, by its {field}; its as_token is not the registration's"),
-                )
+        let (file, how, (_, field)) = candidates
+            .iter()
+            .filter(|(file, _, _)| !self.matched.contains(file))
+            .filter_map(|(file, how, identity)| {
+                Some((file, how, identity.same_bridge(registration)?))
             })
-        })
+            .min_by_key(|(_, _, (rank, _))| *rank)?;
+        Some((
+            file.clone(),
+            format!("{how}, by its {field}; its as_token is not the registration's"),
+        ))
     }
 }
 
@@ -551,6 +609,53 @@ mod tests {
             "{:?}",
             found.config.bridges[0].found
         );
+    }
+
+    #[test]
+    fn a_renamed_bridge_with_other_tokens_is_found_by_the_ghosts_its_namespace_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("tg/registration.yaml");
+        write(
+            &registration,
+            &REGISTRATION.replace(
+                "namespaces: {}",
+                "namespaces:\n  users:\n    - regex: '@telegram_.*:example\\.org'\n      exclusive: true",
+            ),
+        );
+        // New tokens, another bot name, no id: only the ghosts tie it.
+        let config = CONFIG
+            .replace("AS-TOKEN", "NEW-AS")
+            .replace("telegrambot", "tgbot")
+            .replace(
+                "telegram:\n  api_id",
+                "bridge:\n  username_template: telegram_{userid}\ntelegram:\n  api_id",
+            );
+        write(&dir.path().join("tg/config.yaml"), &config);
+        let hs = homeserver(dir.path(), &[&registration]);
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let how = found.config.bridges[0].found.clone().unwrap_or_default();
+        assert!(how.contains("by its ghost user names"), "{how}");
+        // Another bridge's ghosts are not this one's.
+        write(
+            &dir.path().join("tg/config.yaml"),
+            &config.replace("telegram_{userid}", "whatsapp_{userid}"),
+        );
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        assert_eq!(found.config.bridges[0].config, None);
+    }
+
+    #[test]
+    fn a_users_regex_starts_with_its_literal_localpart() {
+        for (regex, start) in [
+            ("@telegram_.*:example\\.org", "telegram_"),
+            ("^@signal_[a-z0-9-]+:x", "signal_"),
+            ("@wa\\_bot:x", "wa_bot"),
+            ("@discord_?.*", "discord"),
+            ("@.*", ""),
+            ("@irc\\d+", "irc"),
+        ] {
+            assert_eq!(regex_literal_start(regex), start, "{regex}");
+        }
     }
 
     #[test]
