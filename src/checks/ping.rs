@@ -4,7 +4,7 @@
 use super::{Check, Context, Verdict};
 use crate::facts::database::DatabaseState;
 use crate::facts::{Mode, TargetKind};
-use crate::matrix::Answer;
+use crate::matrix::{Answer, ConnectError};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -138,22 +138,51 @@ fn connection_failed(ctx: &Context) -> Verdict {
 }
 
 fn timeout(ctx: &Context) -> Verdict {
+    if let Some(verdict) = doctor_outwaited(ctx) {
+        return verdict;
+    }
     with_answer(
         ctx,
         "the appservice answers the homeserver in time",
         |answer| {
-            answer.errcode_is("M_CONNECTION_TIMEOUT").then(|| {
-            Verdict::fail("the homeserver's connection to the appservice timed out")
-                .detail(format!("The ping answered {}.", answer.summary()))
-                .evidence("field", "url")
-                .fix([
-                    format!("Check that nothing (firewall, wrong host in `url` = {}) swallows the connection.", url(ctx)),
-                    "Check that the bridge is not stuck (high load, a blocked database); its log shows whether requests arrive.".to_owned(),
-                ])
-                .faq(FAQ_ANCHOR)
-        })
+            answer
+                .errcode_is("M_CONNECTION_TIMEOUT")
+                .then(|| timed_out(ctx, format!("The ping answered {}.", answer.summary())))
         },
     )
+}
+
+/// The doctor's own ping request ran out of time while the homeserver
+/// answered the requests made beside it: the homeserver is waiting on the
+/// appservice, which took the connection and never answered (Synapse
+/// itself waits 60 s before it says so).
+fn doctor_outwaited(ctx: &Context) -> Option<Verdict> {
+    let live = ctx.target.live.as_ref()?;
+    let Some(Err(ConnectError::Timeout(_))) = &live.ping else {
+        return None;
+    };
+    let homeserver_answers = matches!(&live.whoami_sender, Some(Ok(_)));
+    homeserver_answers.then(|| {
+        timed_out(
+            ctx,
+            format!(
+                "The homeserver answered the doctor's other requests at once, but not its ping within {} s: it was still waiting for the appservice at {}, which accepted the connection and never answered.",
+                crate::facts::PROBE_TIMEOUT.as_secs(),
+                url(ctx)
+            ),
+        )
+    })
+}
+
+fn timed_out(ctx: &Context, detail: String) -> Verdict {
+    Verdict::fail("the homeserver's connection to the appservice timed out")
+        .detail(detail)
+        .evidence("field", "url")
+        .fix([
+            format!("Check that nothing (firewall, wrong host in `url` = {}) swallows the connection.", url(ctx)),
+            "Check that the bridge is not stuck (high load, a blocked database); its log shows whether requests arrive.".to_owned(),
+        ])
+        .faq(FAQ_ANCHOR)
 }
 
 /// The status the bridge answered the homeserver with, from `M_BAD_STATUS`.

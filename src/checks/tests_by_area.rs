@@ -662,6 +662,25 @@ fn ping_checks() {
         ),
         Status::Fail
     );
+    // The doctor's own request ran out while the homeserver answered the
+    // rest: the homeserver is still waiting on a hung appservice.
+    let mut outwaited = live_ping(answer(200, json!({})));
+    outwaited.ping = Some(Err(ConnectError::Timeout("operation timed out".into())));
+    let (state, finding) = run("ping.timeout", &bridge().live(outwaited.clone()).build());
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding
+            .detail
+            .contains("accepted the connection and never answered"),
+        "{}",
+        finding.detail
+    );
+    // A homeserver that answers nothing is not a hung appservice.
+    outwaited.whoami_sender = Some(Err(ConnectError::Timeout("operation timed out".into())));
+    assert_eq!(
+        status("ping.timeout", &bridge().live(outwaited).build()),
+        Status::Skip
+    );
     assert_eq!(
         status(
             "ping.bad_status",

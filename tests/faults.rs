@@ -1,0 +1,85 @@
+//! Faults of the world, on a real Synapse: an appservice that accepts the
+//! homeserver's connection and never answers (a hung bridge, a firewall
+//! that drops) is named `ping.timeout`, within the doctor's own timeout,
+//! and many of them cost one timeout, not one each.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+/// The doctor's probe timeout (`facts::PROBE_TIMEOUT`).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A socket that accepts every connection and never answers; the
+/// connections are held until the test ends.
+fn tarpit() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// A registration `id` at `url`, with tokens and a namespace of its own.
+fn registration(dir: &Path, id: &str, url: &str) -> PathBuf {
+    let path = dir.join(format!("{id}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "id: {id}\nurl: {url}\nas_token: as-{id}-3f9a1c\nhs_token: hs-{id}-3f9a1c\nsender_localpart: {id}bot\nnamespaces:\n  users:\n    - regex: '@{id}_.*:doctor\\.test'\n      exclusive: true\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn check(hs: &Path) -> (Value, Duration) {
+    let started = Instant::now();
+    let out = doctor(&["check", "--homeserver", hs.to_str().unwrap(), "--format", "json"]);
+    let took = started.elapsed();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (report, took)
+}
+
+#[test]
+fn hung_appservices_are_named_within_one_timeout_among_two_hundred() {
+    let dir = tempfile::tempdir().unwrap();
+    let regs = dir.path().join("registrations");
+    std::fs::create_dir_all(&regs).unwrap();
+    let hung = format!("http://127.0.0.1:{}", tarpit());
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let paths: Vec<PathBuf> = (0..200)
+        .map(|n| {
+            let url = if n % 4 == 0 { &hung } else { &closed };
+            registration(&regs, &format!("b{n:03}"), url)
+        })
+        .collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let synapse = Synapse::start(&dir.path().join("synapse"), &refs);
+
+    let (report, took) = check(&synapse.config_path);
+    assert!(took < 2 * TIMEOUT, "200 targets, 50 hung, took {took:?}");
+    let status = |id: &str, check: &str| result(&report, id, check)["status"].clone();
+    for n in 0..200 {
+        let id = format!("b{n:03}");
+        if n % 4 == 0 {
+            assert_eq!(status(&id, "ping.timeout"), "fail", "{id}");
+            let finding = result(&report, &id, "ping.timeout");
+            let detail = finding["detail"].as_str().unwrap();
+            assert!(detail.contains(&hung) && detail.contains("never answered"), "{finding}");
+        } else {
+            assert_eq!(status(&id, "ping.timeout"), "pass", "{id}");
+            assert_eq!(status(&id, "ping.connection_failed"), "fail", "{id}");
+        }
+    }
+}
