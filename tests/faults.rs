@@ -44,7 +44,13 @@ fn registration(dir: &Path, id: &str, url: &str) -> PathBuf {
 
 fn check(hs: &Path) -> (Value, Duration) {
     let started = Instant::now();
-    let out = doctor(&["check", "--homeserver", hs.to_str().unwrap(), "--format", "json"]);
+    let out = doctor(&[
+        "check",
+        "--homeserver",
+        hs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let took = started.elapsed();
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
@@ -76,10 +82,69 @@ fn hung_appservices_are_named_within_one_timeout_among_two_hundred() {
             assert_eq!(status(&id, "ping.timeout"), "fail", "{id}");
             let finding = result(&report, &id, "ping.timeout");
             let detail = finding["detail"].as_str().unwrap();
-            assert!(detail.contains(&hung) && detail.contains("never answered"), "{finding}");
+            assert!(
+                detail.contains(&hung) && detail.contains("never answered"),
+                "{finding}"
+            );
         } else {
             assert_eq!(status(&id, "ping.timeout"), "pass", "{id}");
             assert_eq!(status(&id, "ping.connection_failed"), "fail", "{id}");
         }
     }
+}
+
+/// A Synapse whose `notify_appservices_from_worker` names a worker that
+/// does not run makes no transaction at all: the appservice stays `up`
+/// with nothing pending. The events waiting past the appservice stream
+/// position say so once they have waited a minute.
+#[test]
+fn a_stopped_appservice_sender_is_named_from_the_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let registration = registration(
+        dir.path(),
+        "waiting",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    let synapse = Synapse::start_with(
+        &dir.path().join("synapse"),
+        &[&registration],
+        "notify_appservices_from_worker: appservice1\n",
+    );
+    register_user(&synapse, "alice", false);
+    let token = login(&synapse, "alice");
+    let client = blocking::client();
+    let room = client
+        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+        .bearer(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    client
+        .put(&format!(
+            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/1",
+            synapse.url()
+        ))
+        .bearer(&token)
+        .json(&serde_json::json!({"msgtype": "m.text", "body": "for @waiting_bob"}))
+        .send()
+        .unwrap();
+
+    // At once: a sender a few seconds behind is only busy.
+    let (report, _) = check(&synapse.config_path);
+    assert_eq!(
+        result(&report, "waiting", "delivery.stalled")["status"],
+        "pass",
+        "{report}"
+    );
+
+    std::thread::sleep(Duration::from_secs(62));
+    let (report, _) = check(&synapse.config_path);
+    let stalled = result(&report, "waiting", "delivery.stalled");
+    assert_eq!(stalled["status"], "fail", "{stalled}");
+    let detail = stalled["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the worker `appservice1`") && detail.contains("event(s) wait"),
+        "{detail}"
+    );
 }

@@ -2,6 +2,7 @@
 
 use super::{Check, Context, Verdict};
 use crate::facts::DeliveryProbe;
+use crate::facts::database::{BACKLOG_COUNT_LIMIT, Backlog};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -94,7 +95,7 @@ fn stalled(ctx: &Context) -> Verdict {
     let Some(id) = ctx.target.appservice_id() else {
         return Verdict::skip("the registration has no id");
     };
-    let states = match &ctx.facts.homeserver.delivery {
+    let delivery = match &ctx.facts.homeserver.delivery {
         None => {
             return Verdict::skip(
                 "needs the homeserver config with its database to read the delivery state",
@@ -105,9 +106,12 @@ fn stalled(ctx: &Context) -> Verdict {
                 "the homeserver's database could not be read: {error}"
             ));
         }
-        Some(Ok(states)) => states,
+        Some(Ok(delivery)) => delivery,
     };
-    let Some(state) = states.get(id).filter(|s| s.down && s.pending > 0) else {
+    if let Some(verdict) = backlog_stalled(ctx, delivery.backlog.as_ref()) {
+        return verdict;
+    }
+    let Some(state) = delivery.states.get(id).filter(|s| s.down && s.pending > 0) else {
         return Verdict::pass(
             "the homeserver has no failing deliveries on record for this appservice",
         );
@@ -119,4 +123,53 @@ fn stalled(ctx: &Context) -> Verdict {
         ))
         .evidence("pending_transactions", state.pending)
         .fix(STALLED_FIX)
+}
+
+/// Events wait this long for the appservice sender before it is stalled:
+/// a busy sender is seconds behind, a stopped one never catches up.
+const BACKLOG_GRACE_MS: i64 = 60_000;
+
+/// The appservice sender stopped going through events: nothing is even
+/// made into a transaction, so the appservice state stays `up` with
+/// nothing pending while no bridge receives anything.
+fn backlog_stalled(ctx: &Context, backlog: Option<&Backlog>) -> Option<Verdict> {
+    let backlog = backlog.filter(|b| b.waiting > 0)?;
+    let waited_ms = backlog.oldest_waited_ms?;
+    if waited_ms < BACKLOG_GRACE_MS {
+        return None;
+    }
+    let sender = match ctx
+        .facts
+        .homeserver
+        .config
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+    {
+        Some(hs) => match &hs.appservice_worker {
+            Some(worker) => format!(
+                "the worker `{worker}` (`notify_appservices_from_worker` in {})",
+                hs.path.display()
+            ),
+            None => "the homeserver's main process".to_owned(),
+        },
+        None => "the homeserver's appservice sender".to_owned(),
+    };
+    let count = if backlog.waiting >= BACKLOG_COUNT_LIMIT {
+        format!("{BACKLOG_COUNT_LIMIT} or more")
+    } else {
+        backlog.waiting.to_string()
+    };
+    Some(
+        Verdict::fail("events wait for the homeserver's appservice sender, which does not go through them")
+            .detail(format!(
+                "{count} event(s) wait past the appservice stream position in the homeserver's database, the oldest for {} s. {sender} hands events to every appservice; while it stands still no transaction is made, so the appservice looks `up` with nothing pending and receives nothing.",
+                waited_ms / 1000
+            ))
+            .evidence("waiting_events", backlog.waiting)
+            .evidence("oldest_waiting_seconds", waited_ms / 1000)
+            .fix([
+                format!("Check that {sender} runs and is connected to the main process (Redis replication for workers); its log shows errors."),
+                "If `notify_appservices_from_worker` names a worker that is not running, start it, or remove the option so the main process sends transactions; restart the homeserver.".to_owned(),
+            ])
+    )
 }

@@ -1312,7 +1312,10 @@ fn stalled_delivery_from_the_probe_or_the_homeserver_database() {
     let with_state = |down: bool, pending: i64| {
         let mut facts = bridge().build();
         let state = crate::facts::database::DeliveryState { down, pending };
-        facts.homeserver.delivery = Some(Ok([("telegram".to_owned(), state)].into()));
+        facts.homeserver.delivery = Some(Ok(crate::facts::database::Delivery {
+            states: [("telegram".to_owned(), state)].into(),
+            backlog: None,
+        }));
         facts
     };
     let (state, finding) = run("delivery.stalled", &with_state(true, 3));
@@ -1335,6 +1338,30 @@ fn stalled_delivery_from_the_probe_or_the_homeserver_database() {
     let mut unreadable = bridge().build();
     unreadable.homeserver.delivery = Some(Err("permission denied".into()));
     assert_eq!(status("delivery.stalled", &unreadable), Status::Skip);
+
+    // The sender stopped: the state is `up`, nothing pending, events wait.
+    let waiting = |waiting: i64, waited_ms: i64| {
+        let mut facts = with_state(false, 0);
+        if let Some(Ok(delivery)) = &mut facts.homeserver.delivery {
+            delivery.backlog = Some(crate::facts::database::Backlog {
+                waiting,
+                oldest_waited_ms: Some(waited_ms),
+            });
+        }
+        facts
+    };
+    let (state, finding) = run("delivery.stalled", &waiting(7, 95_000));
+    assert_eq!(state, Status::Fail);
+    assert!(
+        finding.detail.contains("7 event(s)") && finding.detail.contains("95 s"),
+        "{}",
+        finding.detail
+    );
+    assert_eq!(
+        status("delivery.stalled", &waiting(7, 2_000)),
+        Status::Pass,
+        "a busy sender is seconds behind"
+    );
 }
 
 /// A mautrix-go bridgev2 config from the fixtures, filled in the way its

@@ -187,11 +187,34 @@ pub struct DeliveryState {
     pub pending: i64,
 }
 
+/// Events the homeserver has not yet handed to its appservice sender: those
+/// past `appservice_stream_position`, which the sender (the main process or
+/// `notify_appservices_from_worker`) moves on as it goes through them, for
+/// every appservice at once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Backlog {
+    /// Waiting events, counted up to [`BACKLOG_COUNT_LIMIT`].
+    pub waiting: i64,
+    /// How long the oldest waiting event has waited, in milliseconds, when
+    /// the homeserver's database was read.
+    pub oldest_waited_ms: Option<i64>,
+}
+
+/// Counting stops here: a stopped sender on a busy server leaves millions.
+pub const BACKLOG_COUNT_LIMIT: i64 = 10_000;
+
+/// Synapse's delivery record: each appservice's state by id, and the
+/// events its appservice sender has not reached.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delivery {
+    pub states: std::collections::HashMap<String, DeliveryState>,
+    /// `None` when the stream position could not be read (an older schema).
+    pub backlog: Option<Backlog>,
+}
+
 /// Each appservice's delivery state from Synapse's own database, opened
 /// read-only; errors are safe to show (no credentials).
-pub async fn delivery_states(
-    homeserver_uri: &str,
-) -> Result<std::collections::HashMap<String, DeliveryState>, String> {
+pub async fn delivery_states(homeserver_uri: &str) -> Result<Delivery, String> {
     let uri = read_only_uri(homeserver_uri, Path::new("/"))
         .ok_or_else(|| "not a SQLite or PostgreSQL database".to_owned())?;
     let mut connection = connect(&uri).await?;
@@ -215,8 +238,39 @@ pub async fn delivery_states(
         let id: String = row.try_get("as_id").map_err(|e| e.to_string())?;
         states.entry(id).or_default().pending = row.try_get("pending").unwrap_or_default();
     }
+    let backlog = backlog(&mut connection).await.ok();
     let _ = connection.close().await;
-    Ok(states)
+    Ok(Delivery { states, backlog })
+}
+
+/// The events past the appservice stream position (cheap on any size of
+/// `events`: its stream ordering is indexed, and counting is capped).
+async fn backlog(connection: &mut sqlx::AnyConnection) -> Result<Backlog, sqlx::Error> {
+    let position: i64 = sqlx::query("SELECT stream_ordering FROM appservice_stream_position")
+        .fetch_one(&mut *connection)
+        .await?
+        .try_get(0)?;
+    let oldest_received_ms = sqlx::query(
+        "SELECT received_ts FROM events WHERE stream_ordering > $1 ORDER BY stream_ordering LIMIT 1",
+    )
+    .bind(position)
+    .fetch_optional(&mut *connection)
+    .await?
+    .map(|row| row.try_get::<i64, _>(0))
+    .transpose()?;
+    let waiting: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE stream_ordering > $1 LIMIT $2) AS waiting",
+    )
+    .bind(position)
+    .bind(BACKLOG_COUNT_LIMIT)
+    .fetch_one(&mut *connection)
+    .await?
+    .try_get(0)?;
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    Ok(Backlog {
+        waiting,
+        oldest_waited_ms: oldest_received_ms.map(|received| now_ms as i64 - received),
+    })
 }
 
 #[cfg(test)]

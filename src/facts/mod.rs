@@ -105,8 +105,7 @@ pub struct HomeserverFacts {
     pub worker_names: Vec<String>,
     /// Each appservice's delivery state in the homeserver's database, by
     /// id; `None` when the homeserver config names no database.
-    pub delivery:
-        Option<Result<std::collections::HashMap<String, database::DeliveryState>, String>>,
+    pub delivery: Option<Result<database::Delivery, String>>,
 }
 
 impl HomeserverFacts {
