@@ -148,3 +148,70 @@ fn a_stopped_appservice_sender_is_named_from_the_event_stream() {
         "{detail}"
     );
 }
+
+/// A packet into a folder that fills up: exit 2, one line naming the folder
+/// and the reason, and nothing left behind. The folder is a 48 KiB tmpfs in
+/// a mount namespace of its own (`unshare -m`), so nothing outside sees it.
+#[test]
+fn a_full_disk_leaves_no_debris_and_one_plain_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // A bridge whose config holds its registration's tokens and names a log.
+    let registration = registration(root, "full", "http://127.0.0.1:2")
+        .display()
+        .to_string();
+    std::fs::write(
+        root.join("config.yaml"),
+        "homeserver:\n  address: http://127.0.0.1:1\n  domain: example.org\nappservice:\n  address: http://127.0.0.1:2\n  as_token: as-full-3f9a1c\n  hs_token: hs-full-3f9a1c\n  bot_username: fullbot\nlogging:\n  handlers:\n    file:\n      filename: ./bridge.log\n",
+    )
+    .unwrap();
+    // A log the zip cannot squeeze into 48 KiB: pseudo-random letters.
+    let mut seed = 0x2545_f491_u64;
+    let log: String = (0..20_000)
+        .map(|n| {
+            let letters: String = (0..60)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    char::from(b'a' + (seed % 26) as u8)
+                })
+                .collect();
+            format!(
+                "[2026-12-03 10:00:00,{:03}] [INFO@mau.x] {letters}\n",
+                n % 1000
+            )
+        })
+        .collect();
+    std::fs::write(root.join("bridge.log"), log).unwrap();
+    std::fs::write(
+        root.join("homeserver.yaml"),
+        format!("server_name: example.org\nlisteners:\n  - port: 1\n    type: http\n    resources: [{{names: [client]}}]\napp_service_config_files: ['{registration}']\n"),
+    )
+    .unwrap();
+    let full = root.join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=48k tmpfs {full} && {doctor} packet --homeserver {hs} -o {full}; echo \"exit=$?\"; ls -A {full}",
+        full = full.display(),
+        doctor = doctor_bin(),
+        hs = root.join("homeserver.yaml").display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "unshare: {stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "exit=2",
+        "an exit code and an empty folder:\n{stdout}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&full.display().to_string()) && stderr.contains("no space left"),
+        "{stderr}"
+    );
+}

@@ -87,15 +87,29 @@ impl Progress {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PacketError {
-    #[error(
-        "cannot write the packet to {path}: {source}. Check the folder exists and is writable (-o)."
-    )]
+    #[error("cannot write the packet into {folder}: {}", write_advice(source))]
     Write {
+        folder: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path} for the packet: {source}")]
+    Read {
         path: String,
         source: std::io::Error,
     },
     #[error("cannot write the zip: {0}")]
-    Zip(#[from] zip::result::ZipError),
+    Zip(zip::result::ZipError),
+}
+
+/// Why the packet could not be written, and what to do about it.
+fn write_advice(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "no space left on device. Free some space there, or write the packet elsewhere with -o."
+                .to_owned()
+        }
+        _ => format!("{error}. Check the folder exists and is writable (-o)."),
+    }
 }
 
 pub struct Built {

@@ -22,16 +22,104 @@ const MAX_LINE: usize = 16 * 1024;
 /// Per log file, redactions listed one by one before they are summed up.
 const MAX_LISTED_REDACTIONS: usize = 500;
 
-fn write_error(path: &str) -> impl FnOnce(std::io::Error) -> PacketError + '_ {
+/// A failure to write the packet, named by the folder it goes to.
+fn write_failure(folder: &Path) -> impl FnOnce(std::io::Error) -> PacketError + '_ {
     move |source| PacketError::Write {
-        path: path.to_owned(),
+        folder: folder.display().to_string(),
         source,
     }
 }
 
+fn zip_failure(folder: &Path) -> impl FnOnce(zip::result::ZipError) -> PacketError + '_ {
+    move |error| match error {
+        zip::result::ZipError::Io(source) => write_failure(folder)(source),
+        other => PacketError::Zip(other),
+    }
+}
+
+/// The zip's file, which remembers its first failure. After it, writes and
+/// seeks pretend to succeed (keeping a consistent position): the zip
+/// library finalises the archive again when it is dropped after an error,
+/// and prints to stderr when that fails too. The packet reports the first
+/// failure itself, and the file is deleted anyway.
+pub struct FirstFailure<W> {
+    inner: W,
+    failed: Option<std::io::ErrorKind>,
+    position: u64,
+    end: u64,
+}
+
+impl<W> FirstFailure<W> {
+    fn new(inner: W) -> FirstFailure<W> {
+        FirstFailure {
+            inner,
+            failed: None,
+            position: 0,
+            end: 0,
+        }
+    }
+
+    /// Where a pretended seek lands.
+    fn pretend_seek(&self, to: std::io::SeekFrom) -> u64 {
+        let offset = |base: u64, by: i64| base.saturating_add_signed(by);
+        match to {
+            std::io::SeekFrom::Start(at) => at,
+            std::io::SeekFrom::Current(by) => offset(self.position, by),
+            std::io::SeekFrom::End(by) => offset(self.end, by),
+        }
+    }
+
+    fn moved_to(&mut self, position: u64) -> u64 {
+        self.position = position;
+        self.end = self.end.max(position);
+        position
+    }
+}
+
+impl<W: Write> Write for FirstFailure<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = match self.failed {
+            Some(_) => buf.len(),
+            None => self
+                .inner
+                .write(buf)
+                .inspect_err(|e| self.failed = Some(e.kind()))?,
+        };
+        self.moved_to(self.position + written as u64);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.failed {
+            Some(_) => Ok(()),
+            None => self
+                .inner
+                .flush()
+                .inspect_err(|e| self.failed = Some(e.kind())),
+        }
+    }
+}
+
+impl<W: Seek> Seek for FirstFailure<W> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let position = match self.failed {
+            Some(_) => self.pretend_seek(to),
+            None => self
+                .inner
+                .seek(to)
+                .inspect_err(|e| self.failed = Some(e.kind()))?,
+        };
+        Ok(self.moved_to(position))
+    }
+}
+
+type ZipFile = FirstFailure<std::io::BufWriter<std::fs::File>>;
+
 /// The zip being written, with what the packet records about it.
 pub struct Writer<'p, W: Write + Seek> {
     zip: ZipWriter<W>,
+    /// Where the packet goes: what a failure to write names.
+    folder: PathBuf,
     pub redactions: Vec<Redaction>,
     pub warnings: Vec<String>,
     progress: &'p Progress,
@@ -43,15 +131,16 @@ pub struct Writer<'p, W: Write + Seek> {
     partial: tempfile::TempPath,
 }
 
-impl<'p> Writer<'p, std::io::BufWriter<std::fs::File>> {
+impl<'p> Writer<'p, ZipFile> {
     /// A zip to become `path`, written beside it first.
     pub fn create(path: &Path, progress: &'p Progress) -> Result<Self, PacketError> {
         let folder = private::folder_of(path);
         let file = private::new_file_in(folder, ".bridge_doctor_packet_")
-            .map_err(write_error(&folder.display().to_string()))?;
+            .map_err(write_failure(folder))?;
         let (file, partial) = file.into_parts();
         Ok(Writer {
-            zip: ZipWriter::new(std::io::BufWriter::new(file)),
+            zip: ZipWriter::new(FirstFailure::new(std::io::BufWriter::new(file))),
+            folder: folder.to_owned(),
             redactions: Vec::new(),
             warnings: Vec::new(),
             progress,
@@ -64,17 +153,24 @@ impl<'p> Writer<'p, std::io::BufWriter<std::fs::File>> {
     /// whatever is at `path` (a link there included) and never writes
     /// through it.
     pub fn finish(self, path: &Path) -> Result<(), PacketError> {
-        let name = path.display().to_string();
-        self.zip
-            .finish()?
+        let Writer {
+            zip,
+            folder,
+            partial,
+            ..
+        } = self;
+        let file = zip.finish().map_err(zip_failure(&folder))?;
+        if let Some(kind) = file.failed {
+            return Err(write_failure(&folder)(kind.into()));
+        }
+        file.inner
             .into_inner()
             .map_err(|e| e.into_error())
             .and_then(|file| file.sync_all())
-            .map_err(write_error(&name))?;
-        self.partial
+            .map_err(write_failure(&folder))?;
+        partial
             .persist(path)
-            .map_err(|e| e.error)
-            .map_err(write_error(&name))
+            .map_err(|e| write_failure(&folder)(e.error))
     }
 }
 
@@ -93,10 +189,12 @@ impl<W: Write + Seek> Writer<'_, W> {
 
     /// Adds text that is sanitised already (a config, by its structure).
     fn add_as_is(&mut self, name: &str, content: &str) -> Result<(), PacketError> {
-        self.zip.start_file(name, Self::options())?;
+        self.zip
+            .start_file(name, Self::options())
+            .map_err(zip_failure(&self.folder))?;
         self.zip
             .write_all(content.as_bytes())
-            .map_err(write_error(name))
+            .map_err(write_failure(&self.folder))
     }
 
     fn announce(&self, name: &str) {
@@ -176,7 +274,9 @@ impl<W: Write + Seek> Writer<'_, W> {
         let length = file.metadata().map_or(0, |m| m.len());
         let truncated = length > tail.max_bytes;
         self.announce(name);
-        self.zip.start_file(name, Self::options())?;
+        self.zip
+            .start_file(name, Self::options())
+            .map_err(zip_failure(&self.folder))?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         if truncated {
             // The tail starts mid-line: drop that partial line.
@@ -188,7 +288,7 @@ impl<W: Write + Seek> Writer<'_, W> {
             );
             self.zip
                 .write_all(note.as_bytes())
-                .map_err(write_error(name))?;
+                .map_err(write_failure(&self.folder))?;
         }
         let mut copy = LogCopy::new(name, tail.since.is_none());
         let bar = self.progress.bytes_bar(name, length.min(tail.max_bytes));
@@ -197,7 +297,10 @@ impl<W: Write + Seek> Writer<'_, W> {
             raw.clear();
             let read = reader
                 .read_until(b'\n', &mut raw)
-                .map_err(write_error(&path.display().to_string()))?;
+                .map_err(|source| PacketError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
             if read == 0 {
                 break;
             }
@@ -288,7 +391,7 @@ impl<'a> LogCopy<'a> {
             .zip
             .write_all(&clean.as_bytes()[..end])
             .and_then(|()| writer.zip.write_all(b"\n"))
-            .map_err(write_error(self.name))
+            .map_err(write_failure(&writer.folder))
     }
 
     fn finish<W: Write + Seek>(&self, writer: &mut Writer<'_, W>) {
