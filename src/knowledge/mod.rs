@@ -3,6 +3,7 @@
 //! `explain`, the `logs.*` checks and the chat `faq` command all read it.
 
 pub mod scan;
+pub mod timestamps;
 
 use std::sync::OnceLock;
 
