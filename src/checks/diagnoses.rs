@@ -336,6 +336,7 @@ mod tests {
             evidence,
             fix: vec![format!("{check} fix")],
             faq: None,
+            resolved_at: None,
         }
     }
 

@@ -3,22 +3,23 @@
 //! mention it. The ids come from the knowledge base, so a new entry in
 //! `kb/*.yaml` is a new check with no code.
 
-use super::{Context, Finding, Verdict};
+use super::{Context, Finding, Verdict, evidence};
+use crate::knowledge::scan::{EntryHits, MatchedLine};
 use crate::knowledge::{self, Entry, Level};
 
 fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
     let Some(logs) = &ctx.target.logs_scanned else {
         return Verdict::skip("no log configured for this target (bridges[].logs, homeserver.log)");
     };
-    let found = if entry.absent_from_log.is_empty() {
+    let entry_hits: Vec<&EntryHits> = if entry.absent_from_log.is_empty() {
         logs.hits
             .iter()
             .filter(|h| h.entry.id == entry.id)
-            .flat_map(|h| h.lines())
-            .collect::<Vec<_>>()
+            .collect()
     } else {
         Vec::new()
     };
+    let found: Vec<MatchedLine> = entry_hits.iter().flat_map(|h| h.lines()).collect();
     let no_debug = !entry.absent_from_log.is_empty() && !logs.files_without_debug.is_empty();
     if found.is_empty() && !no_debug {
         return Verdict::pass(format!(
@@ -27,8 +28,8 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
         ));
     }
     let verdict = match entry.level {
-        Level::Fail => Verdict::fail(entry.title.clone()),
         Level::Warn => Verdict::warn(entry.title.clone()),
+        Level::Fail | Level::Health => Verdict::fail(entry.title.clone()),
     };
     let verdict = if no_debug {
         verdict.detail(format!(
@@ -55,13 +56,16 @@ fn verdict(ctx: &Context, entry: &Entry) -> Verdict {
     if let Some(anchor) = &entry.faq {
         verdict = verdict.faq(anchor);
     }
-    verdict
+    let earliest = entry_hits.iter().filter_map(|h| h.earliest_ms).min();
+    let latest = entry_hits.iter().filter_map(|h| h.latest_ms).max();
+    evidence::judge(ctx, verdict, earliest, latest)
 }
 
 /// Every `logs.*` finding for one target, in knowledge-base order.
 pub fn findings(ctx: &Context) -> Vec<Finding> {
     knowledge::entries()
         .iter()
+        .filter(|entry| !entry.is_health())
         .filter(|entry| !entry.symptoms.is_empty() || !entry.absent_from_log.is_empty())
         .map(|entry| Finding::from_verdict(entry.check_id(), &ctx.target.id, verdict(ctx, entry)))
         .collect()

@@ -22,6 +22,7 @@ mod database;
 mod delivery;
 pub mod diagnoses;
 mod ephemeral;
+mod evidence;
 mod files;
 mod homeserver;
 mod logs;
@@ -34,6 +35,9 @@ mod tokens;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Nothing to fix: how the setup is, said so (first, so a target's
+    /// worst status is never `info` while anything passed).
+    Info,
     Pass,
     Warn,
     Fail,
@@ -44,6 +48,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Info => "info",
             Status::Pass => "pass",
             Status::Warn => "warn",
             Status::Fail => "fail",
@@ -65,6 +70,10 @@ pub struct Finding {
     pub fix: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faq: Option<String>,
+    /// When the problem stopped: the target's last proof of health (RFC
+    /// 3339), for a problem seen only in log lines older than it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
 }
 
 /// Evidence key of the log lines a finding quotes ([`Verdict::log_lines`]).
@@ -79,6 +88,7 @@ pub struct Verdict {
     pub evidence: Map<String, Value>,
     pub fix: Vec<String>,
     pub faq: Option<String>,
+    pub resolved_at: Option<String>,
 }
 
 impl Verdict {
@@ -90,6 +100,7 @@ impl Verdict {
             evidence: Map::new(),
             fix: Vec::new(),
             faq: None,
+            resolved_at: None,
         }
     }
 
@@ -104,6 +115,9 @@ impl Verdict {
     }
     pub fn warn(title: impl Into<String>) -> Verdict {
         Verdict::new(Status::Warn, title)
+    }
+    pub fn info(title: impl Into<String>) -> Verdict {
+        Verdict::new(Status::Info, title)
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Verdict {
@@ -208,6 +222,7 @@ impl Finding {
             evidence: verdict.evidence,
             fix: verdict.fix,
             faq: verdict.faq,
+            resolved_at: verdict.resolved_at,
         }
     }
 
@@ -237,6 +252,7 @@ pub struct Summary {
     pub fail: usize,
     pub skip: usize,
     pub error: usize,
+    pub info: usize,
 }
 
 impl Summary {
@@ -244,6 +260,7 @@ impl Summary {
         let mut summary = Summary::default();
         for finding in findings {
             *match finding.status {
+                Status::Info => &mut summary.info,
                 Status::Pass => &mut summary.pass,
                 Status::Warn => &mut summary.warn,
                 Status::Fail => &mut summary.fail,

@@ -287,9 +287,12 @@ fn backoff(ctx: &Context) -> Verdict {
     };
     // Synapse's delivery failures and retry scheduling, already recognised by
     // the knowledge-base scan and attributed to this appservice.
-    let lines: Vec<String> = hits
+    let failures: Vec<_> = hits
         .iter()
         .filter(|h| ["homeserver_backoff", "transactions_failing"].contains(&h.entry.id.as_str()))
+        .collect();
+    let lines: Vec<String> = failures
+        .iter()
         .flat_map(|h| h.lines())
         .map(|l| l.text.chars().take(300).collect())
         .collect();
@@ -297,12 +300,15 @@ fn backoff(ctx: &Context) -> Verdict {
         return Verdict::pass("the homeserver log shows no failed deliveries to this appservice");
     }
     let shown: Vec<String> = lines.iter().rev().take(5).rev().cloned().collect();
-    Verdict::fail("the homeserver failed to deliver to this appservice and is backing off")
+    let verdict = Verdict::fail("the homeserver failed to deliver to this appservice and is backing off")
         .log_lines(&format!("{} matching line(s) at the end of the homeserver log; the last ones:", lines.len()), &shown, shown.clone().into())
         .fix([
             "Fix what stops the homeserver from reaching the bridge (see the ping checks of this target).",
             "Then trigger a ping (restarting a current mautrix bridge does it, or `bridge-doctor check`): on Synapse 1.132 and later it resets the backoff at once.",
             "On older homeservers, wait for the next retry or restart the homeserver.",
         ])
-        .faq("why-is-the-bridge-bot-not-accepting-invites-or-not-receiving-messages-from-matrix")
+        .faq("why-is-the-bridge-bot-not-accepting-invites-or-not-receiving-messages-from-matrix");
+    let earliest = failures.iter().filter_map(|h| h.earliest_ms).min();
+    let latest = failures.iter().filter_map(|h| h.latest_ms).max();
+    super::evidence::judge(ctx, verdict, earliest, latest)
 }

@@ -1401,3 +1401,85 @@ fn a_healthy_bridgev2_config_fails_nothing() {
         );
     }
 }
+
+/// Log facts scanned from `log` (a bridge log), read at `read_at`.
+fn scanned(log: &str, read_at: &str) -> crate::facts::LogFacts {
+    let scanner = crate::knowledge::scan::Scanner::new();
+    let mut scan = scanner.new_scan();
+    scanner
+        .scan(log.as_bytes(), "bridge.log", &mut scan)
+        .unwrap();
+    crate::facts::LogFacts {
+        read_at_ms: crate::knowledge::timestamps::line_time(read_at).unwrap(),
+        hits: scan.all().cloned().collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn log_problems_older_than_the_last_proof_of_health_are_resolved() {
+    const REFUSED: &str =
+        "[2026-12-03 09:00:01,000] [ERROR@mau.as] MUnknownToken: Unknown access token\n";
+    const STARTED: &str = "[2026-12-03 09:00:06,000] [INFO@mau.init] Startup actions complete in 1.5 seconds, now running forever\n";
+    let judged = |log: &str, live: Option<LiveFacts>| {
+        let mut facts = bridge().build();
+        facts.targets[0].logs_scanned = Some(scanned(log, "2026-12-03T11:00:00Z"));
+        facts.targets[0].live = live;
+        super::run_all(&facts)
+            .into_iter()
+            .find(|f| f.check == "logs.as_token_rejected")
+            .map(|f| (f.status, f))
+            .unwrap()
+    };
+    // Refused, then started: the refusal is history, said with its time.
+    let (state, finding) = judged(&format!("{REFUSED}{STARTED}"), None);
+    assert_eq!(state, Status::Info);
+    assert!(finding.title.starts_with("resolved: "), "{}", finding.title);
+    assert!(
+        finding.detail.starts_with("Resolved: seen at 2026-12-03T"),
+        "{}",
+        finding.detail
+    );
+    assert!(
+        finding.detail.contains("none since the bridge started"),
+        "{}",
+        finding.detail
+    );
+    let resolved_at = finding.resolved_at.clone().unwrap();
+    assert_eq!(
+        crate::knowledge::timestamps::line_time(&resolved_at),
+        crate::knowledge::timestamps::line_time(STARTED)
+    );
+    // Still quoted apart, so it can be withheld.
+    assert!(finding.evidence.contains_key(super::LOG_LINES));
+    // Started, then refused again: current.
+    let again = REFUSED.replace("09:00:01", "09:00:09");
+    assert_eq!(judged(&format!("{STARTED}{again}"), None).0, Status::Fail);
+    // A ping that passes now is the newest proof; one that fails keeps it current.
+    let passing = live_ping(answer(200, json!({"duration_ms": 3})));
+    assert_eq!(
+        judged(&format!("{STARTED}{again}"), Some(passing)).0,
+        Status::Info
+    );
+    let failing = live_ping(answer(502, json!({"errcode": "M_CONNECTION_FAILED"})));
+    assert_eq!(
+        judged(&format!("{REFUSED}{STARTED}"), Some(failing)).0,
+        Status::Fail
+    );
+    // Came back after an earlier start and resolved again, within the hour.
+    let flapping = format!(
+        "{STARTED}{}{}",
+        REFUSED.replace("09:00:01", "10:30:00"),
+        STARTED.replace("09:00:06", "10:31:00")
+    );
+    assert_eq!(judged(&flapping, None).0, Status::Warn);
+    // Lines without a time are never taken for history.
+    assert_eq!(
+        judged(
+            &format!("MUnknownToken: Unknown access token\n{STARTED}"),
+            None
+        )
+        .0,
+        Status::Fail
+    );
+}

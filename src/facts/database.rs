@@ -266,10 +266,10 @@ async fn backlog(connection: &mut sqlx::AnyConnection) -> Result<Backlog, sqlx::
     .fetch_one(&mut *connection)
     .await?
     .try_get(0)?;
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let now_ms = crate::shared::now_ms();
     Ok(Backlog {
         waiting,
-        oldest_waited_ms: oldest_received_ms.map(|received| now_ms as i64 - received),
+        oldest_waited_ms: oldest_received_ms.map(|received| now_ms - received),
     })
 }
 

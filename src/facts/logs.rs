@@ -69,7 +69,10 @@ pub(super) fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
         if target.logs.is_empty() && homeserver.is_none() {
             continue;
         }
-        let mut facts = LogFacts::default();
+        let mut facts = LogFacts {
+            read_at_ms: crate::shared::now_ms(),
+            ..LogFacts::default()
+        };
         let mut scan = scanner.new_scan();
         let named_by = logs_named_by(config, target);
         for path in &target.logs {
@@ -77,7 +80,7 @@ pub(super) fn scan_logs(config: &Config, targets: &mut [TargetFacts]) {
                 .unreadable
                 .extend(scan_one(&scanner, &mut scan, path, named_by, window));
         }
-        facts.hits = scan.matched().cloned().collect();
+        facts.hits = scan.all().cloned().collect();
         facts.files_without_debug = scan.files_without_debug;
         if let Some((hs_scan, error)) = &homeserver {
             let id = target.appservice_id().unwrap_or_default().to_owned();

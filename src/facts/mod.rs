@@ -192,6 +192,10 @@ pub struct TargetFacts {
 /// log lines that mention it.
 #[derive(Debug, Default)]
 pub struct LogFacts {
+    /// When the logs were read (Unix milliseconds): the present their
+    /// lines' times are measured against.
+    pub read_at_ms: i64,
+    /// Problems and proofs of health (`Entry::is_health`).
     pub hits: Vec<EntryHits>,
     /// The homeserver log's hits that mention this target, apart (`ping.backoff`
     /// reads them): `None` when no homeserver log is configured.

@@ -16,6 +16,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("kb/bridge.yaml", include_str!("../../kb/bridge.yaml")),
     ("kb/synapse.yaml", include_str!("../../kb/synapse.yaml")),
     ("kb/general.yaml", include_str!("../../kb/general.yaml")),
+    ("kb/health.yaml", include_str!("../../kb/health.yaml")),
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -34,6 +35,10 @@ pub enum Level {
     #[default]
     Fail,
     Warn,
+    /// Not a problem: a line proving the bridge or the homeserver worked
+    /// when it was written (`kb/health.yaml`); problems older than it are
+    /// resolved.
+    Health,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -63,6 +68,11 @@ pub struct Entry {
 impl Entry {
     pub fn faq_url(&self) -> Option<String> {
         self.faq.as_ref().map(|anchor| format!("{FAQ}#{anchor}"))
+    }
+
+    /// A proof of health, not a problem: no check, never explained.
+    pub fn is_health(&self) -> bool {
+        self.level == Level::Health
     }
 
     /// The id of the check that reports this entry (`logs.<id>`).
@@ -105,6 +115,7 @@ pub fn search(query: &str) -> Vec<&'static Entry> {
     let wanted = words(query);
     let mut scored: Vec<(usize, &Entry)> = entries()
         .iter()
+        .filter(|entry| !entry.is_health())
         .map(|entry| {
             let title = words(&format!("{} {}", entry.title, entry.id.replace('_', " ")));
             let symptoms = words(
@@ -176,7 +187,9 @@ mod tests {
         assert_eq!(ids.len(), count, "duplicate entry id");
         for entry in &entries {
             assert!(
-                !entry.title.is_empty() && !entry.explanation.is_empty() && !entry.fix.is_empty(),
+                !entry.title.is_empty()
+                    && !entry.explanation.is_empty()
+                    && (entry.is_health() || !entry.fix.is_empty()),
                 "{}",
                 entry.id
             );

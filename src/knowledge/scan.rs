@@ -13,6 +13,7 @@ use memchr::{memchr, memmem, memrchr};
 use regex::Regex;
 use serde::Serialize;
 
+use crate::knowledge::timestamps::line_time;
 use crate::knowledge::{self, Entry};
 
 const CHUNK: usize = 1 << 20;
@@ -28,6 +29,21 @@ pub struct MatchedLine {
     pub number: u64,
     /// Redacted.
     pub text: String,
+    /// When it was written: its own time, else that of the nearest line
+    /// before it that has one (a traceback's lines inherit its header's).
+    #[serde(
+        rename = "at",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "as_rfc3339"
+    )]
+    pub time_ms: Option<i64>,
+}
+
+fn as_rfc3339<S: serde::Serializer>(time_ms: &Option<i64>, out: S) -> Result<S::Ok, S::Error> {
+    match time_ms {
+        Some(ms) => out.serialize_str(&crate::shared::rfc3339(ms.div_euclid(1000))),
+        None => out.serialize_none(),
+    }
 }
 
 /// What one entry matched, across every file scanned.
@@ -37,14 +53,33 @@ pub struct EntryHits {
     pub count: u64,
     first: Vec<MatchedLine>,
     last: VecDeque<MatchedLine>,
+    /// The times of the earliest and the latest matching line that had one,
+    /// over every match (not only the lines kept).
+    pub earliest_ms: Option<i64>,
+    pub latest_ms: Option<i64>,
 }
 
 impl EntryHits {
+    fn new(entry: &'static Entry) -> EntryHits {
+        EntryHits {
+            entry,
+            count: 0,
+            first: Vec::new(),
+            last: VecDeque::new(),
+            earliest_ms: None,
+            latest_ms: None,
+        }
+    }
+
     pub fn lines(&self) -> Vec<MatchedLine> {
         self.first.iter().chain(self.last.iter()).cloned().collect()
     }
 
     fn push(&mut self, line: MatchedLine) {
+        if let Some(time) = line.time_ms {
+            self.earliest_ms = Some(self.earliest_ms.map_or(time, |t| t.min(time)));
+            self.latest_ms = Some(self.latest_ms.map_or(time, |t| t.max(time)));
+        }
         self.count += 1;
         if self.first.len() < KEEP_FIRST {
             self.first.push(line);
@@ -66,26 +101,27 @@ pub struct Scan {
 }
 
 impl Scan {
-    /// Entries that matched, in knowledge-base order.
+    /// Problems that matched, in knowledge-base order.
     pub fn matched(&self) -> impl Iterator<Item = &EntryHits> {
+        self.all().filter(|hits| !hits.entry.is_health())
+    }
+
+    /// Every entry that matched, proofs of health too.
+    pub fn all(&self) -> impl Iterator<Item = &EntryHits> {
         self.hits.iter().flatten()
     }
 
-    /// Only the hits whose lines mention one of `needles` (a target's id or url).
+    /// Only the hits whose lines mention one of `needles` (a target's id or
+    /// url), proofs of health too.
     pub fn mentioning(&self, needles: &[&str]) -> Vec<EntryHits> {
-        self.matched()
+        self.all()
             .filter_map(|hits| {
-                let lines: Vec<MatchedLine> = hits
-                    .lines()
+                let mut mine = EntryHits::new(hits.entry);
+                hits.lines()
                     .into_iter()
                     .filter(|l| needles.iter().any(|n| !n.is_empty() && l.text.contains(n)))
-                    .collect();
-                (!lines.is_empty()).then(|| EntryHits {
-                    entry: hits.entry,
-                    count: lines.len() as u64,
-                    first: lines,
-                    last: VecDeque::new(),
-                })
+                    .for_each(|line| mine.push(line));
+                (mine.count > 0).then_some(mine)
             })
             .collect()
     }
@@ -161,7 +197,8 @@ impl Scanner {
         std::borrow::Cow::Borrowed(line)
     }
 
-    fn check_line(&self, raw: &[u8], file: &str, number: u64, scan: &mut Scan) {
+    /// Tests one line (`raw`, after the text `before` it in the chunk).
+    fn check_line(&self, before: &[u8], raw: &[u8], file: &str, number: u64, scan: &mut Scan) {
         let raw = &raw[..raw.len().min(MAX_LINE)];
         let line = String::from_utf8_lossy(raw);
         let line = line.trim_end_matches('\r');
@@ -177,16 +214,13 @@ impl Scanner {
                             && regex.as_ref().is_none_or(|r| r.is_match(&text))
                     });
             if matched {
-                let hits = scan.hits[index].get_or_insert_with(|| EntryHits {
-                    entry,
-                    count: 0,
-                    first: Vec::new(),
-                    last: VecDeque::new(),
-                });
+                let time_ms = line_time(line).or_else(|| time_before(before));
+                let hits = scan.hits[index].get_or_insert_with(|| EntryHits::new(entry));
                 hits.push(MatchedLine {
                     file: file.to_owned(),
                     number,
                     text: crate::shared::redact::line(line),
+                    time_ms,
                 });
             }
         }
@@ -234,7 +268,13 @@ impl Scanner {
                     memchr(b'\n', &chunk[hit.start()..]).map_or(chunk.len(), |i| hit.start() + i);
                 line_number += count_lines(&chunk[counted_to..line_start]);
                 counted_to = line_start;
-                self.check_line(&chunk[line_start..line_end], file, line_number, scan);
+                self.check_line(
+                    &chunk[..line_start],
+                    &chunk[line_start..line_end],
+                    file,
+                    line_number,
+                    scan,
+                );
                 done_to = line_end + 1;
             }
             line_number += count_lines(&chunk[counted_to..]);
@@ -251,6 +291,28 @@ impl Default for Scanner {
     fn default() -> Self {
         Scanner::new()
     }
+}
+
+/// Lines looked back at for a time a matching line lacks (a traceback, a
+/// JavaScript object printed over several lines).
+const TIME_LOOKBACK_LINES: usize = 40;
+
+/// The time of the nearest line at the end of `before` that carries one.
+fn time_before(before: &[u8]) -> Option<i64> {
+    let mut end = before.len();
+    for _ in 0..TIME_LOOKBACK_LINES {
+        if end == 0 {
+            return None;
+        }
+        let line_end = end - 1;
+        let start = memrchr(b'\n', &before[..line_end]).map_or(0, |i| i + 1);
+        let head = &before[start..line_end.min(start + 256)];
+        if let Some(time) = line_time(&String::from_utf8_lossy(head)) {
+            return Some(time);
+        }
+        end = start;
+    }
+    None
 }
 
 /// Newlines in `bytes`; written as a plain filter so the compiler vectorises it.
@@ -482,6 +544,18 @@ pub(crate) mod tests {
             "config_not_writable",
             "PermissionError: [Errno 13] Permission denied: '/data/config.yaml'",
         ),
+        (
+            "homeserver_recovered_appservice",
+            "2026-12-03 09:00:06,120 - synapse.appservice.scheduler - 418 - INFO - as-recoverer-telegram-0 - Successfully recovered application service AS ID telegram",
+        ),
+        (
+            "bridge_startup_complete",
+            "[2026-12-03 09:00:06,001] [INFO@mau.init] Startup actions complete in 1.52 seconds, now running forever",
+        ),
+        (
+            "bridge_reached_by_homeserver",
+            "[2026-12-03 09:00:06,300] [DEBUG@mau.bridge.matrix] Homeserver->bridge connection works, roundtrip time is 12 ms (txn ID: 1)",
+        ),
     ];
 
     #[test]
@@ -494,13 +568,31 @@ pub(crate) mod tests {
                 .iter()
                 .find(|(id, _)| *id == entry.id)
                 .unwrap_or_else(|| panic!("no sample for {}", entry.id));
-            let found = explain(sample);
+            let scanner = Scanner::new();
+            let mut scan = scanner.new_scan();
+            scanner.scan(sample.as_bytes(), "-", &mut scan).unwrap();
+            let found: Vec<&str> = scan.all().map(|h| h.entry.id.as_str()).collect();
             assert!(
-                found.contains(&entry.id),
+                found.contains(&entry.id.as_str()),
                 "{} did not match its sample: {found:?}",
                 entry.id
             );
+            // A proof of health is never explained as a problem.
+            assert_eq!(explain(sample).contains(&entry.id), !entry.is_health());
         }
+    }
+
+    #[test]
+    fn a_matching_line_carries_its_time_or_the_nearest_before_it() {
+        let text = "[2026-12-03 09:00:01,000] [ERROR@mau.as] Traceback (most recent call last):\n  File \"x.py\", line 1\nmautrix.errors.request.MUnknownToken: Unknown access token\n";
+        let scanner = Scanner::new();
+        let mut scan = scanner.new_scan();
+        scanner.scan(text.as_bytes(), "-", &mut scan).unwrap();
+        let hits = scan.matched().next().unwrap();
+        let header = crate::knowledge::timestamps::line_time("[2026-12-03 09:00:01,000]");
+        assert!(header.is_some());
+        assert_eq!(hits.lines()[0].time_ms, header);
+        assert_eq!((hits.earliest_ms, hits.latest_ms), (header, header));
     }
 
     #[test]
@@ -586,7 +678,7 @@ pub(crate) mod tests {
                 let scanner = Scanner::new();
                 let mut scan = scanner.new_scan();
                 scanner.scan(text.as_bytes(), "x.log", &mut scan).unwrap();
-                prop_assert!(scan.matched().any(|hits| hits.entry.id == entry), "{entry} not found");
+                prop_assert!(scan.all().any(|hits| hits.entry.id == entry), "{entry} not found");
             }
         }
     }

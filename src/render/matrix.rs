@@ -313,6 +313,7 @@ mod tests {
             evidence: Default::default(),
             fix: vec![],
             faq: None,
+            resolved_at: None,
         };
         let small = Report::new(&facts, vec![finding(Status::Pass, 0)]);
         assert_eq!(

@@ -25,6 +25,7 @@ impl Marks {
 
     fn of(&self, status: Status) -> String {
         match status {
+            Status::Info => self.paint("36", "[i]"),
             Status::Pass => self.paint("32", "[✓]"),
             Status::Warn => self.paint("33", "[!]"),
             Status::Fail => self.paint("31", "[✗]"),

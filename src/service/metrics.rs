@@ -173,6 +173,7 @@ mod tests {
             evidence: Default::default(),
             fix: Vec::new(),
             faq: None,
+            resolved_at: None,
         }
     }
 

@@ -19,3 +19,8 @@ pub fn rfc3339(unix: i64) -> String {
         })
         .unwrap_or_default()
 }
+
+/// The present, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
