@@ -16,8 +16,9 @@ const RECENT_MS: i64 = 60 * 60 * 1000;
 pub struct Proof {
     pub at_ms: i64,
     pub what: String,
-    /// The oldest proof of health in the logs, when there are several.
-    pub earliest_in_logs_ms: Option<i64>,
+    /// The times of the proofs of health the logs show (the first and
+    /// last ones, and those of the lines kept).
+    pub in_logs_ms: Vec<i64>,
 }
 
 /// The target's last proof of health; `None` when there is none, or when
@@ -30,13 +31,19 @@ pub fn last_proof(ctx: &Context) -> Option<Proof> {
         .chain(logs.homeserver_hits.iter().flatten().flatten())
         .filter(|hits| hits.entry.is_health())
         .collect();
-    let earliest_in_logs_ms = health.iter().filter_map(|h| h.earliest_ms).min();
+    let in_logs_ms: Vec<i64> = health
+        .iter()
+        .flat_map(|h| {
+            let kept = h.lines().into_iter().filter_map(|line| line.time_ms);
+            kept.chain(h.earliest_ms).chain(h.latest_ms)
+        })
+        .collect();
     let ping = ctx.target.live.as_ref().and_then(|live| live.ping.as_ref());
     match ping {
         Some(Ok(Some(answer))) if passed(answer) => Some(Proof {
             at_ms: logs.read_at_ms,
             what: "a ping through the homeserver passed just now".to_owned(),
-            earliest_in_logs_ms,
+            in_logs_ms,
         }),
         // A ping made that did not pass: the problem may well be current.
         Some(Ok(Some(_)) | Err(_)) => None,
@@ -46,7 +53,7 @@ pub fn last_proof(ctx: &Context) -> Option<Proof> {
             Some(Proof {
                 at_ms: newest.latest_ms?,
                 what: newest.entry.title.clone(),
-                earliest_in_logs_ms,
+                in_logs_ms,
             })
         }
     }
@@ -60,10 +67,10 @@ fn passed(answer: &Answer) -> bool {
             .is_some_and(|json| json.get("duration_ms").is_some())
 }
 
-/// `verdict`, built on log lines whose newest is `latest_ms`, as of now:
-/// unchanged when the lines are newer than the last proof of health (or
-/// have no time), else resolved: `info`, or `warn` when it came back after
-/// an earlier proof within the last hour.
+/// `verdict`, built on log lines written between `earliest_ms` and
+/// `latest_ms`, as of now: unchanged when the lines are newer than the last
+/// proof of health (or have no time), else resolved: `info`, or `warn` when
+/// it came back after an earlier proof of health within the last hour.
 pub fn judge(
     ctx: &Context,
     verdict: Verdict,
@@ -81,9 +88,12 @@ pub fn judge(
     if latest >= proof.at_ms {
         return verdict;
     }
+    // It came back: the problem was seen, then health, then the problem.
+    let first = earliest_ms.unwrap_or(latest);
     let came_back = proof
-        .earliest_in_logs_ms
-        .is_some_and(|first| first < latest);
+        .in_logs_ms
+        .iter()
+        .any(|&health| first < health && health < latest);
     let status = if came_back && logs.read_at_ms - latest < RECENT_MS {
         Status::Warn
     } else {

@@ -1466,13 +1466,21 @@ fn log_problems_older_than_the_last_proof_of_health_are_resolved() {
         judged(&format!("{REFUSED}{STARTED}"), Some(failing)).0,
         Status::Fail
     );
-    // Came back after an earlier start and resolved again, within the hour.
+    // Seen, resolved, seen again and resolved again within the hour: warn.
+    let later = |line: &str, at: &str| line.replace("09:00:01", at).replace("09:00:06", at);
     let flapping = format!(
-        "{STARTED}{}{}",
-        REFUSED.replace("09:00:01", "10:30:00"),
-        STARTED.replace("09:00:06", "10:31:00")
+        "{REFUSED}{STARTED}{}{}",
+        later(REFUSED, "10:30:00"),
+        later(STARTED, "10:31:00")
     );
     assert_eq!(judged(&flapping, None).0, Status::Warn);
+    // A bridge restarted once, failing only while it was down: info.
+    let restarted = format!(
+        "{STARTED}{}{}",
+        later(REFUSED, "10:30:00"),
+        later(STARTED, "10:31:00")
+    );
+    assert_eq!(judged(&restarted, None).0, Status::Info);
     // Lines without a time are never taken for history.
     assert_eq!(
         judged(
