@@ -462,11 +462,11 @@ fn explain_command(
     let scanner = Scanner::new();
     let mut scan = scanner.new_scan();
     let mut unreadable = 0;
-    if logs.is_empty() {
-        if let Err(err) = scanner.scan(std::io::stdin().lock(), "-", &mut scan) {
-            errln!("error: cannot read stdin: {err}");
-            return ExitCode::from(2);
-        }
+    if logs.is_empty()
+        && let Err(err) = scanner.scan(std::io::stdin().lock(), "-", &mut scan)
+    {
+        errln!("error: cannot read stdin: {err}");
+        return ExitCode::from(2);
     }
     for log in logs {
         let read = match log {
