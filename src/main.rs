@@ -469,20 +469,24 @@ fn explain_command(
         return ExitCode::from(2);
     }
     for log in logs {
-        let read = match log {
-            LogSource::File(path) => std::fs::File::open(path)
-                .and_then(|file| scanner.scan(file, &log.to_string(), &mut scan))
-                .map_err(|err| {
-                    format!(
-                        "cannot read {log}: {err}. Check the path and that this user may read it."
-                    )
-                }),
-            _ => bridge_doctor::facts::open_window(log, None, window, places).and_then(|w| {
-                scanner
-                    .scan(w.reader, &log.to_string(), &mut scan)
-                    .map_err(|err| format!("{log}: {err}"))
-            }),
+        // A file is read whole, as given; a unit or a container its window.
+        let window = if log.file().is_some() {
+            u64::MAX
+        } else {
+            window
         };
+        let read = bridge_doctor::facts::open_window(log, None, window, places)
+            .and_then(|opened| {
+                scanner
+                    .scan(opened.reader, &log.to_string(), &mut scan)
+                    .map_err(|err| format!("{log}: {err}"))
+            })
+            .map_err(|line| match log.file() {
+                Some(_) => {
+                    format!("cannot read {line}. Check the path and that this user may read it.")
+                }
+                None => line,
+            });
         if let Err(line) = read {
             errln!("error: {line}");
             unreadable += 1;

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::named::{Refused, open_named};
+use super::named::{Refused, may_read_journal, open_named};
 use super::{LogFacts, TargetFacts, docker_logs, journald};
 use crate::input::config::Config;
 use crate::input::log_source::{LogPlaces, LogSource};
@@ -22,8 +22,10 @@ pub struct Window {
 }
 
 /// Opens the last `window` bytes of a log. A log a config names
-/// (`named_by`) is read only as that config's owner could (`named.rs`);
-/// one the caller named itself (`explain`) as this user may. The error is
+/// (`named_by`) is read only as that config's owner could (`named.rs`: a
+/// file or a container's log by its permissions, a unit's journal when the
+/// owner may read the system journal); one the caller named itself
+/// (`explain`) as this user may. The error is
 /// the one line the report and `warnings.txt` show.
 pub fn open_window(
     source: &LogSource,
@@ -40,6 +42,9 @@ pub fn open_window(
     match source {
         LogSource::File(path) => open_tail(path, named_by, window).map_err(|err| err.to_string()),
         LogSource::Journald(unit) => {
+            if let Some(config) = named_by {
+                may_read_journal(&source.to_string(), config).map_err(|err| err.to_string())?;
+            }
             journald::read_window(unit, places, window).map(|w| text(w.text, w.cut))
         }
         LogSource::Docker(name) => {
@@ -63,7 +68,11 @@ fn open_tail(path: &Path, named_by: Option<&Path>, window: u64) -> Result<Window
     // The size of the file opened, not of whatever the path names now.
     let length = file.metadata().map_err(io_error)?.len();
     let start = length.saturating_sub(window);
-    file.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    // Only when cut: a pipe the caller names (`explain <(zcat log.gz)`)
+    // cannot seek, and is read whole.
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    }
     Ok(Window {
         reader: Box::new(file),
         length: length - start,
