@@ -14,10 +14,12 @@ use serde::Deserialize;
 
 use super::named::open_named;
 
-/// Rendered text per byte of json-file: the JSON around each line and its
-/// escapes take at most about half of it, so twice the window of file
-/// gives a full window of text.
+/// Bytes of json-file read per byte of the window: the JSON around each
+/// line (its stream and time) and the escapes take at most about half of
+/// it, so twice the window (and a little more, for a small window of
+/// short lines) gives a full window of text.
 const FILE_BYTES_PER_TEXT_BYTE: u64 = 2;
+const FILE_BYTES_SLACK: u64 = 64 * 1024;
 
 /// The rendered window (`<time> <text>` lines, oldest first) and whether
 /// older lines were left out.
@@ -46,15 +48,20 @@ pub fn read_window(
     let id = folder.file_name().unwrap_or_default().to_string_lossy();
     let current = folder.join(format!("{id}-json.log"));
     let rotated = folder.join(format!("{id}-json.log.1"));
-    let mut budget = window.saturating_mul(FILE_BYTES_PER_TEXT_BYTE);
-    let mut parts = Vec::new();
+    // Newest first: the current file, then the rotated one if the window
+    // reaches into it.
+    let mut tails = Vec::new();
+    let mut budget = window
+        .saturating_mul(FILE_BYTES_PER_TEXT_BYTE)
+        .saturating_add(FILE_BYTES_SLACK);
     let mut cut = false;
     for (path, required) in [(current, true), (rotated, false)] {
         match open(&path, named_by) {
             Ok(file) => {
-                let (part, whole) = tail(file, budget).map_err(|err| format!("{shown}: {err}"))?;
-                budget = budget.saturating_sub(part.len() as u64);
-                parts.push(part);
+                let tail = Tail::of(file, budget).map_err(|err| format!("{shown}: {err}"))?;
+                budget = budget.saturating_sub(tail.length);
+                let whole = tail.whole;
+                tails.push(tail);
                 if !whole {
                     cut = true;
                     break;
@@ -68,11 +75,12 @@ pub fn read_window(
             Err(_) => {}
         }
     }
-    let mut text = Vec::new();
-    for part in parts.iter().rev() {
-        render(part, &mut text);
+    let mut text = Rendered::new(window);
+    for tail in tails.into_iter().rev() {
+        text.render(tail.reader)
+            .map_err(|err| format!("{shown}: {err}"))?;
     }
-    Ok(keep_last(text, window, cut))
+    Ok(text.finish(cut))
 }
 
 fn open(path: &Path, named_by: Option<&Path>) -> Result<File, String> {
@@ -148,19 +156,30 @@ fn other_log_driver(folder: &Path) -> Option<String> {
     (!kind.is_empty() && kind != "json-file").then_some(kind)
 }
 
-/// The file's last `budget` bytes from the start of a line, and whether
-/// that is the whole file.
-fn tail(mut file: File, budget: u64) -> std::io::Result<(Vec<u8>, bool)> {
-    let length = file.metadata()?.len();
-    let start = length.saturating_sub(budget);
-    file.seek(SeekFrom::Start(start))?;
-    let mut reader = BufReader::new(file);
-    if start > 0 {
-        reader.read_until(b'\n', &mut Vec::new())?;
+/// A file's last `budget` bytes, from the start of a line.
+struct Tail {
+    reader: BufReader<File>,
+    /// How many bytes that is.
+    length: u64,
+    /// It is the whole file.
+    whole: bool,
+}
+
+impl Tail {
+    fn of(mut file: File, budget: u64) -> std::io::Result<Tail> {
+        let size = file.metadata()?.len();
+        let start = size.saturating_sub(budget);
+        file.seek(SeekFrom::Start(start))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        if start > 0 {
+            reader.read_until(b'\n', &mut Vec::new())?;
+        }
+        Ok(Tail {
+            reader,
+            length: size - start,
+            whole: start == 0,
+        })
     }
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes)?;
-    Ok((bytes, start == 0))
 }
 
 #[derive(Deserialize)]
@@ -171,51 +190,102 @@ struct Line<'a> {
     time: std::borrow::Cow<'a, str>,
 }
 
-/// json-file lines as `<time> <text>` lines, a split line joined under
-/// the time of its first part; a line that is not Docker's JSON is kept
-/// as it is.
-fn render(json_lines: &[u8], text: &mut Vec<u8>) {
-    let mut open_line = false;
-    for raw in json_lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let Ok(line) = serde_json::from_slice::<Line>(raw) else {
-            if open_line {
-                text.push(b'\n');
-                open_line = false;
-            }
-            text.extend_from_slice(raw);
-            text.push(b'\n');
-            continue;
-        };
-        if !open_line && !line.time.is_empty() {
-            text.extend_from_slice(line.time.as_bytes());
-            text.push(b' ');
-        }
-        let log = line.log.strip_suffix('\n');
-        text.extend_from_slice(log.unwrap_or(&line.log).trim_end_matches('\r').as_bytes());
-        open_line = log.is_none();
-        if !open_line {
-            text.push(b'\n');
-        }
-    }
-    if open_line {
-        text.push(b'\n');
-    }
+/// The text of json-file lines, `<time> <text>` each, kept to the last
+/// `window` bytes as it grows (trimmed once it is half a window over, so
+/// memory stays at one and a half windows and the trimming costs little).
+struct Rendered {
+    text: Vec<u8>,
+    window: usize,
+    /// The last line is a part of a split line: the next part continues it.
+    open_line: bool,
+    trimmed: bool,
 }
 
-/// The last `window` bytes of `text`, from the start of a line.
-fn keep_last(mut text: Vec<u8>, window: u64, cut: bool) -> ContainerWindow {
-    let excess = (text.len() as u64).saturating_sub(window) as usize;
-    if excess == 0 {
-        return ContainerWindow { text, cut };
+impl Rendered {
+    fn new(window: u64) -> Rendered {
+        Rendered {
+            text: Vec::new(),
+            window: usize::try_from(window).unwrap_or(usize::MAX),
+            open_line: false,
+            trimmed: false,
+        }
     }
-    let start = memchr::memchr(b'\n', &text[excess..]).map_or(text.len(), |i| excess + i + 1);
-    text.drain(..start);
-    ContainerWindow { text, cut: true }
+
+    /// Renders every line of `json_lines`: a split line is joined under
+    /// the time of its first part; a line that is not Docker's JSON is
+    /// kept as it is.
+    fn render(&mut self, mut json_lines: impl BufRead) -> std::io::Result<()> {
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            if json_lines.read_until(b'\n', &mut raw)? == 0 {
+                return Ok(());
+            }
+            match serde_json::from_slice::<Line>(&raw) {
+                Ok(line) => self.push(&line),
+                Err(_) => {
+                    self.close_line();
+                    self.text.extend_from_slice(raw.trim_ascii_end());
+                    self.text.push(b'\n');
+                }
+            }
+            if !self.open_line && self.text.len() > self.window.saturating_add(self.window / 2) {
+                self.keep_last();
+            }
+        }
+    }
+
+    fn push(&mut self, line: &Line) {
+        if !self.open_line && !line.time.is_empty() {
+            self.text.extend_from_slice(line.time.as_bytes());
+            self.text.push(b' ');
+        }
+        let log = line.log.strip_suffix('\n');
+        let part = log.unwrap_or(&line.log).trim_end_matches('\r');
+        self.text.extend_from_slice(part.as_bytes());
+        self.open_line = log.is_none();
+        if !self.open_line {
+            self.text.push(b'\n');
+        }
+    }
+
+    fn close_line(&mut self) {
+        if std::mem::take(&mut self.open_line) {
+            self.text.push(b'\n');
+        }
+    }
+
+    /// Drops all but the last `window` bytes, from the start of a line.
+    fn keep_last(&mut self) {
+        let excess = self.text.len().saturating_sub(self.window);
+        if excess == 0 {
+            return;
+        }
+        let start =
+            memchr::memchr(b'\n', &self.text[excess..]).map_or(self.text.len(), |i| excess + i + 1);
+        self.text.drain(..start);
+        self.trimmed = true;
+    }
+
+    fn finish(mut self, cut: bool) -> ContainerWindow {
+        self.close_line();
+        self.keep_last();
+        ContainerWindow {
+            cut: cut || self.trimmed,
+            text: self.text,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(json: &str, window: u64) -> ContainerWindow {
+        let mut text = Rendered::new(window);
+        text.render(json.as_bytes()).unwrap();
+        text.finish(false)
+    }
 
     #[test]
     fn split_lines_are_joined_under_their_first_time() {
@@ -226,19 +296,50 @@ mod tests {
             "\n",
             r#"{"log":"line\r\n","stream":"stderr","time":"2026-12-03T10:00:01.3Z"}"#,
             "\n",
+            "not json\n",
         );
-        let mut text = Vec::new();
-        render(json.as_bytes(), &mut text);
+        let window = rendered(json, 1 << 20);
         assert_eq!(
-            String::from_utf8(text).unwrap(),
-            "2026-12-03T10:00:00.1Z first \"quoted\"\n2026-12-03T10:00:01.2Z a long line\n"
+            String::from_utf8(window.text).unwrap(),
+            "2026-12-03T10:00:00.1Z first \"quoted\"\n2026-12-03T10:00:01.2Z a long line\nnot json\n"
         );
+        assert!(!window.cut);
     }
 
     #[test]
     fn the_window_keeps_whole_lines_from_the_end() {
-        let window = keep_last(b"one\ntwo\nthree\n".to_vec(), 8, false);
-        assert_eq!(window.text, b"three\n");
+        let json: String = ["one", "two", "three", "four"]
+            .iter()
+            .map(|text| format!("{{\"log\":\"{text}\\n\",\"time\":\"T\"}}\n"))
+            .collect();
+        let window = rendered(&json, 9);
+        assert_eq!(String::from_utf8(window.text).unwrap(), "T four\n");
+        assert!(window.cut);
+    }
+
+    #[test]
+    fn the_rotated_log_comes_first_when_the_window_reaches_into_it() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "0123456789abcdef";
+        let folder = root.path().join("containers").join(id);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("config.v2.json"), r#"{"Name":"/tg"}"#).unwrap();
+        let line = |text: &str| format!("{{\"log\":\"{text}\\n\",\"time\":\"T\"}}\n");
+        // A split line across the rotation is joined too.
+        let split = r#"{"log":"split ","time":"T"}"#;
+        let older = format!("{}{split}\n", line("older"));
+        std::fs::write(folder.join(format!("{id}-json.log.1")), older).unwrap();
+        let newer = format!("{}{}", line("line"), line("newer"));
+        std::fs::write(folder.join(format!("{id}-json.log")), newer).unwrap();
+        let window = read_window("tg", root.path(), None, 1 << 20).unwrap();
+        assert_eq!(
+            String::from_utf8(window.text).unwrap(),
+            "T older\nT split line\nT newer\n"
+        );
+        assert!(!window.cut);
+        // By id, as Docker's commands take it; a window of the newest only.
+        let window = read_window(&id[..12], root.path(), None, 8).unwrap();
+        assert_eq!(String::from_utf8(window.text).unwrap(), "T newer\n");
         assert!(window.cut);
     }
 }

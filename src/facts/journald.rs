@@ -8,11 +8,57 @@ use std::process::{Command, Stdio};
 
 use crate::input::log_source::LogPlaces;
 
-/// The rendered window (`<RFC 3339 time> <MESSAGE>` lines, oldest first)
-/// and whether older entries were left out.
+/// The rendered window (`<RFC 3339 time> <MESSAGE>` lines): kept newest
+/// first, as journalctl gives the entries, in one buffer, and read oldest
+/// first without a second copy.
 pub struct JournalWindow {
-    pub text: Vec<u8>,
+    text: Vec<u8>,
+    /// Where each entry starts in `text`, newest first.
+    starts: Vec<usize>,
+    /// Older entries were left out.
     pub cut: bool,
+    /// Entries not read yet; the next one is `starts[unread - 1]`.
+    unread: usize,
+    /// How much of that entry was read already.
+    read_of_entry: usize,
+}
+
+impl JournalWindow {
+    pub fn len(&self) -> u64 {
+        self.text.len() as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    fn finished(mut self, cut: bool) -> JournalWindow {
+        self.cut = cut;
+        self.unread = self.starts.len();
+        self
+    }
+}
+
+impl Read for JournalWindow {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < buffer.len() && self.unread > 0 {
+            let start = self.starts[self.unread - 1] + self.read_of_entry;
+            let end = self
+                .starts
+                .get(self.unread)
+                .map_or(self.text.len(), |&newer| newer);
+            let count = (end - start).min(buffer.len() - written);
+            buffer[written..written + count].copy_from_slice(&self.text[start..start + count]);
+            written += count;
+            self.read_of_entry += count;
+            if start + count == end {
+                self.unread -= 1;
+                self.read_of_entry = 0;
+            }
+        }
+        Ok(written)
+    }
 }
 
 /// The last `window` bytes of `unit`'s journal as lines; the error is the
@@ -41,13 +87,13 @@ pub fn read_window(unit: &str, places: &LogPlaces, window: u64) -> Result<Journa
     let complaint = stderr
         .and_then(|thread| thread.join().ok())
         .unwrap_or_default();
-    let newest_first = newest_first
+    let window = newest_first
         .map_err(|err| format!("journald:{unit}: reading journalctl's output: {err}"))?;
-    if newest_first.starts.is_empty() {
+    if window.is_empty() {
         let failed = status.is_ok_and(|s| !s.success()) && !complaint.trim().is_empty();
         return Err(no_entries(unit, places, failed.then_some(complaint.trim())));
     }
-    Ok(newest_first.oldest_first())
+    Ok(window)
 }
 
 fn journalctl(unit: &str, places: &LogPlaces) -> Command {
@@ -92,37 +138,16 @@ fn no_entries(unit: &str, places: &LogPlaces, complaint: Option<&str>) -> String
     }
 }
 
-/// Rendered entries, newest first, in one buffer.
-struct Entries {
-    text: Vec<u8>,
-    /// Where each entry starts in `text`.
-    starts: Vec<usize>,
-    cut: bool,
-}
-
-impl Entries {
-    fn oldest_first(self) -> JournalWindow {
-        let mut text = Vec::with_capacity(self.text.len());
-        let mut end = self.text.len();
-        for &start in self.starts.iter().rev() {
-            text.extend_from_slice(&self.text[start..end]);
-            end = start;
-        }
-        JournalWindow {
-            text,
-            cut: self.cut,
-        }
-    }
-}
-
 /// Reads export-format entries (`KEY=value` lines, or `KEY`, a 64-bit
 /// little-endian length and the raw bytes for binary values; a blank line
 /// ends an entry) until `window` bytes are rendered.
-fn read_entries(mut export: impl BufRead, window: u64) -> std::io::Result<Entries> {
-    let mut entries = Entries {
+fn read_entries(mut export: impl BufRead, window: u64) -> std::io::Result<JournalWindow> {
+    let mut entries = JournalWindow {
         text: Vec::new(),
         starts: Vec::new(),
         cut: false,
+        unread: 0,
+        read_of_entry: 0,
     };
     let mut clock = Clock::default();
     let mut time = None;
@@ -132,16 +157,15 @@ fn read_entries(mut export: impl BufRead, window: u64) -> std::io::Result<Entrie
     loop {
         line.clear();
         if export.read_until(b'\n', &mut line)? == 0 {
-            return Ok(entries);
+            return Ok(entries.finished(false));
         }
         if line == b"\n" {
             if std::mem::take(&mut has_message) {
                 entries.starts.push(entries.text.len());
                 clock.render(&mut entries.text, time.take(), &message);
             }
-            if entries.text.len() as u64 >= window {
-                entries.cut = true;
-                return Ok(entries);
+            if entries.len() >= window {
+                return Ok(entries.finished(true));
             }
             continue;
         }
@@ -245,11 +269,16 @@ mod tests {
             entry(1_764_760_000_000_001, b"first"),
         ]
         .concat();
-        let window = read_entries(export.as_slice(), 1 << 20)
-            .unwrap()
-            .oldest_first();
+        let mut window = read_entries(export.as_slice(), 1 << 20).unwrap();
+        let mut text = Vec::new();
+        // A small buffer reads across entries' ends too.
+        std::io::copy(
+            &mut std::io::BufReader::with_capacity(5, &mut window),
+            &mut text,
+        )
+        .unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&window.text),
+            String::from_utf8_lossy(&text),
             "2025-12-03T11:06:40.000001Z first\n\
              2025-12-03T11:06:41.500000Z second\nits traceback\n\
              2025-12-03T11:06:42.000000Z third \u{fffd}\n"
@@ -265,10 +294,11 @@ mod tests {
             entry(1, b"oldest"),
         ]
         .concat();
-        let window = read_entries(export.as_slice(), 20).unwrap().oldest_first();
-        let text = String::from_utf8(window.text).unwrap();
+        let mut window = read_entries(export.as_slice(), 20).unwrap();
+        assert!(window.cut);
+        let mut text = String::new();
+        window.read_to_string(&mut text).unwrap();
         assert!(text.ends_with(" newest line\n"), "{text}");
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(window.cut);
     }
 }

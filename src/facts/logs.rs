@@ -33,23 +33,28 @@ pub fn open_window(
     window: u64,
     places: &LogPlaces,
 ) -> Result<Window, String> {
-    let text = |text: Vec<u8>, cut| Window {
-        length: text.len() as u64,
-        reader: Box::new(std::io::Cursor::new(text)),
-        cut,
-        starts_mid_line: false,
-    };
     match source {
         LogSource::File(path) => open_tail(path, named_by, window).map_err(|err| err.to_string()),
         LogSource::Journald(unit) => {
             if let Some(config) = named_by {
                 may_read_journal(&source.to_string(), config).map_err(|err| err.to_string())?;
             }
-            journald::read_window(unit, places, window).map(|w| text(w.text, w.cut))
+            let journal = journald::read_window(unit, places, window)?;
+            Ok(Window {
+                length: journal.len(),
+                cut: journal.cut,
+                reader: Box::new(journal),
+                starts_mid_line: false,
+            })
         }
         LogSource::Docker(name) => {
-            docker_logs::read_window(name, &places.docker_root, named_by, window)
-                .map(|w| text(w.text, w.cut))
+            let container = docker_logs::read_window(name, &places.docker_root, named_by, window)?;
+            Ok(Window {
+                length: container.text.len() as u64,
+                cut: container.cut,
+                reader: Box::new(std::io::Cursor::new(container.text)),
+                starts_mid_line: false,
+            })
         }
     }
 }
