@@ -42,6 +42,23 @@ def timed(command):
     return min(times[1:])
 
 
+def own_peak(command):
+    """The doctor's own peak resident memory (VmHWM), polled while it runs:
+    GNU time would report journalctl's, whose mapped journal files count."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.005)
+    return peak
+
+
 if not os.path.isdir(journal):
     write_journal()
 size = os.path.getsize(log) / 1048576
@@ -53,6 +70,8 @@ journalctl = ["journalctl", "--directory", journal, "--unit", unit, "--reverse",
 export_time = timed(journalctl + ["--output=export", "--output-fields=MESSAGE"])
 cat_time = timed(journalctl + ["--output=cat"])
 json_time = timed(journalctl + ["--output=json", "--output-fields=MESSAGE"])
+short_time = timed(journalctl + ["--output=short-iso-precise"])
+peak_kb = own_peak([doctor, "explain", "--format", "json"] + window)
 print(f"text: {size:.0f} MiB in a file and in {journal_size:.0f} MiB of journal files")
 print(f"explain FILE                   : {file_time:.2f} s")
 print(f"explain --unit (50 MiB window) : {unit_time:.2f} s")
@@ -60,4 +79,6 @@ print(f"ratio unit/file: {unit_time / file_time:.2f} (goal: 1.0)")
 print(f"journalctl alone, export (what explain --unit reads): {export_time:.2f} s")
 print(f"journalctl alone, cat (no times, not enough)        : {cat_time:.2f} s")
 print(f"journalctl alone, json                              : {json_time:.2f} s")
+print(f"journalctl alone, short-iso-precise (host, identifier and indents to undo): {short_time:.2f} s")
 print(f"explain --unit beyond journalctl export: {unit_time - export_time:+.2f} s")
+print(f"explain --unit peak memory (the doctor's own): {peak_kb / 1024:.0f} MiB")

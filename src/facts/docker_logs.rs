@@ -204,7 +204,7 @@ struct Rendered {
 impl Rendered {
     fn new(window: u64) -> Rendered {
         Rendered {
-            text: Vec::new(),
+            text: super::logs::buffer_for(window.saturating_add(window / 2)),
             window: usize::try_from(window).unwrap_or(usize::MAX),
             open_line: false,
             trimmed: false,

@@ -143,7 +143,7 @@ fn no_entries(unit: &str, places: &LogPlaces, complaint: Option<&str>) -> String
 /// ends an entry) until `window` bytes are rendered.
 fn read_entries(mut export: impl BufRead, window: u64) -> std::io::Result<JournalWindow> {
     let mut entries = JournalWindow {
-        text: Vec::new(),
+        text: super::logs::buffer_for(window),
         starts: Vec::new(),
         cut: false,
         unread: 0,

@@ -59,6 +59,18 @@ pub fn open_window(
     }
 }
 
+/// A buffer for a window of `bytes` rendered in memory, reserved at once
+/// when the system grants it: growing by doubling would hold the old and
+/// the new buffer at once, twice the window. A few lines past the window
+/// fit in the reserve too.
+pub(super) fn buffer_for(bytes: u64) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    let wanted = usize::try_from(bytes.saturating_add(1 << 20)).unwrap_or(usize::MAX);
+    // Untouched, the reserve costs address space, not memory.
+    let _ = buffer.try_reserve_exact(wanted);
+    buffer
+}
+
 /// The file at `path` positioned at its last `window` bytes.
 fn open_tail(path: &Path, named_by: Option<&Path>, window: u64) -> Result<Window, Refused> {
     use std::io::{Seek, SeekFrom};
