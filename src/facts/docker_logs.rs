@@ -45,42 +45,46 @@ pub fn read_window(
             "{shown}: the container logs with Docker's `{driver}` driver, whose files the doctor cannot read: name its journal (journald:...) or a log file instead, or switch it to json-file"
         ));
     }
-    let id = folder.file_name().unwrap_or_default().to_string_lossy();
-    let current = folder.join(format!("{id}-json.log"));
-    let rotated = folder.join(format!("{id}-json.log.1"));
-    // Newest first: the current file, then the rotated one if the window
-    // reaches into it.
-    let mut tails = Vec::new();
-    let mut budget = window
-        .saturating_mul(FILE_BYTES_PER_TEXT_BYTE)
-        .saturating_add(FILE_BYTES_SLACK);
-    let mut cut = false;
-    for (path, required) in [(current, true), (rotated, false)] {
-        match open(&path, named_by) {
-            Ok(file) => {
-                let tail = Tail::of(file, budget).map_err(|err| format!("{shown}: {err}"))?;
-                budget = budget.saturating_sub(tail.length);
-                let whole = tail.whole;
-                tails.push(tail);
-                if !whole {
-                    cut = true;
-                    break;
-                }
-            }
-            Err(err) if required => {
-                return Err(format!(
-                    "{shown}: no json-file log: {err}: check that the container uses the json-file log driver (`docker inspect`)"
-                ));
-            }
-            Err(_) => {}
-        }
-    }
+    let (tails, cut) = tails(&folder, named_by, window).map_err(|why| format!("{shown}: {why}"))?;
     let mut text = Rendered::new(window);
     for tail in tails.into_iter().rev() {
         text.render(tail.reader)
             .map_err(|err| format!("{shown}: {err}"))?;
     }
     Ok(text.finish(cut))
+}
+
+/// The ends of the container's log files that hold its window, newest
+/// first: the current file, then the rotated one if the window reaches
+/// into it; and whether older lines are left out.
+fn tails(folder: &Path, named_by: Option<&Path>, window: u64) -> Result<(Vec<Tail>, bool), String> {
+    let id = folder.file_name().unwrap_or_default().to_string_lossy();
+    let current = folder.join(format!("{id}-json.log"));
+    let rotated = folder.join(format!("{id}-json.log.1"));
+    let mut tails = Vec::new();
+    let mut budget = window
+        .saturating_mul(FILE_BYTES_PER_TEXT_BYTE)
+        .saturating_add(FILE_BYTES_SLACK);
+    for (path, required) in [(current, true), (rotated, false)] {
+        match open(&path, named_by) {
+            Ok(file) => {
+                let tail = Tail::of(file, budget).map_err(|err| err.to_string())?;
+                budget = budget.saturating_sub(tail.length);
+                let whole = tail.whole;
+                tails.push(tail);
+                if !whole {
+                    return Ok((tails, true));
+                }
+            }
+            Err(err) if required => {
+                return Err(format!(
+                    "no json-file log: {err}: check that the container uses the json-file log driver (`docker inspect`)"
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok((tails, false))
 }
 
 fn open(path: &Path, named_by: Option<&Path>) -> Result<File, String> {
