@@ -469,25 +469,7 @@ fn explain_command(
         return ExitCode::from(2);
     }
     for log in logs {
-        // A file is read whole, as given; a unit or a container its window.
-        let window = if log.file().is_some() {
-            u64::MAX
-        } else {
-            window
-        };
-        let read = bridge_doctor::facts::open_window(log, None, window, places)
-            .and_then(|opened| {
-                scanner
-                    .scan(opened.reader, &log.to_string(), &mut scan)
-                    .map_err(|err| format!("{log}: {err}"))
-            })
-            .map_err(|line| match log.file() {
-                Some(_) => {
-                    format!("cannot read {line}. Check the path and that this user may read it.")
-                }
-                None => line,
-            });
-        if let Err(line) = read {
+        if let Err(line) = scan_log(&scanner, &mut scan, log, places, window) {
             errln!("error: {line}");
             unreadable += 1;
         }
@@ -505,6 +487,34 @@ fn explain_command(
         (true, 0) => ExitCode::SUCCESS,
         (true, _) => ExitCode::from(2),
     }
+}
+
+/// Scans one log `explain` was given: a file whole, as given; a unit or a
+/// container its recent `window`. The error is the line to show.
+fn scan_log(
+    scanner: &Scanner,
+    scan: &mut bridge_doctor::knowledge::scan::Scan,
+    log: &LogSource,
+    places: &LogPlaces,
+    window: u64,
+) -> Result<(), String> {
+    let window = if log.file().is_some() {
+        u64::MAX
+    } else {
+        window
+    };
+    bridge_doctor::facts::open_window(log, None, window, places)
+        .and_then(|opened| {
+            scanner
+                .scan(opened.reader, &log.to_string(), scan)
+                .map_err(|err| format!("{log}: {err}"))
+        })
+        .map_err(|line| match log.file() {
+            Some(_) => {
+                format!("cannot read {line}. Check the path and that this user may read it.")
+            }
+            None => line,
+        })
 }
 
 fn packet_command(
