@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use support::*;
 
@@ -22,65 +20,30 @@ const SYMPTOM: &str =
     "[ERROR@mau.mx] mautrix.errors.request.MUnknownToken: Invalid access token passed.";
 const JOURNAL_CANARY: &str = "CanaryJournalTok42";
 const DOCKER_CANARY: &str = "CanaryDockerTok77";
-/// 2025-12-03T11:06:40Z
-const START_MICROS: u64 = 1_764_760_000_000_000;
-
-/// One journal entry in the export format: `KEY=value` lines, a binary
-/// value as `KEY`, its 64-bit little-endian length and its bytes.
-fn export_entry(unit: &str, index: u64, message: &[u8]) -> Vec<u8> {
-    let mut entry = format!(
-        "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=matrix\n_SYSTEMD_UNIT={unit}\nSYSLOG_IDENTIFIER=bridge\n_PID=4242\n",
-        START_MICROS + index * 1_000_000,
-        index + 1
-    )
-    .into_bytes();
-    entry.extend_from_slice(b"MESSAGE\n");
-    entry.extend_from_slice(&(message.len() as u64).to_le_bytes());
-    entry.extend_from_slice(message);
-    entry.extend_from_slice(b"\n\n");
-    entry
-}
-
 /// A journal folder written by systemd-journal-remote: the bridge's unit
 /// with a healthy start, a non-UTF-8 line, the secret and the symptom, and
 /// another unit's noise that must not count.
-fn write_journal(dir: &Path) -> PathBuf {
+fn write_bridge_journal(dir: &Path) -> PathBuf {
     let journal = dir.join("journal");
-    std::fs::create_dir_all(&journal).unwrap();
-    let lines: [&[u8]; 4] = [
-        b"[2026-11-22 10:00:00,000] [INFO@mau.init] Initializing mautrix-telegram 0.15.3",
-        b"[2026-11-22 10:00:00,500] [DEBUG@mau.as] odd bytes \xff\xfe from a client",
-        format!("[2026-11-22 10:00:01,000] [DEBUG@mau.as.api] GET http://hs/_matrix/client/v3/sync?access_token={JOURNAL_CANARY}&since=s1").leak().as_bytes(),
-        format!("[2026-11-22 10:00:04,000] {SYMPTOM}").leak().as_bytes(),
-    ];
-    let mut export = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        export.extend(export_entry(UNIT, index as u64, line));
-    }
-    export.extend(export_entry(
-        "other.service",
-        9,
-        b"M_UNKNOWN_TOKEN from another unit",
-    ));
-    let mut remote = Command::new("/lib/systemd/systemd-journal-remote")
-        .arg(format!(
-            "--output={}",
-            journal.join("remote.journal").display()
-        ))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect(
-            "systemd-journal-remote (Debian's systemd-journal-remote; scripts/test.sh installs it)",
-        );
-    remote.stdin.take().unwrap().write_all(&export).unwrap();
-    let out = remote.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let secret = format!(
+        "[2026-11-22 10:00:01,000] [DEBUG@mau.as.api] GET http://hs/_matrix/client/v3/sync?access_token={JOURNAL_CANARY}&since=s1"
+    );
+    let symptom = format!("[2026-11-22 10:00:04,000] {SYMPTOM}");
+    write_journal(
+        &journal,
+        &[
+            (
+                UNIT,
+                b"[2026-11-22 10:00:00,000] [INFO@mau.init] Initializing mautrix-telegram 0.15.3",
+            ),
+            (
+                UNIT,
+                b"[2026-11-22 10:00:00,500] [DEBUG@mau.as] odd bytes \xff\xfe from a client",
+            ),
+            (UNIT, secret.as_bytes()),
+            (UNIT, symptom.as_bytes()),
+            ("other.service", b"M_UNKNOWN_TOKEN from another unit"),
+        ],
     );
     journal
 }
@@ -159,7 +122,7 @@ fn registration(dir: &Path, id: &str) -> PathBuf {
 /// only to Docker, each also naming a log that is not there.
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let journal = write_journal(dir.path());
+    let journal = write_bridge_journal(dir.path());
     let docker_root = write_docker_root(dir.path());
     let bridges = format!(
         "bridges:\n  - id: telegram\n    registration: {}\n    logs: [\"journald:{UNIT}\", \"journald:no-such-bridge.service\"]\n  - id: whatsapp\n    registration: {}\n    logs: [\"docker:{CONTAINER}\", \"docker:ghost\", \"docker:old-bridge\"]\n",
