@@ -8,6 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use support::*;
 
@@ -353,4 +354,37 @@ fn the_packet_holds_each_excerpt_redacted_and_warns_of_the_rest() {
         warnings.contains("docker:ghost: no container of that name"),
         "{warnings}"
     );
+}
+
+#[test]
+fn one_journal_file_is_read_and_a_missing_journalctl_is_one_line() {
+    let setup = setup();
+    let file = setup.journal.join("remote.journal");
+    let out = doctor(&[
+        "explain",
+        "--unit",
+        UNIT,
+        "--journal-dir",
+        file.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("as_token_rejected"), "{stdout}");
+    // No journalctl on the PATH: the unit is one line, the file is explained.
+    let log = setup.journal.join("bridge.log");
+    std::fs::write(&log, format!("{SYMPTOM}\n")).unwrap();
+    let out = Command::new(doctor_bin())
+        .args(["explain", "--unit", UNIT, log.to_str().unwrap()])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: journald:{UNIT}: journalctl is not installed here: run the doctor where the journal is, or name the unit's log file instead"
+        )
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as_token_rejected"));
 }
