@@ -2,7 +2,8 @@
 # Runs every test: unit tests, and the tests against a real Synapse, a real
 # mautrix-telegram (Python venv created once) and a real PostgreSQL server
 # (Debian's package, installed here when missing; each test starts its own
-# private cluster on a free loopback port), and systemd-analyze for the unit.
+# private cluster on a free loopback port), systemd-analyze for the unit, and
+# systemd-journal-remote for journal files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh >/dev/null
@@ -16,5 +17,12 @@ if ! command -v systemd-analyze >/dev/null; then
     echo "installing systemd-analyze from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >&2
+fi
+# systemd-journal-remote writes the real journal files tests/log_sources.rs
+# reads with journalctl.
+if [ ! -x /lib/systemd/systemd-journal-remote ] || ! command -v journalctl >/dev/null; then
+    echo "installing systemd-journal-remote from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote >&2
 fi
 cargo test --locked --all-targets

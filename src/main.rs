@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 use bridge_doctor::checks;
 use bridge_doctor::facts::{Facts, discover};
-use bridge_doctor::input::config::Config;
+use bridge_doctor::input::config::{Config, DEFAULT_LOG_WINDOW_BYTES};
+use bridge_doctor::input::log_source::{self, LogPlaces, LogSource};
 use bridge_doctor::knowledge::scan::{Explained, Scanner};
 use bridge_doctor::packet;
 use bridge_doctor::render::{self, report::Report};
@@ -38,6 +39,15 @@ struct Cli {
     /// The doctor's config file [default: config.yaml].
     #[arg(short, long, global = true)]
     config: Option<PathBuf>,
+    /// Where `journald:UNIT` logs are read: a journal folder (as
+    /// `journalctl --directory`) or one journal file [default: the
+    /// system's journal].
+    #[arg(long, global = true, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// Docker's data root, where `docker:NAME` logs are read
+    /// (containers/<id>/<id>-json.log).
+    #[arg(long, global = true, value_name = "DIR", default_value = log_source::DEFAULT_DOCKER_ROOT)]
+    docker_root: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -57,11 +67,18 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Name every known problem in log text (files, or stdin when none).
-    /// With -c, the secrets of the config and the files it names are masked
-    /// in the lines shown even where no rule would recognise them.
+    /// Name every known problem in log text (files, units' journals,
+    /// containers' logs, or stdin when none). With -c, the secrets of the
+    /// config and the files it names are masked in the lines shown even
+    /// where no rule would recognise them.
     Explain {
         files: Vec<PathBuf>,
+        /// The recent journal of this systemd unit (repeatable).
+        #[arg(long = "unit", value_name = "UNIT")]
+        units: Vec<String>,
+        /// The recent json-file log of this Docker container (repeatable).
+        #[arg(long = "container", value_name = "NAME")]
+        containers: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -163,23 +180,29 @@ const DEFAULT_CONFIG: &str = "config.yaml";
 /// The doctor's config. When the default one is missing (a first run), says
 /// what to run instead: exit code 2, as the doctor could not do its job. A
 /// config named with `-c` that is missing is an error naming it.
-fn load_config(path: &Path) -> Result<Config, ExitCode> {
+fn load_config(path: &Path, places: &LogPlaces) -> Result<Config, ExitCode> {
     if path == Path::new(DEFAULT_CONFIG) && !path.exists() {
         let homeservers = discover::homeserver_configs(&discover::usual_homeserver_configs());
         err!("{}", render::first_run::guidance(path, &homeservers));
         return Err(ExitCode::from(2));
     }
-    Config::load(path).map_err(|err| {
+    let mut config = Config::load(path).map_err(|err| {
         errln!("error: {err}");
         ExitCode::from(2)
-    })
+    })?;
+    config.log_places = places.clone();
+    Ok(config)
 }
 
 /// The config to check: the doctor's, or one made from the homeserver's.
-fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Config, ExitCode> {
+fn check_config(
+    config_path: &Path,
+    without_doctor: &WithoutDoctor,
+    places: &LogPlaces,
+) -> Result<Config, ExitCode> {
     let homeserver = &without_doctor.homeserver;
     if homeserver.is_empty() {
-        return load_config(config_path);
+        return load_config(config_path, places);
     }
     let roots: Vec<PathBuf> = discover::INSTALL_ROOTS.iter().map(PathBuf::from).collect();
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
@@ -187,7 +210,10 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
             for note in &found.notes {
                 errln!("note: {note}");
             }
-            Ok(found.config)
+            Ok(Config {
+                log_places: places.clone(),
+                ..found.config
+            })
         }
         Err(err) => {
             errln!(
@@ -206,12 +232,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let given_config = cli.config.clone();
     let config_path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let places = LogPlaces {
+        journal: cli.journal_dir,
+        docker_root: cli.docker_root,
+    };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run_command(&config_path),
+        Command::Run => run_command(&config_path, &places),
         Command::GenerateRegistration {
             registration,
             force,
-        } => generate_command(&config_path, registration, force),
+        } => generate_command(&config_path, &places, registration, force),
         Command::Check {
             bridges,
             format,
@@ -222,6 +252,7 @@ fn main() -> ExitCode {
         } => check_command(
             &config_path,
             &without_doctor,
+            &places,
             &bridges,
             CheckOutput {
                 format,
@@ -230,8 +261,18 @@ fn main() -> ExitCode {
             },
             offline,
         ),
-        Command::Explain { files, format } => match learn_secrets(given_config.as_deref()) {
-            Ok(()) => explain_command(&files, format),
+        Command::Explain {
+            files,
+            units,
+            containers,
+            format,
+        } => match learn_secrets(given_config.as_deref(), &places) {
+            Ok(window) => {
+                let mut logs: Vec<LogSource> = files.into_iter().map(LogSource::File).collect();
+                logs.extend(units.into_iter().map(LogSource::Journald));
+                logs.extend(containers.into_iter().map(LogSource::Docker));
+                explain_command(&logs, &places, window, format)
+            }
             Err(code) => code,
         },
         Command::Packet {
@@ -243,6 +284,7 @@ fn main() -> ExitCode {
         } => packet_command(
             &config_path,
             &without_doctor,
+            &places,
             packet::PacketOptions {
                 output,
                 note,
@@ -258,8 +300,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_command(config_path: &Path) -> ExitCode {
-    let config = match load_config(config_path) {
+fn run_command(config_path: &Path, places: &LogPlaces) -> ExitCode {
+    let config = match load_config(config_path, places) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -280,7 +322,12 @@ fn run_command(config_path: &Path) -> ExitCode {
     }
 }
 
-fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bool) -> ExitCode {
+fn generate_command(
+    config_path: &Path,
+    places: &LogPlaces,
+    registration: Option<PathBuf>,
+    force: bool,
+) -> ExitCode {
     if !config_path.exists() {
         return match generate::write_example_config(config_path) {
             Ok(()) => {
@@ -296,7 +343,7 @@ fn generate_command(config_path: &Path, registration: Option<PathBuf>, force: bo
             }
         };
     }
-    let config = match load_config(config_path) {
+    let config = match load_config(config_path, places) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -343,11 +390,13 @@ struct CheckOutput {
 fn check_command(
     config_path: &Path,
     without_doctor: &WithoutDoctor,
+    places: &LogPlaces,
     bridges: &[String],
     output: CheckOutput,
     offline: bool,
 ) -> ExitCode {
-    let loaded = check_config(config_path, without_doctor).and_then(|c| Ok((c, runtime()?)));
+    let loaded =
+        check_config(config_path, without_doctor, places).and_then(|c| Ok((c, runtime()?)));
     let (config, runtime) = match loaded {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -387,28 +436,45 @@ fn check_command(
 
 /// With `-c`, `explain` first reads the doctor's config and every file it
 /// names, so the secrets they hold are masked in the lines it quotes even
-/// where no rule would recognise them.
-fn learn_secrets(config: Option<&Path>) -> Result<(), ExitCode> {
-    if let Some(path) = config {
-        Facts::load(&load_config(path)?);
+/// where no rule would recognise them. The window of a unit's or a
+/// container's log: the config's `log_window_mib`, else the default.
+fn learn_secrets(config: Option<&Path>, places: &LogPlaces) -> Result<u64, ExitCode> {
+    match config {
+        Some(path) => {
+            let config = load_config(path, places)?;
+            Facts::load(&config);
+            Ok(config.log_window_bytes)
+        }
+        None => Ok(DEFAULT_LOG_WINDOW_BYTES),
     }
-    Ok(())
 }
 
-fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
+/// Explains the logs named (files whole, the recent `window` of units and
+/// containers), or stdin. A log that cannot be read is one line; the
+/// others are still explained. Exit 1 on a match, else 2 when a log could
+/// not be read.
+fn explain_command(
+    logs: &[LogSource],
+    places: &LogPlaces,
+    window: u64,
+    format: Format,
+) -> ExitCode {
     let scanner = Scanner::new();
     let mut scan = scanner.new_scan();
-    let result = if files.is_empty() {
-        scanner.scan(std::io::stdin().lock(), "-", &mut scan)
-    } else {
-        files.iter().try_for_each(|path| {
-            let file = std::fs::File::open(path)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            scanner.scan(file, &path.display().to_string(), &mut scan)
-        })
-    };
-    if let Err(err) = result {
-        errln!("error: cannot read {err}. Check the path and that this user may read it.");
+    let mut unreadable = 0;
+    if logs.is_empty()
+        && let Err(err) = scanner.scan(std::io::stdin().lock(), "-", &mut scan)
+    {
+        errln!("error: cannot read stdin: {err}");
+        return ExitCode::from(2);
+    }
+    for log in logs {
+        if let Err(line) = scan_log(&scanner, &mut scan, log, places, window) {
+            errln!("error: {line}");
+            unreadable += 1;
+        }
+    }
+    if unreadable > 0 && unreadable == logs.len() {
         return ExitCode::from(2);
     }
     let explained = Explained::from_scan(&scan);
@@ -416,15 +482,49 @@ fn explain_command(files: &[PathBuf], format: Format) -> ExitCode {
         Format::Json => outln!("{}", render::json::explained(&explained)),
         Format::Human => out!("{}", render::terminal::explained(&explained)),
     }
-    ExitCode::from(u8::from(!explained.matches.is_empty()))
+    match (explained.matches.is_empty(), unreadable) {
+        (false, _) => ExitCode::from(1),
+        (true, 0) => ExitCode::SUCCESS,
+        (true, _) => ExitCode::from(2),
+    }
+}
+
+/// Scans one log `explain` was given: a file whole, as given; a unit or a
+/// container its recent `window`. The error is the line to show.
+fn scan_log(
+    scanner: &Scanner,
+    scan: &mut bridge_doctor::knowledge::scan::Scan,
+    log: &LogSource,
+    places: &LogPlaces,
+    window: u64,
+) -> Result<(), String> {
+    let window = if log.file().is_some() {
+        u64::MAX
+    } else {
+        window
+    };
+    bridge_doctor::facts::open_window(log, None, window, places)
+        .and_then(|opened| {
+            scanner
+                .scan(opened.reader, &log.to_string(), scan)
+                .map_err(|err| format!("{log}: {err}"))
+        })
+        .map_err(|line| match log.file() {
+            Some(_) => {
+                format!("cannot read {line}. Check the path and that this user may read it.")
+            }
+            None => line,
+        })
 }
 
 fn packet_command(
     config_path: &Path,
     without_doctor: &WithoutDoctor,
+    places: &LogPlaces,
     options: packet::PacketOptions,
 ) -> ExitCode {
-    let loaded = check_config(config_path, without_doctor).and_then(|c| Ok((c, runtime()?)));
+    let loaded =
+        check_config(config_path, without_doctor, places).and_then(|c| Ok((c, runtime()?)));
     let (config, runtime) = match loaded {
         Ok(loaded) => loaded,
         Err(code) => return code,

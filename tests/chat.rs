@@ -248,6 +248,7 @@ fn files(events: &Value) -> usize {
 
 /// Marks the log line a user must not see in a `check` reply.
 const LOG_MARK: &str = "marker-line-7311";
+const JOURNAL_MARK: &str = "journal-line-5521";
 
 /// Who gets what: the admins' commands refused to a user, a packet asked
 /// for in a shared room sent only to the admin's direct chat, alerts only
@@ -269,18 +270,31 @@ fn only_admins_get_what_is_theirs() {
         format!("[2026-12-03 08:00:00,000] [ERROR@mau.as] Failed to ensure registered: M_EXCLUSIVE (HTTP 400): Invalid user localpart for this application service. {LOG_MARK}\n"),
     )
     .unwrap();
+    // And so does its unit's journal (the doctor run with --journal-dir).
+    let journal = root.join("journal");
+    let journal_line = format!(
+        "[2026-12-03 08:00:01,000] [ERROR@mau.as] Failed to ensure registered: M_EXCLUSIVE (HTTP 400): Invalid user localpart for this application service. {JOURNAL_MARK}"
+    );
+    write_journal(&journal, &[("telegram.service", journal_line.as_bytes())]);
     let registration = bridge.registration();
     let listed = format!("registration: {}\n", registration.display());
     edit(
         &doctor_config,
         &listed,
-        &format!("{listed}    logs: [{}]\n", log.display()),
+        &format!(
+            "{listed}    logs: [{}, \"journald:telegram.service\"]\n",
+            log.display()
+        ),
     );
     let synapse = bot_homeserver(root, &bridge, &doctor_config);
     for name in ["admin", "admin2", "user", "stranger"] {
         register_user(&synapse, name, false);
     }
-    let mut doctor = run_doctor(&doctor_config, &root.join("doctor.log"));
+    let mut doctor = run_doctor_with(
+        &doctor_config,
+        &root.join("doctor.log"),
+        &["--journal-dir", journal.to_str().unwrap()],
+    );
     let (results, _) = run_client(
         "trust_client.py",
         &synapse,
@@ -319,14 +333,17 @@ fn only_admins_get_what_is_theirs() {
         let report = check["org.bridge_doctor.report"].to_string();
         assert!(report.contains("logs.invalid_localpart"), "{report}");
     }
+    let admin_report = admin_check["org.bridge_doctor.report"].to_string();
+    for mark in [LOG_MARK, JOURNAL_MARK] {
+        assert!(admin_report.contains(mark), "{mark}: {admin_report}");
+        assert!(
+            !user_check.to_string().contains(mark),
+            "the user was shown the log line"
+        );
+    }
     assert!(
-        admin_check["org.bridge_doctor.report"]
-            .to_string()
-            .contains(LOG_MARK)
-    );
-    assert!(
-        !user_check.to_string().contains(LOG_MARK),
-        "the user was shown the log line"
+        admin_report.contains("journald:telegram.service"),
+        "{admin_report}"
     );
     assert!(
         body(user_check).contains("Log lines are shown to admins only"),

@@ -90,3 +90,37 @@ fn files_in_human_form_and_missing_file_is_explained() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bridge.log"));
 }
+
+#[test]
+fn a_pipe_named_as_a_file_is_read_whole() {
+    // As `explain <(zcat bridge.log.gz)` names it: a FIFO, which cannot seek.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bridge.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(
+                fifo,
+                "[2026-11-22 10:51:00,564] [ERROR@mau.mx] mautrix.errors.request.MUnknownToken: Invalid access token passed.\n",
+            )
+        })
+    };
+    let out = Command::new(doctor_bin())
+        .args(["explain", "--format", "json"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    writer.join().unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"entry\": \"as_token_rejected\""),
+        "{stdout}"
+    );
+}

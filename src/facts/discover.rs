@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::input::bridge::BridgeConfig;
 use crate::input::config::{BridgeEntry, Config};
 use crate::input::homeserver::HomeserverConfig;
+use crate::input::log_source::LogSource;
 use crate::input::registration::Registration;
 use crate::input::yaml::{Document, LoadError};
 
@@ -400,12 +401,41 @@ fn list(folder: &Path) -> Vec<PathBuf> {
 }
 
 /// The log files the found config names that exist.
-fn logs_of(config: &Path) -> Vec<PathBuf> {
+fn logs_of(config: &Path) -> Vec<LogSource> {
     Document::load(config)
         .ok()
         .and_then(|doc| BridgeConfig::from_document(doc).ok())
-        .map(|c| c.log_files().into_iter().filter(|l| l.is_file()).collect())
+        .map(|c| {
+            c.log_files()
+                .into_iter()
+                .filter(|l| l.is_file())
+                .map(LogSource::File)
+                .collect()
+        })
         .unwrap_or_default()
+}
+
+/// What runs a bridge, as the deployment shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Runner {
+    /// A systemd unit (`matrix-mautrix-telegram.service`).
+    SystemdUnit(String),
+    /// A container, by the name Docker gives it (`mautrix-telegram`).
+    Container(String),
+}
+
+/// For a bridge whose config names no log file, its runner's log: a
+/// bridge that writes to stdout logs where its unit's journal or its
+/// container's json-file log is. The deployment model calls this once it
+/// knows the unit or container.
+pub fn add_runner_log(entry: &mut BridgeEntry, runner: &Runner) {
+    if !entry.logs.is_empty() {
+        return;
+    }
+    entry.logs.push(match runner {
+        Runner::SystemdUnit(unit) => LogSource::Journald(unit.clone()),
+        Runner::Container(name) => LogSource::Docker(name.clone()),
+    });
 }
 
 /// The bind mounts `(host folder, container folder)` of every service in a
@@ -500,6 +530,31 @@ mod tests {
     }
 
     #[test]
+    fn a_bridge_without_a_log_file_logs_where_its_runner_does() {
+        let mut entry = BridgeEntry {
+            id: None,
+            config: None,
+            registration: PathBuf::from("/r.yaml"),
+            logs: Vec::new(),
+            found: None,
+        };
+        add_runner_log(
+            &mut entry,
+            &Runner::SystemdUnit("mautrix-telegram.service".into()),
+        );
+        assert_eq!(
+            entry.logs[0].to_string(),
+            "journald:mautrix-telegram.service"
+        );
+        // Its own log file comes first: the runner's log is not added.
+        add_runner_log(&mut entry, &Runner::Container("tg".into()));
+        assert_eq!(entry.logs.len(), 1);
+        entry.logs.clear();
+        add_runner_log(&mut entry, &Runner::Container("tg".into()));
+        assert_eq!(entry.logs[0].to_string(), "docker:tg");
+    }
+
+    #[test]
     fn a_config_next_to_its_registration_with_its_logs() {
         let dir = tempfile::tempdir().unwrap();
         let registration = dir.path().join("tg/registration.yaml");
@@ -521,7 +576,10 @@ mod tests {
             entry.found.as_deref(),
             Some("found next to its registration")
         );
-        assert_eq!(entry.logs, [dir.path().join("tg/./bridge.log")]);
+        assert_eq!(
+            entry.logs,
+            [LogSource::File(dir.path().join("tg/./bridge.log"))]
+        );
         assert!(found.notes.is_empty(), "{:?}", found.notes);
         // The bridge's own config names its logs: they are read only as
         // that config's owner could read them.

@@ -1,13 +1,17 @@
 //! Stage 2, facts: everything the checks read, gathered once per run.
 //!
 //! Gathering is the only place with I/O: files (`files.rs`), live probes
-//! (`probe.rs`), log windows (`logs.rs`, each log opened only as the owner
-//! of the config naming it could: `named.rs`), bridge databases (`database.rs`).
+//! (`probe.rs`), log windows (`logs.rs`: files, each opened only as the
+//! owner of the config naming it could, `named.rs`; units' journals,
+//! `journald.rs`; containers' json-file logs, `docker_logs.rs`), bridge
+//! databases (`database.rs`).
 //! The checks in `checks/` are pure functions over the structs here.
 
 pub mod database;
 pub mod discover;
+mod docker_logs;
 mod files;
+mod journald;
 mod logs;
 mod named;
 mod probe;
@@ -26,7 +30,7 @@ pub use files::{
     bridge_target, doctor_registration, doctor_target, homeserver_config, homeserver_files,
     loaded_registrations, same_file, targets,
 };
-pub use logs::{logs_named_by, open_tail};
+pub use logs::{Window, logs_named_by, open_window};
 pub use named::Refused;
 pub use probe::{PROBE_TIMEOUT, gather, probe_target};
 
@@ -179,7 +183,7 @@ pub struct TargetFacts {
     pub config: Option<Result<BridgeConfig, FileProblem>>,
     /// How `--homeserver` came by the config, or where it looked in vain.
     pub config_found: Option<String>,
-    pub logs: Vec<PathBuf>,
+    pub logs: Vec<crate::input::log_source::LogSource>,
     /// `None`: offline.
     pub live: Option<LiveFacts>,
     /// `None`: no database URI known for this target.

@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{Uid, User, getgrouplist};
+use nix::unistd::{Group, Uid, User, getgrouplist};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
@@ -35,6 +35,14 @@ pub enum Refused {
         path: String,
         folder: String,
         reader: u32,
+    },
+    #[error(
+        "{log} is named by a config whose owner (uid {reader}) may not read the system journal (not root, not in the {groups} group): skipped"
+    )]
+    Journal {
+        log: String,
+        reader: u32,
+        groups: String,
     },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
@@ -84,6 +92,33 @@ pub fn open_named(path: &Path, named_by: &Path) -> Result<File, Refused> {
         });
     }
     Ok(file)
+}
+
+/// The groups whose members journald lets read every unit's journal.
+const JOURNAL_GROUPS: &[&str] = &["systemd-journal", "adm", "wheel"];
+
+/// A unit's journal (`log`, as shown) that the config at `named_by` names
+/// is read only when the config's owner could read the system journal:
+/// root, or a member of one of [`JOURNAL_GROUPS`].
+pub fn may_read_journal(log: &str, named_by: &Path) -> Result<(), Refused> {
+    let reader = Reader::owner_of(named_by).map_err(|source| Refused::Io {
+        path: named_by.display().to_string(),
+        source,
+    })?;
+    let member = |name: &&str| {
+        Group::from_name(name)
+            .ok()
+            .flatten()
+            .is_some_and(|group| reader.groups.contains(&group.gid.as_raw()))
+    };
+    if reader.uid == 0 || JOURNAL_GROUPS.iter().any(member) {
+        return Ok(());
+    }
+    Err(Refused::Journal {
+        log: log.to_owned(),
+        reader: reader.uid,
+        groups: JOURNAL_GROUPS.join(", "),
+    })
 }
 
 const READ: u32 = 0o4;
@@ -223,6 +258,20 @@ mod tests {
         // Root's own config may name it.
         std::os::unix::fs::chown(&config, Some(0), Some(0)).unwrap();
         assert!(open_named(&inside, &config).is_ok());
+    }
+
+    #[test]
+    fn a_journal_is_read_for_a_config_whose_owner_may_read_it() {
+        let (_dir, config) = setup();
+        let err = may_read_journal("journald:x.service", &config)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "journald:x.service is named by a config whose owner (uid 65534) may not read the system journal (not root, not in the systemd-journal, adm, wheel group): skipped"
+        );
+        std::os::unix::fs::chown(&config, Some(0), Some(0)).unwrap();
+        assert!(may_read_journal("journald:x.service", &config).is_ok());
     }
 
     #[test]

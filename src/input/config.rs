@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::input::fields::{FieldProblem, FieldReader};
+use crate::input::log_source::{LogPlaces, LogSource};
 use crate::input::yaml::{Document, LoadError, Node, Pos};
 
 /// The text mautrix bridges (and we) put where a token must be generated.
@@ -41,6 +42,8 @@ pub const SAFE_PATHS: &[&str] = &[
 ];
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// `log_window_mib` when the config does not say.
+pub const DEFAULT_LOG_WINDOW_BYTES: u64 = 50 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -56,6 +59,9 @@ pub struct Config {
     pub logging: Logging,
     /// How much of the end of each log the `logs.*` checks read.
     pub log_window_bytes: u64,
+    /// Where `journald:` and `docker:` logs are read (the global
+    /// `--journal-dir` and `--docker-root`; the system's places by default).
+    pub log_places: LogPlaces,
     pub encryption: EncryptionSection,
     /// How often `run` checks every target again; `None`: not at all.
     pub watch_interval: Option<std::time::Duration>,
@@ -96,7 +102,7 @@ pub struct HomeserverSection {
     /// order the way Synapse merges its `--config-path`s
     /// (`facts::homeserver_files` resolves them).
     pub config: Vec<PathBuf>,
-    pub log: Option<PathBuf>,
+    pub log: Option<LogSource>,
     /// How long `run` waits for an unreachable homeserver before giving up.
     pub startup_wait_seconds: u64,
 }
@@ -142,7 +148,7 @@ pub struct BridgeEntry {
     pub id: Option<String>,
     pub config: Option<PathBuf>,
     pub registration: PathBuf,
-    pub logs: Vec<PathBuf>,
+    pub logs: Vec<LogSource>,
     /// How `--homeserver` came by `config` (or where it looked in vain),
     /// for the report; `None` for the doctor config's own entries.
     pub found: Option<String>,
@@ -226,9 +232,7 @@ impl Config {
         let metrics_listen = read_metrics(&mut reader, root);
         let log_window_bytes = reader
             .opt_u64(root, "log_window_mib", "log_window_mib")
-            .unwrap_or(50)
-            * 1024
-            * 1024;
+            .map_or(DEFAULT_LOG_WINDOW_BYTES, |mib| mib * 1024 * 1024);
 
         match (homeserver, appservice) {
             (Some(homeserver), Some(appservice)) if reader.problems.is_empty() => Ok(Config {
@@ -242,6 +246,7 @@ impl Config {
                 bridges,
                 logging,
                 log_window_bytes,
+                log_places: LogPlaces::default(),
                 encryption,
                 watch_interval,
                 metrics_listen,
@@ -294,7 +299,8 @@ impl Config {
                 level: "info".to_owned(),
                 json: false,
             },
-            log_window_bytes: 50 * 1024 * 1024,
+            log_window_bytes: DEFAULT_LOG_WINDOW_BYTES,
+            log_places: LogPlaces::default(),
             encryption: EncryptionSection {
                 allow: false,
                 pickle_key: String::new(),
@@ -341,7 +347,7 @@ fn read_homeserver(reader: &mut FieldReader, hs: &Node, base: &Path) -> Homeserv
             .collect(),
         log: reader
             .opt_string(hs, "log", "homeserver.log")
-            .map(|p| base.join(p)),
+            .and_then(|text| read_log_source(reader, hs, "log", "homeserver.log", &text, base)),
         startup_wait_seconds: reader
             .opt_u64(
                 hs,
@@ -464,10 +470,11 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
     for (index, item) in list.items().iter().enumerate() {
         let prefix = format!("bridges[{index}]");
         let registration = reader.string(item, "registration", &format!("{prefix}.registration"));
+        let field = format!("{prefix}.logs");
         let logs = reader
-            .string_or_list(item, "logs", &format!("{prefix}.logs"))
+            .string_or_list(item, "logs", &field)
             .into_iter()
-            .map(|p| base.join(p))
+            .filter_map(|text| read_log_source(reader, item, "logs", &field, &text, base))
             .collect();
         let entry = BridgeEntry {
             id: reader.opt_string(item, "id", &format!("{prefix}.id")),
@@ -481,6 +488,24 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
         bridges.push(entry);
     }
     bridges
+}
+
+/// One log as `key` of `parent` names it; a problem at that key when it
+/// is none of the forms.
+fn read_log_source(
+    reader: &mut FieldReader,
+    parent: &Node,
+    key: &str,
+    field: &str,
+    text: &str,
+    base: &Path,
+) -> Option<LogSource> {
+    LogSource::parse(text, base)
+        .map_err(|fix| {
+            let pos = parent.get(key).map(|n| n.pos).unwrap_or_default();
+            reader.problem(pos, field, fix);
+        })
+        .ok()
 }
 
 fn read_watch(reader: &mut FieldReader, root: &Node) -> Option<std::time::Duration> {
@@ -604,6 +629,38 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("`permissions.@a:b`: must be `user` or `admin`")
+        );
+    }
+
+    #[test]
+    fn logs_are_files_units_or_containers_and_a_bad_one_is_named() {
+        let text = format!(
+            "{GOOD}bridges:\n  - registration: tg.yaml\n    logs: [tg.log, \"journald:mautrix-telegram\", \"docker:tg\"]\n"
+        );
+        let config = parse(&text).unwrap();
+        let shown: Vec<String> = config.bridges[0]
+            .logs
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "/etc/doctor/tg.log",
+                "journald:mautrix-telegram",
+                "docker:tg"
+            ]
+        );
+        let text = GOOD.replace(
+            "  domain: example.org\n",
+            "  domain: example.org\n  log: \"journald:\"\n",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "`homeserver.log`: `journald:` names no systemd unit: write journald:UNIT"
+            ),
+            "{err}"
         );
     }
 

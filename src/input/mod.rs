@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod config;
 pub mod fields;
 pub mod homeserver;
+pub mod log_source;
 pub mod registration;
 pub mod safe_paths;
 pub mod scalars;

@@ -178,12 +178,17 @@ impl Scanner {
         }
     }
 
-    /// The text a symptom is tested on: for zerolog JSON lines, the
+    /// The text a symptom is tested on: for zerolog JSON lines (also as a
+    /// journal or a container log shows them, after their time), the
     /// `message` and `error` fields; otherwise the line itself.
     fn searchable(line: &str) -> std::borrow::Cow<'_, str> {
-        if line.starts_with('{')
+        let json = match line.split_once(' ') {
+            Some((time, rest)) if is_utc_time(time) => rest,
+            _ => line,
+        };
+        if json.starts_with('{')
             && let Ok(serde_json::Value::Object(object)) =
-                serde_json::from_str::<serde_json::Value>(line)
+                serde_json::from_str::<serde_json::Value>(json)
         {
             let field = |name: &str| {
                 object
@@ -313,6 +318,12 @@ fn time_before(before: &[u8]) -> Option<i64> {
         end = start;
     }
     None
+}
+
+/// An RFC 3339 time in UTC, as journal and container lines begin
+/// (`2026-12-03T11:14:01.123456Z`).
+fn is_utc_time(word: &str) -> bool {
+    word.len() <= 40 && word.ends_with('Z') && word.as_bytes().get(10) == Some(&b'T')
 }
 
 /// Newlines in `bytes`; written as a plain filter so the compiler vectorises it.
@@ -593,6 +604,25 @@ pub(crate) mod tests {
         assert!(header.is_some());
         assert_eq!(hits.lines()[0].time_ms, header);
         assert_eq!((hits.earliest_ms, hits.latest_ms), (header, header));
+    }
+
+    #[test]
+    fn zerolog_lines_after_a_journal_or_container_time_are_decoded() {
+        // Only the message and error fields count: the literal in another
+        // field is no symptom, also after a time.
+        let elsewhere = r#"{"level":"info","path":"MUnknownToken","message":"ok"}"#;
+        let stated = r#"{"level":"error","error":"M_UNKNOWN_TOKEN","message":"Failed"}"#;
+        for time in [
+            "",
+            "2026-12-03T11:14:01.123456Z ",
+            "2026-12-03T11:14:01.123456789Z ",
+        ] {
+            assert!(
+                explain(&format!("{time}{elsewhere}\n")).is_empty(),
+                "{time}"
+            );
+            assert_eq!(explain(&format!("{time}{stated}\n")), ["as_token_rejected"]);
+        }
     }
 
     #[test]

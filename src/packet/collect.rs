@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::checks::{self, Finding};
 use crate::facts::{self, Facts, TargetKind};
 use crate::input::config::Config;
+use crate::input::log_source::LogSource;
 use crate::input::safe_paths::ConfigKind;
 use crate::matrix::VersionsError;
 use crate::render::report::Report;
@@ -115,7 +116,7 @@ pub fn config_files(config: &Config, facts: &Facts) -> Vec<ConfigFile> {
 /// (the log is read only as that config's owner could read it).
 pub struct NamedLog {
     pub target: String,
-    pub path: PathBuf,
+    pub source: LogSource,
     pub named_by: PathBuf,
 }
 
@@ -126,9 +127,9 @@ pub fn log_files(config: &Config, facts: &Facts) -> Vec<NamedLog> {
         .iter()
         .flat_map(|t| {
             let named_by = facts::logs_named_by(config, t);
-            t.logs.iter().map(|path| NamedLog {
+            t.logs.iter().map(|source| NamedLog {
                 target: t.id.clone(),
-                path: path.clone(),
+                source: source.clone(),
                 named_by: named_by.to_owned(),
             })
         })
@@ -136,7 +137,7 @@ pub fn log_files(config: &Config, facts: &Facts) -> Vec<NamedLog> {
     if let Some(log) = &config.homeserver.log {
         logs.push(NamedLog {
             target: "homeserver".to_owned(),
-            path: log.clone(),
+            source: log.clone(),
             named_by: config.path.clone(),
         });
     }

@@ -148,6 +148,7 @@ pub async fn build(config: &Config, options: &PacketOptions) -> Result<Built, Pa
     writer.add_configs(&collect::config_files(config, &collected.facts))?;
     let tail = TailOptions {
         max_bytes: options.max_log_bytes,
+        places: config.log_places.clone(),
         since: options.since.clone(),
     };
     let logs = collect::log_files(config, &collected.facts);

@@ -13,7 +13,8 @@ use super::collect::NamedLog;
 use super::sanitize::{Redaction, sanitize_config};
 use super::summary::{Software, software_in};
 use super::{PacketError, Progress};
-use crate::facts::open_tail;
+use crate::facts::open_window;
+use crate::input::log_source::LogPlaces;
 use crate::input::safe_paths::ConfigKind;
 use crate::shared::private;
 
@@ -203,13 +204,9 @@ impl<W: Write + Seek> Writer<'_, W> {
 
     /// A name for a file inside the zip, `<kind>/<target>/<file name>`,
     /// unique in its folder; the target id and file name made safe.
-    fn entry_name(&mut self, kind: &str, target: &str, path: &Path) -> String {
-        let base = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_else(|| "file".into());
+    fn entry_name(&mut self, kind: &str, target: &str, base: &str) -> String {
         let folder = format!("{kind}/{}", safe_part(target));
-        let base = safe_part(&base);
+        let base = safe_part(base);
         let mut name = format!("{folder}/{base}");
         let mut n = 2;
         while self.taken.contains(&name) {
@@ -223,7 +220,11 @@ impl<W: Write + Seek> Writer<'_, W> {
     /// Adds each config file sanitised under `config/<target>/`.
     pub fn add_configs(&mut self, files: &[ConfigFile]) -> Result<(), PacketError> {
         for file in files {
-            let name = self.entry_name("config", &file.target, &file.path);
+            let base = file
+                .path
+                .file_name()
+                .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+            let name = self.entry_name("config", &file.target, &base);
             match std::fs::read_to_string(&file.path) {
                 Ok(text) => {
                     self.announce(&name);
@@ -248,7 +249,7 @@ impl<W: Write + Seek> Writer<'_, W> {
     ) -> Result<Vec<(String, Software)>, PacketError> {
         let mut software = Vec::new();
         for log in logs {
-            let name = self.entry_name("logs", &log.target, &log.path);
+            let name = self.entry_name("logs", &log.target, &log.source.copy_name());
             if let Some(found) = self.copy_log(&name, log, tail)? {
                 software.push((log.target.clone(), found));
             }
@@ -262,43 +263,46 @@ impl<W: Write + Seek> Writer<'_, W> {
         log: &NamedLog,
         tail: &TailOptions,
     ) -> Result<Option<Software>, PacketError> {
-        let path = log.path.as_path();
-        let file = match open_tail(path, &log.named_by, tail.max_bytes) {
-            Ok(file) => file,
+        let window = match open_window(
+            &log.source,
+            Some(&log.named_by),
+            tail.max_bytes,
+            &tail.places,
+        ) {
+            Ok(window) => window,
             Err(err) => {
                 self.warnings.push(format!("log not collected: {err}"));
                 return Ok(None);
             }
         };
-        // The size of the file opened, not of whatever the path names now.
-        let length = file.metadata().map_or(0, |m| m.len());
-        let truncated = length > tail.max_bytes;
         self.announce(name);
         self.zip
             .start_file(name, Self::options())
             .map_err(zip_failure(&self.folder))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        if truncated {
+        let mut reader = BufReader::with_capacity(256 * 1024, window.reader);
+        if window.starts_mid_line {
             // The tail starts mid-line: drop that partial line.
             let _ = reader.read_until(b'\n', &mut Vec::new());
+        }
+        if window.cut {
             let note = format!(
                 "[bridge-doctor: only the last {} MiB of {} are included]\n",
                 tail.max_bytes / (1024 * 1024),
-                path.display()
+                log.source
             );
             self.zip
                 .write_all(note.as_bytes())
                 .map_err(write_failure(&self.folder))?;
         }
         let mut copy = LogCopy::new(name, tail.since.is_none());
-        let bar = self.progress.bytes_bar(name, length.min(tail.max_bytes));
+        let bar = self.progress.bytes_bar(name, window.length);
         let mut raw = Vec::new();
         loop {
             raw.clear();
             let read = reader
                 .read_until(b'\n', &mut raw)
                 .map_err(|source| PacketError::Read {
-                    path: path.display().to_string(),
+                    path: log.source.to_string(),
                     source,
                 })?;
             if read == 0 {
@@ -324,6 +328,8 @@ pub struct ConfigFile {
 /// Which part of each log goes in.
 pub struct TailOptions {
     pub max_bytes: u64,
+    /// Where `journald:` and `docker:` logs are read.
+    pub places: LogPlaces,
     /// Only lines from this time on (`YYYY-MM-DD HH:MM[:SS]`).
     pub since: Option<String>,
 }
@@ -463,7 +469,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = Writer::create(&dir.path().join("p.zip"), &progress).unwrap();
         for target in ["../../x", "/abs/x", "", "тест", "."] {
-            let name = writer.entry_name("config", target, Path::new("/etc/../passwd"));
+            let name = writer.entry_name("config", target, "passwd");
             let parts: Vec<&str> = name.split('/').collect();
             assert_eq!(parts.len(), 3, "{name}");
             assert_eq!(parts[0], "config");
@@ -474,9 +480,9 @@ mod tests {
                 "{name}"
             );
         }
-        let first = writer.entry_name("config", "..", Path::new("passwd"));
+        let first = writer.entry_name("config", "..", "passwd");
         assert_eq!(first, "config/_../passwd");
-        let again = writer.entry_name("config", "..", Path::new("passwd"));
+        let again = writer.entry_name("config", "..", "passwd");
         assert_eq!(again, "config/_../2-passwd");
     }
 
@@ -495,11 +501,12 @@ mod tests {
         let mut writer = Writer::create(&zip, &progress).unwrap();
         let named = super::super::collect::NamedLog {
             target: "t".to_owned(),
-            path: log.clone(),
+            source: crate::input::log_source::LogSource::File(log.clone()),
             named_by: log,
         };
         let tail = TailOptions {
             max_bytes: 1 << 20,
+            places: LogPlaces::default(),
             since: None,
         };
         writer.add_logs(&[named], &tail).unwrap();

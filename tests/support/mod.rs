@@ -852,8 +852,13 @@ pub fn result<'a>(
 
 /// `bridge-doctor run -c CONFIG`, logging to `log`, once its self-check passed.
 pub fn run_doctor(config: &Path, log: &Path) -> Process {
+    run_doctor_with(config, log, &[])
+}
+
+/// [`run_doctor`] with more options (`--journal-dir DIR`, say).
+pub fn run_doctor_with(config: &Path, log: &Path, options: &[&str]) -> Process {
     let mut command = Command::new(doctor_bin());
-    command.arg("run").arg("-c").arg(config);
+    command.arg("run").arg("-c").arg(config).args(options);
     let mut doctor = spawn_logged(command, log);
     doctor.wait_for_log("self-check passed", Duration::from_secs(60));
     doctor
@@ -914,4 +919,47 @@ pub fn homeserver_ping(synapse: &Synapse, as_token: &str) -> blocking::Sent {
         .json(&serde_json::json!({}))
         .send()
         .unwrap()
+}
+
+/// 2025-12-03T11:06:40Z, the time of the first entry [`write_journal`] writes.
+pub const JOURNAL_START_MICROS: u64 = 1_764_760_000_000_000;
+
+/// Real journal files in `folder` (for `--journal-dir`), written by
+/// systemd-journal-remote (Debian's systemd-journal-remote;
+/// scripts/test.sh installs it) from the export format: one entry per
+/// `(unit, message)`, a second apart from [`JOURNAL_START_MICROS`], each
+/// message written as a binary field so any bytes pass.
+pub fn write_journal(folder: &Path, entries: &[(&str, &[u8])]) {
+    use std::io::Write;
+    std::fs::create_dir_all(folder).unwrap();
+    let mut export = Vec::new();
+    for (index, (unit, message)) in entries.iter().enumerate() {
+        let index = index as u64;
+        export.extend(format!(
+            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=matrix\n_SYSTEMD_UNIT={unit}\nSYSLOG_IDENTIFIER=bridge\n_PID=4242\nMESSAGE\n",
+            JOURNAL_START_MICROS + index * 1_000_000,
+            index + 1
+        ).into_bytes());
+        export.extend((message.len() as u64).to_le_bytes());
+        export.extend(*message);
+        export.extend(b"\n\n");
+    }
+    let mut remote = Command::new("/lib/systemd/systemd-journal-remote")
+        .arg(format!(
+            "--output={}",
+            folder.join("remote.journal").display()
+        ))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-journal-remote (scripts/test.sh installs it)");
+    remote.stdin.take().unwrap().write_all(&export).unwrap();
+    let out = remote.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
