@@ -181,7 +181,7 @@ fn check_config(config_path: &Path, without_doctor: &WithoutDoctor) -> Result<Co
     if homeserver.is_empty() {
         return load_config(config_path);
     }
-    let roots: Vec<PathBuf> = discover::INSTALL_ROOTS.iter().map(PathBuf::from).collect();
+    let roots = discover::Roots::system();
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
         Ok(found) => {
             for note in &found.notes {

@@ -127,6 +127,8 @@ impl Builder {
                 live: self.live,
                 database: self.database,
                 logs_scanned: None,
+                deployment: Default::default(),
+                names_inside: Vec::new(),
             }],
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Facts, FileProblem, HomeserverFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
-use crate::input::config::{BridgeEntry, Config};
+use crate::input::config::{BridgeEntry, Config, Deployment};
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
 use crate::input::yaml::Document;
@@ -23,6 +23,8 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
         live: None,
         database: None,
         logs_scanned: None,
+        deployment: Deployment::Host,
+        names_inside: Vec::new(),
     }
 }
 
@@ -65,6 +67,8 @@ fn bridge_target_read(
         live: None,
         database: None,
         logs_scanned: None,
+        deployment: entry.deployment.clone(),
+        names_inside: Vec::new(),
     }
 }
 
@@ -180,6 +184,7 @@ pub fn targets(
                         registration: path.clone(),
                         logs: Vec::new(),
                         found: None,
+                        deployment: Deployment::Host,
                     };
                     bridge_target_read(&entry, registration.clone())
                 }),

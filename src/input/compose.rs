@@ -118,22 +118,9 @@ impl Project {
 }
 
 impl Service {
-    /// Where `container_path` (as the service sees it) is on this machine:
-    /// under the mount with the longest target holding it. `None` when no
-    /// mount holds it (it is in the container's own filesystem) or that
-    /// mount's place on this machine is unknown.
+    /// Where `container_path` (as the service sees it) is on this machine.
     pub fn to_host(&self, container_path: &Path) -> Option<PathBuf> {
-        let (mount, rest) = self
-            .mounts
-            .iter()
-            .filter_map(|m| Some((m, container_path.strip_prefix(&m.target).ok()?)))
-            .max_by_key(|(m, _)| m.target.components().count())?;
-        let host = mount.host.as_ref()?;
-        Some(if rest.as_os_str().is_empty() {
-            host.clone()
-        } else {
-            host.join(rest)
-        })
+        to_host(&self.mounts, container_path)
     }
 
     /// Whether one of its mounts holds `host_file`.
@@ -156,6 +143,23 @@ impl Service {
         };
         Some(format!("{ip}:{}", port.published))
     }
+}
+
+/// Where `container_path` is on this machine through `mounts`: under the
+/// mount with the longest target holding it; `None` when no mount holds it
+/// (it is in the container's own file system) or that mount's place here
+/// is unknown.
+pub fn to_host(mounts: &[Mount], container_path: &Path) -> Option<PathBuf> {
+    let (mount, rest) = mounts
+        .iter()
+        .filter_map(|m| Some((m, container_path.strip_prefix(&m.target).ok()?)))
+        .max_by_key(|(m, _)| m.target.components().count())?;
+    let host = mount.host.as_ref()?;
+    Some(if rest.as_os_str().is_empty() {
+        host.clone()
+    } else {
+        host.join(rest)
+    })
 }
 
 /// Reads the parts of one file, collecting notes on what it skips.
