@@ -20,6 +20,7 @@ use crate::shared::FAQ;
 mod access;
 mod database;
 mod delivery;
+mod deployment;
 pub mod diagnoses;
 mod ephemeral;
 mod files;
@@ -34,6 +35,9 @@ mod tokens;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Nothing to fix: how the setup is, said so (first, so a target's
+    /// worst status is never `info` while anything passed).
+    Info,
     Pass,
     Warn,
     Fail,
@@ -44,6 +48,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Info => "info",
             Status::Pass => "pass",
             Status::Warn => "warn",
             Status::Fail => "fail",
@@ -105,6 +110,9 @@ impl Verdict {
     pub fn warn(title: impl Into<String>) -> Verdict {
         Verdict::new(Status::Warn, title)
     }
+    pub fn info(title: impl Into<String>) -> Verdict {
+        Verdict::new(Status::Info, title)
+    }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Verdict {
         self.detail = detail.into();
@@ -164,6 +172,7 @@ pub fn catalogue() -> impl Iterator<Item = &'static Check> {
         ephemeral::CHECKS,
         access::CHECKS,
         database::CHECKS,
+        deployment::CHECKS,
     ]
     .into_iter()
     .flatten()
@@ -232,6 +241,7 @@ pub fn by_id(id: &str) -> Option<&'static Check> {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    pub info: usize,
     pub pass: usize,
     pub warn: usize,
     pub fail: usize,
@@ -244,6 +254,7 @@ impl Summary {
         let mut summary = Summary::default();
         for finding in findings {
             *match finding.status {
+                Status::Info => &mut summary.info,
                 Status::Pass => &mut summary.pass,
                 Status::Warn => &mut summary.warn,
                 Status::Fail => &mut summary.fail,

@@ -8,6 +8,7 @@ pub fn log_findings(findings: &[Finding]) {
     for finding in findings {
         match finding.status {
             Status::Pass => tracing::info!(check = %finding.check, "ok: {}", finding.title),
+            Status::Info => tracing::info!(check = %finding.check, "note: {}", finding.title),
             Status::Skip => tracing::debug!(check = %finding.check, "skipped: {}", finding.title),
             Status::Warn | Status::Fail | Status::Error => {
                 let fix = finding
