@@ -304,7 +304,10 @@ mod tests {
                 "{uri}"
             );
         }
-        assert_eq!(seen_from_here("sqlite:tg.db", &telegram).unwrap(), "sqlite:tg.db");
+        assert_eq!(
+            seen_from_here("sqlite:tg.db", &telegram).unwrap(),
+            "sqlite:tg.db"
+        );
         let postgres = "postgres://u:p@db/tg";
         assert_eq!(seen_from_here(postgres, &telegram).unwrap(), postgres);
         let lost = seen_from_here("sqlite:/var/tg.db", &telegram).unwrap_err();

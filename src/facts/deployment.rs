@@ -158,7 +158,10 @@ impl<'a> Names<'a> {
         });
         Names {
             project,
-            resolvable: futures::future::join_all(lookups).await.into_iter().collect(),
+            resolvable: futures::future::join_all(lookups)
+                .await
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -258,7 +261,10 @@ mod tests {
         );
         write(&file, "services: [\n");
         let broken = load_compose(&file, &docker).unwrap_err();
-        assert!(broken.contains("compose.yaml") && broken.contains("not valid YAML"), "{broken}");
+        assert!(
+            broken.contains("compose.yaml") && broken.contains("not valid YAML"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -273,7 +279,10 @@ mod tests {
             &units.join("mautrix-whatsapp.service"),
             "[Service]\nExecStart=/opt/whatsapp/mautrix-whatsapp -c /opt/whatsapp/config.yaml\n",
         );
-        write(&units.join("other.timer"), "ExecStart=/opt/signal/config.yaml\n");
+        write(
+            &units.join("other.timer"),
+            "ExecStart=/opt/signal/config.yaml\n",
+        );
         let roots = [dir.path().join("missing"), units];
         let unit = |config: &str| systemd_unit(Path::new(config), &roots);
         assert_eq!(
@@ -284,8 +293,15 @@ mod tests {
             unit("/opt/whatsapp/config.yaml").as_deref(),
             Some("mautrix-whatsapp.service")
         );
-        assert_eq!(unit("/opt/signal/config.yaml"), None, "a timer is no service");
-        assert_eq!(unit("/matrix/mautrix-telegram/config-old/config.yaml"), None);
+        assert_eq!(
+            unit("/opt/signal/config.yaml"),
+            None,
+            "a timer is no service"
+        );
+        assert_eq!(
+            unit("/matrix/mautrix-telegram/config-old/config.yaml"),
+            None
+        );
     }
 
     #[tokio::test]
@@ -312,7 +328,10 @@ mod tests {
         assert_eq!(fact.service, "synapse-not-resolvable-here");
         let (probed, fact) = names.inside(urls[1], "reg (url)".into()).unwrap();
         assert_eq!((probed, fact.via), (None, None));
-        assert!(names.inside(urls[2], String::new()).is_none(), "resolves here");
+        assert!(
+            names.inside(urls[2], String::new()).is_none(),
+            "resolves here"
+        );
         assert!(names.inside(urls[3], String::new()).is_none(), "no service");
     }
 }

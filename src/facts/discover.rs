@@ -266,7 +266,10 @@ fn entry_for(
     if let Some((file, _)) = &found {
         search.matched.insert(file.clone());
     }
-    let deployment = runs.bridge(found.as_ref().map(|(file, _)| file.as_path()), registration.as_ref());
+    let deployment = runs.bridge(
+        found.as_ref().map(|(file, _)| file.as_path()),
+        registration.as_ref(),
+    );
     let logs = found
         .as_ref()
         .map(|(file, _)| logs_of(file, &deployment))
@@ -569,8 +572,7 @@ mod tests {
         write(&root.join("mautrix-telegram/config/config.yaml"), CONFIG);
         write(&root.join("unrelated/config.yaml"), CONFIG);
         let hs = homeserver(&dir.path().join("synapse"), &[&registration]);
-        let found =
-            from_homeserver(std::slice::from_ref(&hs), &[], &installed(&root)).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &installed(&root)).unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(
             entry.config.as_deref(),
@@ -707,7 +709,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         // Both services mount their own folder at /data.
-        write(&root.join("synapse/telegram-registration.yaml"), REGISTRATION);
+        write(
+            &root.join("synapse/telegram-registration.yaml"),
+            REGISTRATION,
+        );
         write(
             &root.join("telegram/config.yaml"),
             &CONFIG.replace("./bridge.log", "/data/bridge.log"),
@@ -730,7 +735,10 @@ mod tests {
         );
         assert_eq!(config.homeserver.deployment.service(), Some("synapse"));
         let entry = &config.bridges[0];
-        assert_eq!(entry.registration, root.join("synapse/telegram-registration.yaml"));
+        assert_eq!(
+            entry.registration,
+            root.join("synapse/telegram-registration.yaml")
+        );
         assert_eq!(
             entry.config.as_deref(),
             Some(root.join("telegram/config.yaml").as_path())
@@ -764,7 +772,10 @@ mod tests {
         let registration = dir.path().join("tg/registration.yaml");
         write(&registration, REGISTRATION);
         write(&dir.path().join("tg/config.yaml"), CONFIG);
-        write(&dir.path().join("compose.yaml"), "services:\n  synapse: [\n");
+        write(
+            &dir.path().join("compose.yaml"),
+            "services:\n  synapse: [\n",
+        );
         let hs = homeserver(dir.path(), &[&registration]);
         let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         assert!(found.config.bridges[0].config.is_some());

@@ -114,9 +114,8 @@ impl Facts {
         if let Some(Ok(hs)) = &self.homeserver.config
             && let Some(uri) = &hs.database_uri
         {
-            self.homeserver.delivery = Some(
-                database::delivery_states(uri, &config.homeserver.deployment).await,
-            );
+            self.homeserver.delivery =
+                Some(database::delivery_states(uri, &config.homeserver.deployment).await);
         }
         phase("reading databases");
         let databases = futures::future::join_all(

@@ -82,7 +82,10 @@ impl Project {
             lookup,
             notes: Vec::new(),
         };
-        let Some(services) = document.root.get("services").filter(|s| !s.entries().is_empty())
+        let Some(services) = document
+            .root
+            .get("services")
+            .filter(|s| !s.entries().is_empty())
         else {
             return Err(format!(
                 "{}: no `services:` in it, so it says nothing about which container runs what. Check that it is the deployment's compose file.",
@@ -235,7 +238,11 @@ impl Reader<'_> {
         volumes: &[(String, String)],
     ) -> Service {
         let container_name = self
-            .field(node, "container_name", &format!("services.{name}.container_name"))
+            .field(
+                node,
+                "container_name",
+                &format!("services.{name}.container_name"),
+            )
             .unwrap_or_else(|| format!("{project}-{name}-1"));
         let mut names = vec![name.to_owned(), container_name.clone()];
         names.extend(self.field(node, "hostname", &format!("services.{name}.hostname")));

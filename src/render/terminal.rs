@@ -104,19 +104,26 @@ fn target_block(
     };
     let _ = writeln!(
         out,
-        "\n{} {} ({kind}): {} passed, {} warnings, {} failed, {} skipped",
+        "\n{} {} ({kind}): {} passed, {} warnings, {} failed, {} skipped{}",
         marks.of(worst),
         target.id,
         summary.pass,
         summary.warn,
         summary.fail + summary.error,
-        summary.skip
+        summary.skip,
+        match summary.info {
+            0 => String::new(),
+            n => format!(", {n} info"),
+        }
     );
     match &target.deployment {
         Deployment::Compose {
             service, container, ..
         } => {
-            let _ = writeln!(out, "    runs as: compose service {service} (container {container})");
+            let _ = writeln!(
+                out,
+                "    runs as: compose service {service} (container {container})"
+            );
         }
         Deployment::Systemd { unit } => {
             let _ = writeln!(out, "    runs as: systemd unit {unit}");

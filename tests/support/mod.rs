@@ -226,6 +226,60 @@ pub struct Synapse {
     pub dir: PathBuf,
     pub port: u16,
     pub config_path: PathBuf,
+    /// The mount namespace it runs in, when it plays a container.
+    pub container: Option<Container>,
+}
+
+/// A "container" without Docker: a private mount namespace (`unshare -m`)
+/// with host folders bind-mounted where a compose file puts them
+/// (`./synapse:/data`) and an /etc/hosts naming the compose services. The
+/// network is the host's, so each service's container port is its
+/// published port.
+#[derive(Clone, Debug)]
+pub struct Container {
+    /// `(host path, path inside)`.
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Container {
+    /// `folder` at /data, and `hosts` as /etc/hosts.
+    pub fn data(folder: &Path, hosts: &Path) -> Container {
+        Container {
+            binds: vec![
+                (folder.to_owned(), PathBuf::from("/data")),
+                (hosts.to_owned(), PathBuf::from("/etc/hosts")),
+            ],
+        }
+    }
+
+    /// An /etc/hosts where every one of `names` is this machine.
+    pub fn hosts_file(path: &Path, names: &[&str]) {
+        std::fs::write(
+            path,
+            format!("127.0.0.1 localhost {}\n::1 localhost\n", names.join(" ")),
+        )
+        .unwrap();
+    }
+
+    /// `program` run inside: the binds made, then exec.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        const MOUNT: &str = r#"while [ "$1" != -- ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2" || exit 90; shift 2; done; shift; exec "$@""#;
+        let mut command = Command::new("unshare");
+        command.args(["-m", "--", "sh", "-c", MOUNT, "sh"]);
+        for (host, inside) in &self.binds {
+            command.arg(host).arg(inside);
+        }
+        command.arg("--").arg(program);
+        command
+    }
+}
+
+/// `program` in `container` when there is one, else on the host.
+fn command_in(container: Option<&Container>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match container {
+        Some(container) => container.command(program),
+        None => Command::new(program),
+    }
 }
 
 impl Synapse {
@@ -245,13 +299,38 @@ impl Synapse {
 
     /// [`Synapse::start`] with `extra` appended to homeserver.yaml.
     pub fn start_with(dir: &Path, registrations: &[&Path], extra: &str) -> Synapse {
+        Synapse::start_as(dir, registrations, extra, free_port(), None)
+    }
+
+    /// Synapse as the official image runs it: `dir` is its /data (every
+    /// path in homeserver.yaml is under /data), in `container`, on `port`;
+    /// `registrations` are paths inside the container.
+    pub fn start_contained(
+        dir: &Path,
+        registrations: &[&Path],
+        port: u16,
+        container: Container,
+    ) -> Synapse {
+        Synapse::start_as(dir, registrations, "", port, Some(container))
+    }
+
+    fn start_as(
+        dir: &Path,
+        registrations: &[&Path],
+        extra: &str,
+        port: u16,
+        container: Option<Container>,
+    ) -> Synapse {
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
         let config_path = dir.join("homeserver.yaml");
         let list: Vec<String> = registrations
             .iter()
             .map(|p| format!("'{}'", p.display()))
             .collect();
+        let dir_inside = match container {
+            Some(_) => "/data".to_owned(),
+            None => dir.display().to_string(),
+        };
         let fill = |template: &str| {
             let text = std::fs::read_to_string(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -259,7 +338,7 @@ impl Synapse {
                     .join(template),
             )
             .unwrap();
-            text.replace("@DIR@", &dir.display().to_string())
+            text.replace("@DIR@", &dir_inside)
                 .replace("@PORT@", &port.to_string())
                 .replace("@REGISTRATIONS@", &format!("[{}]", list.join(", ")))
         };
@@ -269,7 +348,7 @@ impl Synapse {
             format!("{}{extra}", fill("synapse-homeserver.yaml.template")),
         )
         .unwrap();
-        let status = Command::new(python())
+        let status = command_in(container.as_ref(), python())
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(&config_path)
             .arg("--generate-keys")
@@ -279,17 +358,18 @@ impl Synapse {
             .unwrap();
         assert!(status.success(), "synapse --generate-keys failed");
         let mut synapse = Synapse {
-            process: Synapse::launch(dir, &config_path),
+            process: Synapse::launch(dir, &config_path, container.as_ref()),
             dir: dir.to_owned(),
             port,
             config_path,
+            container,
         };
         synapse.wait_until_up();
         synapse
     }
 
-    fn launch(dir: &Path, config_path: &Path) -> Process {
-        let mut command = Command::new(python());
+    fn launch(dir: &Path, config_path: &Path, container: Option<&Container>) -> Process {
+        let mut command = command_in(container, python());
         command
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(config_path);
@@ -308,7 +388,7 @@ impl Synapse {
     /// Stops Synapse and starts it again with the same config and port.
     pub fn restart(&mut self) {
         self.process.terminate();
-        self.process = Synapse::launch(&self.dir, &self.config_path);
+        self.process = Synapse::launch(&self.dir, &self.config_path, self.container.as_ref());
         self.wait_until_up();
     }
 }
@@ -423,7 +503,12 @@ impl TelegramBridge {
 
     /// Starts the bridge and waits until it listens.
     pub fn start(&mut self) {
-        let mut command = Command::new(python());
+        self.start_in(None);
+    }
+
+    /// [`TelegramBridge::start`] in `container` when there is one.
+    pub fn start_in(&mut self, container: Option<&Container>) {
+        let mut command = command_in(container, python());
         command
             .args(["-m", "mautrix_telegram", "-c", "config.yaml", "--no-update"])
             .current_dir(&self.dir);
@@ -485,12 +570,25 @@ impl Heisenbridge {
 
     /// Starts it against `synapse` and waits until it is running.
     pub fn start(&mut self, synapse: &Synapse, log: &Path) {
-        let mut command = Command::new(python());
+        let registration = self.registration.clone();
+        self.start_in(None, &registration, &synapse.url(), log);
+    }
+
+    /// Starts it in `container` (when there is one) with the registration
+    /// at `registration` as it sees it, against `homeserver_url`.
+    pub fn start_in(
+        &mut self,
+        container: Option<&Container>,
+        registration: &Path,
+        homeserver_url: &str,
+        log: &Path,
+    ) {
+        let mut command = command_in(container, python());
         command
             .args(["-m", "heisenbridge", "-v", "-c"])
-            .arg(&self.registration)
+            .arg(registration)
             .args(["-l", "127.0.0.1", "-p", &self.port.to_string()])
-            .arg(synapse.url());
+            .arg(homeserver_url);
         let mut process = spawn_logged(command, log);
         process.wait_for_log("bridge is now running", Duration::from_secs(60));
         self.process = Some(process);

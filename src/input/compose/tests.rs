@@ -44,7 +44,10 @@ fn interpolation_as_compose_does_it() {
         assert_eq!(interpolate(text, &lookup).unwrap(), want, "{text}");
     }
     let err = interpolate("${UNSET:?the bridge's port}", &lookup).unwrap_err();
-    assert!(err.contains("`UNSET` is required: the bridge's port"), "{err}");
+    assert!(
+        err.contains("`UNSET` is required: the bridge's port"),
+        "{err}"
+    );
     assert!(interpolate("${SET", &lookup).is_err());
 }
 
@@ -77,7 +80,11 @@ fn short_and_long_volumes() {
         seen,
         [
             (bind("/srv/Matrix Stack/synapse"), "/data", false),
-            (bind("/srv/Matrix Stack/registrations"), "/registrations", true),
+            (
+                bind("/srv/Matrix Stack/registrations"),
+                "/registrations",
+                true
+            ),
             (bind("/srv/media"), "/media", true),
             (bind("/home/admin/certs"), "/certs", false),
             (bind("/srv/Matrix Stack/logs"), "/logs", true),
@@ -152,7 +159,11 @@ fn ports_short_and_long() {
     assert_eq!(service.published(9100).as_deref(), Some("127.0.0.1:19100"));
     assert_eq!(service.published(9000), None, "published on a random port");
     assert_eq!(project.notes.len(), 1, "{:?}", project.notes);
-    assert!(project.notes[0].contains("7000-7002"), "{:?}", project.notes);
+    assert!(
+        project.notes[0].contains("7000-7002"),
+        "{:?}",
+        project.notes
+    );
     assert_eq!(service.names, ["synapse", "matrix-synapse", "hs", "matrix"]);
     assert_eq!(
         project.service_named("MATRIX").map(|s| s.name.as_str()),
