@@ -78,24 +78,43 @@ pub fn load_compose(file: &Path, docker_root: &Path) -> Result<Project, String> 
     Ok(project)
 }
 
-/// The systemd unit (file name) whose `ExecStart` names `config` or the
-/// folder holding it (the playbook's units mount the folder into a
-/// container), among the unit files under `roots`.
-pub fn systemd_unit(config: &Path, roots: &[PathBuf]) -> Option<String> {
-    let file = config.display().to_string();
-    let folder = config.parent()?.display().to_string();
-    let names_it = |command: &str| {
-        command.contains(&file)
-            || command.match_indices(&folder).any(|(at, _)| {
-                let after = command[at + folder.len()..].chars().next();
-                matches!(after, None | Some(',' | ':' | ' ' | '"' | '\'' | '/'))
+/// The systemd service units under some roots, each with its `ExecStart`
+/// command lines, read once per run.
+pub struct Units(Vec<(String, String)>);
+
+impl Units {
+    pub fn read(roots: &[PathBuf]) -> Units {
+        let units = roots
+            .iter()
+            .flat_map(|root| units_in(root))
+            .filter_map(|unit| {
+                let name = unit.file_name()?.to_string_lossy().into_owned();
+                Some((name, exec_start(&unit)?))
             })
-    };
-    roots
-        .iter()
-        .flat_map(|root| units_in(root))
-        .find(|unit| exec_start(unit).is_some_and(|command| names_it(&command)))
-        .and_then(|unit| Some(unit.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        Units(units)
+    }
+
+    /// The unit (file name) whose `ExecStart` names `config` or the folder
+    /// holding it (the playbook's units mount the folder into a container).
+    pub fn naming(&self, config: &Path) -> Option<String> {
+        let file = config.display().to_string();
+        let folder = config.parent()?.display().to_string();
+        let names_it = |command: &str| {
+            command.contains(&file)
+                || command.match_indices(&folder).any(|(at, _)| {
+                    let after = command[at + folder.len()..].chars().next();
+                    matches!(
+                        after,
+                        None | Some(',' | ':' | ' ' | '"' | '\'' | '/' | '\n')
+                    )
+                })
+        };
+        self.0
+            .iter()
+            .find(|(_, command)| names_it(command))
+            .map(|(name, _)| name.clone())
+    }
 }
 
 fn units_in(root: &Path) -> Vec<PathBuf> {
@@ -283,8 +302,8 @@ mod tests {
             &units.join("other.timer"),
             "ExecStart=/opt/signal/config.yaml\n",
         );
-        let roots = [dir.path().join("missing"), units];
-        let unit = |config: &str| systemd_unit(Path::new(config), &roots);
+        let units = Units::read(&[dir.path().join("missing"), units]);
+        let unit = |config: &str| units.naming(Path::new(config));
         assert_eq!(
             unit("/matrix/mautrix-telegram/config/config.yaml").as_deref(),
             Some("matrix-mautrix-telegram.service")

@@ -119,9 +119,11 @@ pub fn from_homeserver(
     let document = documents[0].clone();
     let mut notes = Vec::new();
     let compose = compose_of(&path, &roots.docker, &mut notes);
+    let units = deployment::Units::read(&roots.units);
     let runs = Runs {
         compose: compose.as_ref(),
-        homeserver: deployment_of(&path, compose.as_ref(), &roots.units),
+        homeserver: deployment_of(&path, compose.as_ref(), &units),
+        units,
         roots,
     };
     let mut search = Search::default();
@@ -183,12 +185,17 @@ fn compose_of(homeserver: &Path, docker_root: &Path, notes: &mut Vec<String>) ->
 
 /// How the program whose config is `config` runs: the compose service
 /// whose mounts hold it, else the systemd unit that names it.
-fn deployment_of(config: &Path, compose: Option<&Project>, units: &[PathBuf]) -> Deployment {
+fn deployment_of(
+    config: &Path,
+    compose: Option<&Project>,
+    units: &deployment::Units,
+) -> Deployment {
     let real = config.canonicalize().unwrap_or_else(|_| config.to_owned());
     if let Some(service) = compose.and_then(|p| p.service_holding(&real)) {
         return Deployment::compose(service);
     }
-    deployment::systemd_unit(config, units)
+    units
+        .naming(config)
         .map(|unit| Deployment::Systemd { unit })
         .unwrap_or_default()
 }
@@ -197,6 +204,7 @@ fn deployment_of(config: &Path, compose: Option<&Project>, units: &[PathBuf]) ->
 struct Runs<'a> {
     compose: Option<&'a Project>,
     homeserver: Deployment,
+    units: deployment::Units,
     roots: &'a Roots,
 }
 
@@ -228,7 +236,7 @@ impl Runs<'_> {
     /// heisenbridge), the compose service named after it.
     fn bridge(&self, config: Option<&Path>, registration: Option<&Registration>) -> Deployment {
         if let Some(config) = config {
-            return deployment_of(config, self.compose, &self.roots.units);
+            return deployment_of(config, self.compose, &self.units);
         }
         let names: Vec<&String> = registration
             .into_iter()

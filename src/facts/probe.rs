@@ -160,8 +160,11 @@ impl Facts {
                 at.unwrap_or_default()
             });
             let mut probed = address.clone();
-            if let Some((via, fact)) = from_config.and_then(|at| names.inside(&address, at)) {
-                probed = via.unwrap_or_else(|| config.homeserver.address.clone());
+            if let Some((via, mut fact)) = from_config.and_then(|at| names.inside(&address, at)) {
+                // No published port: the homeserver's own address instead.
+                let homeserver = &config.homeserver.address;
+                fact.via.get_or_insert_with(|| homeserver.clone());
+                probed = via.unwrap_or_else(|| homeserver.clone());
                 target.names_inside.push(fact);
             }
             let registration_url = target.registration().and_then(|r| r.url.clone().flatten());
