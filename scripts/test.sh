@@ -2,7 +2,8 @@
 # Runs every test: unit tests, and the tests against a real Synapse, a real
 # mautrix-telegram (Python venv created once) and a real PostgreSQL server
 # (Debian's package, installed here when missing; each test starts its own
-# private cluster on a free loopback port), and systemd-analyze for the unit.
+# private cluster on a free loopback port), systemd-analyze for the unit, and
+# unshare for the compose deployment's mount namespaces (run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh >/dev/null
@@ -16,5 +17,11 @@ if ! command -v systemd-analyze >/dev/null; then
     echo "installing systemd-analyze from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >&2
+fi
+# unshare (util-linux) makes the "containers" of tests/containers.rs.
+if ! command -v unshare >/dev/null; then
+    echo "installing util-linux from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >&2
 fi
 cargo test --locked --all-targets
