@@ -241,12 +241,12 @@ pub fn by_id(id: &str) -> Option<&'static Check> {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    pub info: usize,
     pub pass: usize,
     pub warn: usize,
     pub fail: usize,
     pub skip: usize,
     pub error: usize,
+    pub info: usize,
 }
 
 impl Summary {

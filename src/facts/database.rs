@@ -72,6 +72,8 @@ fn seen_from_here(uri: &str, deployment: &Deployment) -> Result<String, String> 
     };
     match deployment.to_host(Path::new(&path)) {
         Some(host) => Ok(format!("sqlite:{}", host.display())),
+        // A relative path made absolute against the config's folder here.
+        None if Path::new(&path).exists() => Ok(uri.to_owned()),
         None => Err(format!(
             "{path} is inside the container of the compose service `{}`, on none of its mounts (so it is lost with the container, and the doctor cannot read it); put it under a mounted folder such as /data",
             deployment.service().unwrap_or_default()
