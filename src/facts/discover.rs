@@ -218,15 +218,19 @@ impl Runs<'_> {
             .unwrap_or_else(|| path.to_owned())
     }
 
-    /// The homeserver's client address from this machine: a container's
-    /// own loopback is reached through the port its service publishes.
+    /// The homeserver's client address from this machine: its listener on
+    /// the container's own loopback is reached through the port its
+    /// service publishes (a public address is left as it is).
     fn homeserver_address(&self, address: &str) -> String {
         let service = self
             .homeserver
             .service()
             .and_then(|name| self.compose?.services.iter().find(|s| s.name == name));
         let published = url::Url::parse(address).ok().and_then(|url| {
-            let via = service?.published(url.port_or_known_default()?)?;
+            let own = matches!(url.host_str()?, "127.0.0.1" | "localhost" | "[::1]");
+            let via = service
+                .filter(|_| own)?
+                .published(url.port_or_known_default()?)?;
             Some(format!("{}://{via}", url.scheme()))
         });
         published.unwrap_or_else(|| address.to_owned())
