@@ -114,9 +114,16 @@ impl Project {
             .find(|s| s.names.iter().any(|n| n.eq_ignore_ascii_case(host)))
     }
 
-    /// The service whose mounts hold `host_file`, a path on this machine.
+    /// The service whose mounts hold `host_file`, a path on this machine:
+    /// of several, the one with the narrowest mount (Synapse mounting all
+    /// of `./bridges` does not own `./bridges/telegram`, which the bridge's
+    /// service mounts itself).
     pub fn service_holding(&self, host_file: &Path) -> Option<&Service> {
-        self.services.iter().find(|s| s.holds(host_file))
+        self.services
+            .iter()
+            .filter_map(|s| Some((s, s.narrowest_mount_holding(host_file)?)))
+            .min_by_key(|(_, depth)| std::cmp::Reverse(*depth))
+            .map(|(service, _)| service)
     }
 }
 
@@ -126,12 +133,14 @@ impl Service {
         to_host(&self.mounts, container_path)
     }
 
-    /// Whether one of its mounts holds `host_file`.
-    pub fn holds(&self, host_file: &Path) -> bool {
+    /// How deep the deepest of its mounts holding `host_file` is.
+    fn narrowest_mount_holding(&self, host_file: &Path) -> Option<usize> {
         self.mounts
             .iter()
             .filter_map(|m| m.host.as_ref())
-            .any(|host| host_file.starts_with(host))
+            .filter(|host| host_file.starts_with(host))
+            .map(|host| host.components().count())
+            .max()
     }
 
     /// Where this machine reaches the container's port `target`: the

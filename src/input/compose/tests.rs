@@ -200,6 +200,24 @@ fn paths_map_through_the_owning_service_only() {
             .map(|s| s.name.as_str()),
         Some("telegram")
     );
+    let shared = parse(
+        "services:\n  synapse:\n    volumes: ['./bridges:/bridges:ro']\n  telegram:\n    volumes: ['./bridges/telegram:/data']\n",
+    );
+    let owner = |file: &str| {
+        shared
+            .service_holding(Path::new(file))
+            .map(|s| s.name.as_str())
+    };
+    assert_eq!(
+        owner("/srv/Matrix Stack/bridges/telegram/config.yaml"),
+        Some("telegram"),
+        "the narrowest mount owns it"
+    );
+    assert_eq!(
+        owner("/srv/Matrix Stack/bridges/whatsapp/config.yaml"),
+        Some("synapse")
+    );
+    assert_eq!(owner("/srv/Matrix Stack/other.yaml"), None);
 }
 
 #[test]
