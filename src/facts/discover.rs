@@ -160,6 +160,7 @@ pub fn from_homeserver(
     }
     let mut config = Config::from_homeserver(document, &homeserver, bridges);
     config.homeserver.address = runs.homeserver_address(&config.homeserver.address);
+    config.homeserver.log = runs.homeserver_log(homeserver.log_config.as_deref());
     config.homeserver.deployment = runs.homeserver.clone();
     config.compose = compose;
     Ok(Discovered { config, notes })
@@ -216,6 +217,20 @@ impl Runs<'_> {
         self.homeserver
             .to_host(path)
             .unwrap_or_else(|| path.to_owned())
+    }
+
+    /// The homeserver's log: the first file a handler of its `log_config`
+    /// writes that exists here, both read through its service's mounts.
+    fn homeserver_log(&self, log_config: Option<&Path>) -> Option<PathBuf> {
+        let document = Document::load(&self.homeserver_path(log_config?)).ok()?;
+        let handlers = document.root.get("handlers")?;
+        handlers
+            .entries()
+            .iter()
+            .filter_map(|(_, handler)| handler.get("filename")?.as_str().map(PathBuf::from))
+            .filter(|name| name.is_absolute())
+            .map(|name| self.homeserver_path(&name))
+            .find(|path| path.is_file())
     }
 
     /// The homeserver's client address from this machine: its listener on
@@ -739,6 +754,17 @@ mod tests {
             &root.join("synapse"),
             &[Path::new("/data/telegram-registration.yaml")],
         );
+        // Synapse's log, named in its log config, both at /data paths.
+        std::fs::write(
+            &hs,
+            std::fs::read_to_string(&hs).unwrap() + "log_config: /data/log.config\n",
+        )
+        .unwrap();
+        write(
+            &root.join("synapse/log.config"),
+            "version: 1\nhandlers:\n  console:\n    class: logging.StreamHandler\n  file:\n    class: logging.handlers.RotatingFileHandler\n    filename: /data/homeserver.log\n",
+        );
+        write(&root.join("synapse/homeserver.log"), "started\n");
         let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         let config = &found.config;
         assert_eq!(
@@ -746,6 +772,10 @@ mod tests {
             "Synapse's listener through its published port"
         );
         assert_eq!(config.homeserver.deployment.service(), Some("synapse"));
+        assert_eq!(
+            config.homeserver.log.as_deref(),
+            Some(root.join("synapse/homeserver.log").as_path())
+        );
         let entry = &config.bridges[0];
         assert_eq!(
             entry.registration,
