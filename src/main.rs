@@ -169,10 +169,14 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
         err!("{}", render::first_run::guidance(path, &homeservers));
         return Err(ExitCode::from(2));
     }
-    Config::load(path).map_err(|err| {
+    let mut config = Config::load(path).map_err(|err| {
         errln!("error: {err}");
         ExitCode::from(2)
-    })
+    })?;
+    for note in discover::settle_deployments(&mut config, &discover::Roots::system()) {
+        errln!("note: {note}");
+    }
+    Ok(config)
 }
 
 /// The config to check: the doctor's, or one made from the homeserver's.

@@ -166,6 +166,36 @@ pub fn from_homeserver(
     Ok(Discovered { config, notes })
 }
 
+/// The doctor's own config, told how things run: with a compose file
+/// beside the homeserver config it names, the homeserver's and each listed
+/// bridge's service (their databases and the registrations the homeserver
+/// loads are then read through their mounts, service names reached as
+/// `check --homeserver` reaches them). What was wrong, one line each.
+pub fn settle_deployments(config: &mut Config, roots: &Roots) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Some(homeserver) = super::homeserver_files(&config.homeserver.config)
+        .into_iter()
+        .next()
+    else {
+        return notes;
+    };
+    let compose = compose_of(&homeserver, &roots.docker, &mut notes);
+    let units = deployment::Units::read(&roots.units);
+    let runs = Runs {
+        compose: compose.as_ref(),
+        homeserver: deployment_of(&homeserver, compose.as_ref(), &units),
+        units,
+        roots,
+    };
+    for entry in &mut config.bridges {
+        let registration = Registration::load(&entry.registration).ok();
+        entry.deployment = runs.bridge(entry.config.as_deref(), registration.as_ref());
+    }
+    config.homeserver.deployment = runs.homeserver.clone();
+    config.compose = compose;
+    notes
+}
+
 /// The compose file of the deployment, read; what is wrong with it goes
 /// to the notes (one line each) and the rest of discovery goes on.
 fn compose_of(homeserver: &Path, docker_root: &Path, notes: &mut Vec<String>) -> Option<Project> {
@@ -806,6 +836,36 @@ mod tests {
             "{:?}",
             found.notes
         );
+    }
+
+    #[test]
+    fn the_doctors_own_config_is_told_how_things_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        write(&root.join("synapse/telegram.yaml"), REGISTRATION);
+        write(&root.join("telegram/config.yaml"), CONFIG);
+        let hs = homeserver(&root.join("synapse"), &[Path::new("/data/telegram.yaml")]);
+        write(
+            &root.join("compose.yaml"),
+            "services:\n  synapse:\n    volumes: ['./synapse:/data']\n  telegram:\n    volumes: ['./telegram:/data']\n",
+        );
+        let doctor = root.join("doctor.yaml");
+        write(
+            &doctor,
+            &format!(
+                "homeserver:\n  address: http://localhost:8008\n  domain: example.org\n  config: {}\nappservice:\n  address: http://localhost:29399\n  port: 29399\n  bot:\n    username: doctor\n  as_token: a\n  hs_token: b\nbridges:\n  - config: telegram/config.yaml\n    registration: synapse/telegram.yaml\n",
+                hs.display()
+            ),
+        );
+        let mut config = Config::load(&doctor).unwrap();
+        let notes = settle_deployments(&mut config, &nowhere());
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(config.homeserver.deployment.service(), Some("synapse"));
+        assert_eq!(config.bridges[0].deployment.service(), Some("telegram"));
+        let facts = crate::facts::Facts::load(&config);
+        let loaded = &facts.homeserver.registrations;
+        assert_eq!(loaded[0].0, root.join("synapse/telegram.yaml"));
+        assert!(loaded[0].1.is_ok(), "read through Synapse's mount");
     }
 
     #[test]
