@@ -2,8 +2,9 @@
 # Runs every test: unit tests, and the tests against a real Synapse, a real
 # mautrix-telegram (Python venv created once) and a real PostgreSQL server
 # (Debian's package, installed here when missing; each test starts its own
-# private cluster on a free loopback port), systemd-analyze for the unit, and
-# systemd-journal-remote for journal files.
+# private cluster on a free loopback port), systemd-analyze for the unit,
+# systemd-journal-remote for journal files, and
+# unshare for the compose deployment's mount namespaces (run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh >/dev/null
@@ -24,5 +25,11 @@ if [ ! -x /lib/systemd/systemd-journal-remote ] || ! command -v journalctl >/dev
     echo "installing systemd-journal-remote from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote >&2
+fi
+# unshare (util-linux) makes the "containers" of tests/containers.rs.
+if ! command -v unshare >/dev/null; then
+    echo "installing util-linux from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >&2
 fi
 cargo test --locked --all-targets

@@ -191,6 +191,9 @@ fn load_config(path: &Path, places: &LogPlaces) -> Result<Config, ExitCode> {
         ExitCode::from(2)
     })?;
     config.log_places = places.clone();
+    for note in discover::settle_deployments(&mut config, &discover::Roots::system()) {
+        errln!("note: {note}");
+    }
     Ok(config)
 }
 
@@ -204,7 +207,7 @@ fn check_config(
     if homeserver.is_empty() {
         return load_config(config_path, places);
     }
-    let roots: Vec<PathBuf> = discover::INSTALL_ROOTS.iter().map(PathBuf::from).collect();
+    let roots = discover::Roots::system();
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
         Ok(found) => {
             for note in &found.notes {

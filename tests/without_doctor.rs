@@ -111,7 +111,7 @@ fn check_and_packet_find_every_bridge_config_and_name_each_fault() {
         tg_b["config_found"]
             .as_str()
             .unwrap()
-            .contains("mounted by docker-compose"),
+            .contains("mounted by the compose service `telegram-b`"),
         "{tg_b}"
     );
     assert!(target(&report, "heisenbridge")["config"].is_null());

@@ -20,6 +20,7 @@ use crate::shared::FAQ;
 mod access;
 mod database;
 mod delivery;
+mod deployment;
 pub mod diagnoses;
 mod ephemeral;
 mod evidence;
@@ -178,6 +179,7 @@ pub fn catalogue() -> impl Iterator<Item = &'static Check> {
         ephemeral::CHECKS,
         access::CHECKS,
         database::CHECKS,
+        deployment::CHECKS,
     ]
     .into_iter()
     .flatten()

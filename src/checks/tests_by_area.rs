@@ -127,6 +127,8 @@ impl Builder {
                 live: self.live,
                 database: self.database,
                 logs_scanned: None,
+                deployment: Default::default(),
+                names_inside: Vec::new(),
             }],
         }
     }
@@ -1490,4 +1492,53 @@ fn log_problems_older_than_the_last_proof_of_health_are_resolved() {
         .0,
         Status::Fail
     );
+}
+
+#[test]
+fn compose_names_are_info_never_a_problem() {
+    use crate::facts::deployment::NameInside;
+    use crate::input::config::Deployment;
+    let mut facts = bridge().live(LiveFacts::default()).build();
+    assert_eq!(
+        status("deployment.name_unresolvable", &facts),
+        Status::Skip,
+        "not run by docker-compose"
+    );
+    facts.targets[0].deployment = Deployment::Compose {
+        service: "mautrix-telegram".into(),
+        container: "tg".into(),
+        mounts: Vec::new(),
+    };
+    assert_eq!(status("deployment.name_unresolvable", &facts), Status::Pass);
+    facts.targets[0].names_inside = vec![
+        NameInside {
+            written: "config.yaml:2:14 (homeserver.address)".into(),
+            name: "synapse".into(),
+            service: "synapse".into(),
+            via: Some("127.0.0.1:8008".into()),
+        },
+        NameInside {
+            written: "registration.yaml (url)".into(),
+            name: "mautrix-telegram".into(),
+            service: "mautrix-telegram".into(),
+            via: None,
+        },
+    ];
+    let (status, finding) = run("deployment.name_unresolvable", &facts);
+    assert_eq!(status, Status::Info);
+    assert!(
+        finding.title.starts_with(
+            "`synapse` resolves only inside the compose network; probed through 127.0.0.1:8008; `mautrix-telegram` resolves only inside the compose network; not probed from here"
+        ),
+        "{}",
+        finding.title
+    );
+    assert!(
+        finding
+            .detail
+            .starts_with("config.yaml:2:14 (homeserver.address): `synapse`")
+    );
+    let findings = [finding];
+    assert!(crate::checks::diagnoses::diagnose(&findings).is_empty());
+    assert_eq!(crate::checks::Summary::of(&findings).info, 1);
 }

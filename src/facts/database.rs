@@ -9,6 +9,7 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
 use super::{TargetFacts, TargetKind};
+use crate::input::config::Deployment;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatabaseFacts {
@@ -36,21 +37,48 @@ pub enum DatabaseState {
     },
 }
 
-/// A URI sqlx can open read-only, from what bridges write: Python bridges
-/// use `sqlite:path` or `sqlite:///path`, Go bridges `file:path?...`.
-fn read_only_uri(uri: &str, base: &Path) -> Option<String> {
-    if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
-        return Some(uri.to_owned());
+/// The file path of a SQLite URI as bridges write it: Python bridges use
+/// `sqlite:path` or `sqlite:///path`, Go bridges `file:path?...`; plain
+/// paths too. `None` for other databases.
+fn sqlite_path(uri: &str) -> Option<String> {
+    if uri.contains("://") && !uri.starts_with("sqlite:") {
+        return None;
     }
     let path = uri
         .strip_prefix("sqlite:///")
         .map(|p| format!("/{p}"))
         .or_else(|| uri.strip_prefix("sqlite://").map(str::to_owned))
         .or_else(|| uri.strip_prefix("sqlite:").map(str::to_owned))
-        .or_else(|| uri.strip_prefix("file:").map(str::to_owned))?;
-    let path = path.split('?').next().unwrap_or_default();
-    let path = base.join(path);
+        .or_else(|| uri.strip_prefix("file:").map(str::to_owned))
+        .or_else(|| (!uri.contains(':')).then(|| uri.to_owned()))?;
+    Some(path.split('?').next().unwrap_or_default().to_owned())
+}
+
+/// A URI sqlx can open read-only; a relative SQLite path is from `base`.
+fn read_only_uri(uri: &str, base: &Path) -> Option<String> {
+    if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+        return Some(uri.to_owned());
+    }
+    let path = base.join(sqlite_path(uri)?);
     Some(format!("sqlite:{}?mode=ro", path.display()))
+}
+
+/// The bridge's URI as this machine sees it: an absolute SQLite path in a
+/// container is read through its service's mounts. `Err`: none of them
+/// holds it, said so.
+fn seen_from_here(uri: &str, deployment: &Deployment) -> Result<String, String> {
+    let Some(path) = sqlite_path(uri).filter(|p| p.starts_with('/')) else {
+        return Ok(uri.to_owned());
+    };
+    match deployment.to_host(Path::new(&path)) {
+        Some(host) => Ok(format!("sqlite:{}", host.display())),
+        // A relative path made absolute against the config's folder here.
+        None if Path::new(&path).exists() => Ok(uri.to_owned()),
+        None => Err(format!(
+            "{path} is inside the container of the compose service `{}`, on none of its mounts (so it is lost with the container, and the doctor cannot read it); put it under a mounted folder such as /data",
+            deployment.service().unwrap_or_default()
+        )),
+    }
 }
 
 /// One connection, within 5 s; errors are safe to show (no credentials).
@@ -147,7 +175,17 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let field = config.database_uri.as_ref()?;
     let base = config.path().parent().unwrap_or(Path::new("."));
     let shown_uri = crate::shared::redact::uri(&field.value);
-    let uri = read_only_uri(&field.value, base);
+    let uri = match seen_from_here(&field.value, &target.deployment) {
+        Ok(uri) => read_only_uri(&uri, base),
+        Err(line) => {
+            return Some(DatabaseFacts {
+                location: shown_uri.clone(),
+                shown_uri,
+                field: field.path.clone(),
+                state: DatabaseState::Unreachable(line),
+            });
+        }
+    };
     let not_created = uri
         .as_deref()
         .and_then(sqlite_file)
@@ -214,8 +252,12 @@ pub struct Delivery {
 
 /// Each appservice's delivery state from Synapse's own database, opened
 /// read-only; errors are safe to show (no credentials).
-pub async fn delivery_states(homeserver_uri: &str) -> Result<Delivery, String> {
-    let uri = read_only_uri(homeserver_uri, Path::new("/"))
+pub async fn delivery_states(
+    homeserver_uri: &str,
+    deployment: &Deployment,
+) -> Result<Delivery, String> {
+    let uri = seen_from_here(homeserver_uri, deployment)?;
+    let uri = read_only_uri(&uri, Path::new("/"))
         .ok_or_else(|| "not a SQLite or PostgreSQL database".to_owned())?;
     let mut connection = connect(&uri).await?;
     let mut states = std::collections::HashMap::<String, DeliveryState>::new();
@@ -293,5 +335,42 @@ mod tests {
             "sqlite:/srv/bridge/whatsapp.db?mode=ro"
         );
         assert!(read_only_uri("mysql://x", base).is_none());
+        assert_eq!(
+            read_only_uri("/var/db/plain.db", base).unwrap(),
+            "sqlite:/var/db/plain.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn a_container_path_is_read_through_the_service_mounts() {
+        let lookup = |_: &str| None;
+        let project = crate::input::compose::Project::parse(
+            Path::new("/srv/compose.yaml"),
+            "services:\n  telegram:\n    volumes: ['./telegram:/data']\n",
+            &lookup,
+        )
+        .unwrap();
+        let telegram = Deployment::compose(&project.services[0]);
+        for uri in [
+            "sqlite:/data/tg.db",
+            "sqlite:///data/tg.db",
+            "file:/data/tg.db?_txlock=immediate",
+        ] {
+            assert_eq!(
+                seen_from_here(uri, &telegram).unwrap(),
+                "sqlite:/srv/telegram/tg.db",
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            seen_from_here("sqlite:tg.db", &telegram).unwrap(),
+            "sqlite:tg.db"
+        );
+        let postgres = "postgres://u:p@db/tg";
+        assert_eq!(seen_from_here(postgres, &telegram).unwrap(), postgres);
+        let lost = seen_from_here("sqlite:/var/tg.db", &telegram).unwrap_err();
+        assert!(lost.contains("compose service `telegram`"), "{lost}");
+        let host = seen_from_here("sqlite:/data/tg.db", &Deployment::Host).unwrap();
+        assert_eq!(host, "sqlite:/data/tg.db");
     }
 }

@@ -6,15 +6,19 @@
 //! bot's user name, the ghosts its users namespace claims) with other
 //! tokens: the evidence the token checks need,
 //! never a reason to drop it. Looked for in this order: the files given with
-//! `--bridge-config`, the registration's own folder, the folders a
-//! docker-compose file beside the homeserver config mounts, then where
+//! `--bridge-config`, the registration's own folder, the folders the
+//! services of a compose file beside the homeserver config mount, then where
 //! bridges are usually installed (one folder per bridge under the roots).
+//! With a compose file, every path a config names is read through the
+//! mounts of the service that runs the program (`facts::deployment`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::deployment;
 use crate::input::bridge::BridgeConfig;
-use crate::input::config::{BridgeEntry, Config};
+use crate::input::compose::Project;
+use crate::input::config::{BridgeEntry, Config, Deployment};
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::log_source::LogSource;
 use crate::input::registration::Registration;
@@ -57,6 +61,28 @@ pub fn homeserver_configs(places: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where discovery looks beyond the homeserver's own files: the system's
+/// places, or temporary folders in tests.
+pub struct Roots {
+    /// One folder per bridge under each ([`INSTALL_ROOTS`]).
+    pub install: Vec<PathBuf>,
+    /// Where systemd unit files are ([`deployment::UNIT_ROOTS`]).
+    pub units: Vec<PathBuf>,
+    /// Docker's folder, for named volumes ([`deployment::DOCKER_ROOT`]).
+    pub docker: PathBuf,
+}
+
+impl Roots {
+    pub fn system() -> Roots {
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect();
+        Roots {
+            install: paths(INSTALL_ROOTS),
+            units: paths(deployment::UNIT_ROOTS),
+            docker: PathBuf::from(deployment::DOCKER_ROOT),
+        }
+    }
+}
+
 /// Most YAML files read while looking for configs, and the largest one.
 const FILES_READ_LIMIT: usize = 400;
 const FILE_SIZE_LIMIT: u64 = 1024 * 1024;
@@ -69,12 +95,12 @@ pub struct Discovered {
     pub notes: Vec<String>,
 }
 
-/// Builds the doctor's view of the homeserver at `path`; `given` are the
-/// `--bridge-config` files, `roots` the install roots to search.
+/// Builds the doctor's view of the homeserver at `paths`; `given` are the
+/// `--bridge-config` files, `roots` where else to look.
 pub fn from_homeserver(
     paths: &[PathBuf],
     given: &[PathBuf],
-    roots: &[PathBuf],
+    roots: &Roots,
 ) -> Result<Discovered, LoadError> {
     let paths: Vec<PathBuf> = paths
         .iter()
@@ -93,9 +119,16 @@ pub fn from_homeserver(
     };
     let path = homeserver.path.clone();
     let document = documents[0].clone();
-    let mounts = compose_mounts(path.parent().unwrap_or(Path::new("/")));
-    let mut search = Search::default();
     let mut notes = Vec::new();
+    let compose = compose_of(&path, &roots.docker, &mut notes);
+    let units = deployment::Units::read(&roots.units);
+    let runs = Runs {
+        compose: compose.as_ref(),
+        homeserver: deployment_of(&path, compose.as_ref(), &units),
+        units,
+        roots,
+    };
+    let mut search = Search::default();
     let given: Vec<PathBuf> = given
         .iter()
         .map(|file| std::path::absolute(file).unwrap_or_else(|_| file.clone()))
@@ -114,8 +147,8 @@ pub fn from_homeserver(
         .app_service_config_files
         .iter()
         .map(|registration| {
-            let registration = through_mounts(registration, &mounts);
-            entry_for(&registration, &given, &mounts, roots, &mut search)
+            let registration = runs.homeserver_path(registration);
+            entry_for(&registration, &given, &runs, &mut search)
         })
         .collect();
     for file in &given {
@@ -127,16 +160,157 @@ pub fn from_homeserver(
             ));
         }
     }
-    let config = Config::from_homeserver(document, &homeserver, bridges);
+    let mut config = Config::from_homeserver(document, &homeserver, bridges);
+    config.homeserver.address = runs.homeserver_address(&config.homeserver.address);
+    config.homeserver.log = runs
+        .homeserver_log(homeserver.log_config.as_deref())
+        .map(LogSource::File);
+    config.homeserver.deployment = runs.homeserver.clone();
+    config.compose = compose;
     Ok(Discovered { config, notes })
+}
+
+/// The doctor's own config, told how things run: with a compose file
+/// beside the homeserver config it names, the homeserver's and each listed
+/// bridge's service (their databases and the registrations the homeserver
+/// loads are then read through their mounts, service names reached as
+/// `check --homeserver` reaches them). What was wrong, one line each.
+pub fn settle_deployments(config: &mut Config, roots: &Roots) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Some(homeserver) = super::homeserver_files(&config.homeserver.config)
+        .into_iter()
+        .next()
+    else {
+        return notes;
+    };
+    let compose = compose_of(&homeserver, &roots.docker, &mut notes);
+    let units = deployment::Units::read(&roots.units);
+    let runs = Runs {
+        compose: compose.as_ref(),
+        homeserver: deployment_of(&homeserver, compose.as_ref(), &units),
+        units,
+        roots,
+    };
+    for entry in &mut config.bridges {
+        let registration = Registration::load(&entry.registration).ok();
+        entry.deployment = runs.bridge(entry.config.as_deref(), registration.as_ref());
+    }
+    config.homeserver.deployment = runs.homeserver.clone();
+    config.compose = compose;
+    notes
+}
+
+/// The compose file of the deployment, read; what is wrong with it goes
+/// to the notes (one line each) and the rest of discovery goes on.
+fn compose_of(homeserver: &Path, docker_root: &Path, notes: &mut Vec<String>) -> Option<Project> {
+    let file = deployment::compose_file(homeserver)?;
+    match deployment::load_compose(&file, docker_root) {
+        Ok(project) => {
+            notes.extend(project.notes.iter().cloned());
+            Some(project)
+        }
+        Err(line) => {
+            notes.push(format!(
+                "{line} (so containers are not taken into account: paths are read as they are on this machine)"
+            ));
+            None
+        }
+    }
+}
+
+/// How the program whose config is `config` runs: the compose service
+/// whose mounts hold it, else the systemd unit that names it.
+fn deployment_of(
+    config: &Path,
+    compose: Option<&Project>,
+    units: &deployment::Units,
+) -> Deployment {
+    let real = config.canonicalize().unwrap_or_else(|_| config.to_owned());
+    if let Some(service) = compose.and_then(|p| p.service_holding(&real)) {
+        return Deployment::compose(service);
+    }
+    units
+        .naming(config)
+        .map(|unit| Deployment::Systemd { unit })
+        .unwrap_or_default()
+}
+
+/// What discovery knows of how things run, for every registration.
+struct Runs<'a> {
+    compose: Option<&'a Project>,
+    homeserver: Deployment,
+    units: deployment::Units,
+    roots: &'a Roots,
+}
+
+impl Runs<'_> {
+    /// A path the homeserver's config names, as this machine sees it
+    /// (a registration at `/data/telegram.yaml` inside Synapse's container
+    /// is in the folder mounted there).
+    fn homeserver_path(&self, path: &Path) -> PathBuf {
+        self.homeserver
+            .to_host(path)
+            .unwrap_or_else(|| path.to_owned())
+    }
+
+    /// The homeserver's log: the first file a handler of its `log_config`
+    /// writes that exists here, both read through its service's mounts.
+    fn homeserver_log(&self, log_config: Option<&Path>) -> Option<PathBuf> {
+        let document = Document::load(&self.homeserver_path(log_config?)).ok()?;
+        let handlers = document.root.get("handlers")?;
+        handlers
+            .entries()
+            .iter()
+            .filter_map(|(_, handler)| handler.get("filename")?.as_str().map(PathBuf::from))
+            .filter(|name| name.is_absolute())
+            .map(|name| self.homeserver_path(&name))
+            .find(|path| path.is_file())
+    }
+
+    /// The homeserver's client address from this machine: its listener on
+    /// the container's own loopback is reached through the port its
+    /// service publishes (a public address is left as it is).
+    fn homeserver_address(&self, address: &str) -> String {
+        let service = self
+            .homeserver
+            .service()
+            .and_then(|name| self.compose?.services.iter().find(|s| s.name == name));
+        let published = url::Url::parse(address).ok().and_then(|url| {
+            let own = matches!(url.host_str()?, "127.0.0.1" | "localhost" | "[::1]");
+            let via = service
+                .filter(|_| own)?
+                .published(url.port_or_known_default()?)?;
+            Some(format!("{}://{via}", url.scheme()))
+        });
+        published.unwrap_or_else(|| address.to_owned())
+    }
+
+    /// How a bridge runs: by its config when found; without one (such as
+    /// heisenbridge), the compose service named after it.
+    fn bridge(&self, config: Option<&Path>, registration: Option<&Registration>) -> Deployment {
+        if let Some(config) = config {
+            return deployment_of(config, self.compose, &self.units);
+        }
+        let names: Vec<&String> = registration
+            .into_iter()
+            .flat_map(|r| [&r.id, &r.sender_localpart])
+            .flatten()
+            .collect();
+        self.compose
+            .into_iter()
+            .flat_map(|p| &p.services)
+            .filter(|s| Some(s.name.as_str()) != self.homeserver.service())
+            .find(|s| names.iter().any(|n| names_bridge(&s.name, n)))
+            .map(Deployment::compose)
+            .unwrap_or_default()
+    }
 }
 
 /// The target of one loaded registration, with its config when found.
 fn entry_for(
     registration_path: &Path,
     given: &[PathBuf],
-    mounts: &[(PathBuf, PathBuf)],
-    roots: &[PathBuf],
+    runs: &Runs,
     search: &mut Search,
 ) -> BridgeEntry {
     let registration = Registration::load(registration_path).ok();
@@ -145,7 +319,7 @@ fn entry_for(
             .iter()
             .map(|file| (file.clone(), "given with --bridge-config".to_owned()))
             .collect();
-        let places = places_for(registration_path, Some(registration), mounts, roots);
+        let places = places_for(registration_path, Some(registration), runs);
         search
             .find(registration, &given)
             .or_else(|| search.find(registration, &places))
@@ -153,9 +327,13 @@ fn entry_for(
     if let Some((file, _)) = &found {
         search.matched.insert(file.clone());
     }
+    let deployment = runs.bridge(
+        found.as_ref().map(|(file, _)| file.as_path()),
+        registration.as_ref(),
+    );
     let logs = found
         .as_ref()
-        .map(|(file, _)| logs_of(file))
+        .map(|(file, _)| logs_of(file, &deployment))
         .unwrap_or_default();
     let how = match (&registration, &found) {
         (None, _) => "registration unreadable, so no config was looked for".to_owned(),
@@ -168,6 +346,7 @@ fn entry_for(
         registration: registration_path.to_owned(),
         logs,
         found: Some(how),
+        deployment,
     }
 }
 
@@ -176,8 +355,7 @@ fn entry_for(
 fn places_for(
     registration_path: &Path,
     registration: Option<&Registration>,
-    mounts: &[(PathBuf, PathBuf)],
-    roots: &[PathBuf],
+    runs: &Runs,
 ) -> Vec<(PathBuf, String)> {
     let mut places = Vec::new();
     if let Some(folder) = registration_path.parent() {
@@ -186,18 +364,25 @@ fn places_for(
             "found next to its registration".to_owned(),
         ));
     }
-    for (host, _) in mounts {
-        places.push((
-            host.clone(),
-            format!("found in {} (mounted by docker-compose)", host.display()),
-        ));
+    let services = runs.compose.into_iter().flat_map(|p| &p.services);
+    for service in services {
+        for host in service.mounts.iter().filter_map(|m| m.host.as_ref()) {
+            places.push((
+                host.clone(),
+                format!(
+                    "found in {} (mounted by the compose service `{}`)",
+                    host.display(),
+                    service.name
+                ),
+            ));
+        }
     }
     let names: Vec<String> = registration
         .into_iter()
         .flat_map(|r| [r.id.clone(), r.sender_localpart.clone()])
         .flatten()
         .collect();
-    for root in roots {
+    for root in &runs.roots.install {
         for folder in list(root).into_iter().filter(|f| f.is_dir()) {
             let name = folder.file_name().unwrap_or_default().to_string_lossy();
             if names.iter().any(|n| names_bridge(&name, n)) {
@@ -400,104 +585,37 @@ fn list(folder: &Path) -> Vec<PathBuf> {
     entries
 }
 
-/// The log files the found config names that exist.
-fn logs_of(config: &Path) -> Vec<LogSource> {
-    Document::load(config)
+/// The logs of a found config, as this machine sees them: the files it
+/// names that exist (each path through the bridge's service's mounts), else
+/// where what runs it logs (a bridge writing to stdout logs to its unit's
+/// journal or its container's json-file log).
+fn logs_of(config: &Path, deployment: &Deployment) -> Vec<LogSource> {
+    let files: Vec<LogSource> = Document::load(config)
         .ok()
         .and_then(|doc| BridgeConfig::from_document(doc).ok())
         .map(|c| {
             c.log_files()
-                .into_iter()
-                .filter(|l| l.is_file())
+                .iter()
+                .filter_map(|log| deployment.to_host(log))
+                .filter(|log| log.is_file())
                 .map(LogSource::File)
                 .collect()
         })
-        .unwrap_or_default()
-}
-
-/// What runs a bridge, as the deployment shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Runner {
-    /// A systemd unit (`matrix-mautrix-telegram.service`).
-    SystemdUnit(String),
-    /// A container, by the name Docker gives it (`mautrix-telegram`).
-    Container(String),
-}
-
-/// For a bridge whose config names no log file, its runner's log: a
-/// bridge that writes to stdout logs where its unit's journal or its
-/// container's json-file log is. The deployment model calls this once it
-/// knows the unit or container.
-pub fn add_runner_log(entry: &mut BridgeEntry, runner: &Runner) {
-    if !entry.logs.is_empty() {
-        return;
+        .unwrap_or_default();
+    if !files.is_empty() {
+        return files;
     }
-    entry.logs.push(match runner {
-        Runner::SystemdUnit(unit) => LogSource::Journald(unit.clone()),
-        Runner::Container(name) => LogSource::Docker(name.clone()),
-    });
+    runner_log(deployment).into_iter().collect()
 }
 
-/// The bind mounts `(host folder, container folder)` of every service in a
-/// docker-compose file beside the homeserver config (or one folder up).
-pub fn compose_mounts(homeserver_folder: &Path) -> Vec<(PathBuf, PathBuf)> {
-    const NAMES: &[&str] = &[
-        "docker-compose.yml",
-        "docker-compose.yaml",
-        "compose.yml",
-        "compose.yaml",
-    ];
-    let folders = [Some(homeserver_folder), homeserver_folder.parent()];
-    folders
-        .into_iter()
-        .flatten()
-        .flat_map(|folder| NAMES.iter().map(move |name| folder.join(name)))
-        .filter_map(|file| Document::load(&file).ok())
-        .flat_map(|doc| mounts_in(&doc))
-        .collect()
-}
-
-fn mounts_in(compose: &Document) -> Vec<(PathBuf, PathBuf)> {
-    let base = compose.path.parent().unwrap_or(Path::new("/"));
-    let Some(services) = compose.root.get("services") else {
-        return Vec::new();
-    };
-    services
-        .entries()
-        .iter()
-        .filter_map(|(_, service)| service.get("volumes"))
-        .flat_map(|volumes| volumes.items().iter())
-        .filter_map(|volume| {
-            let (source, target) = match volume.scalar_text() {
-                Some(short) => {
-                    let mut parts = short.splitn(3, ':');
-                    (parts.next()?.to_owned(), parts.next()?.to_owned())
-                }
-                None => (
-                    volume.get("source")?.scalar_text()?,
-                    volume.get("target")?.scalar_text()?,
-                ),
-            };
-            // Named volumes (no path) live in Docker's own storage.
-            let is_path = source.starts_with('/') || source.starts_with('.');
-            let host = base.join(&source);
-            is_path.then(|| (host.canonicalize().unwrap_or(host), PathBuf::from(target)))
-        })
-        .filter(|(host, _)| host.is_dir())
-        .collect()
-}
-
-/// A path as the host sees it: a registration named by its path inside a
-/// container (`/data/telegram.yaml`) is found under the folder mounted there.
-fn through_mounts(path: &Path, mounts: &[(PathBuf, PathBuf)]) -> PathBuf {
-    if path.exists() {
-        return path.to_owned();
+/// Where what runs a bridge keeps its output: a systemd unit's journal, a
+/// container's json-file log; nothing for a program on this machine.
+fn runner_log(deployment: &Deployment) -> Option<LogSource> {
+    match deployment {
+        Deployment::Systemd { unit } => Some(LogSource::Journald(unit.clone())),
+        Deployment::Compose { container, .. } => Some(LogSource::Docker(container.clone())),
+        Deployment::Host => None,
     }
-    mounts
-        .iter()
-        .filter_map(|(host, container)| Some(host.join(path.strip_prefix(container).ok()?)))
-        .find(|mapped| mapped.exists())
-        .unwrap_or_else(|| path.to_owned())
 }
 
 #[cfg(test)]
@@ -524,6 +642,19 @@ mod tests {
         path
     }
 
+    /// No install roots, no units, no Docker.
+    fn nowhere() -> Roots {
+        installed(Path::new("/nonexistent"))
+    }
+
+    fn installed(root: &Path) -> Roots {
+        Roots {
+            install: vec![root.to_owned()],
+            units: Vec::new(),
+            docker: PathBuf::from("/nonexistent"),
+        }
+    }
+
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
@@ -531,27 +662,34 @@ mod tests {
 
     #[test]
     fn a_bridge_without_a_log_file_logs_where_its_runner_does() {
-        let mut entry = BridgeEntry {
-            id: None,
-            config: None,
-            registration: PathBuf::from("/r.yaml"),
-            logs: Vec::new(),
-            found: None,
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yaml");
+        let without_file = &CONFIG[..CONFIG.find("logging:").unwrap()];
+        write(&config, without_file);
+        let unit = Deployment::Systemd {
+            unit: "mautrix-telegram.service".into(),
         };
-        add_runner_log(
-            &mut entry,
-            &Runner::SystemdUnit("mautrix-telegram.service".into()),
-        );
-        assert_eq!(
-            entry.logs[0].to_string(),
-            "journald:mautrix-telegram.service"
-        );
-        // Its own log file comes first: the runner's log is not added.
-        add_runner_log(&mut entry, &Runner::Container("tg".into()));
-        assert_eq!(entry.logs.len(), 1);
-        entry.logs.clear();
-        add_runner_log(&mut entry, &Runner::Container("tg".into()));
-        assert_eq!(entry.logs[0].to_string(), "docker:tg");
+        let logs: Vec<String> = logs_of(&config, &unit)
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(logs, ["journald:mautrix-telegram.service"]);
+        let container = Deployment::Compose {
+            service: "telegram".into(),
+            container: "tg".into(),
+            mounts: Vec::new(),
+        };
+        let logs: Vec<String> = logs_of(&config, &container)
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(logs, ["docker:tg"]);
+        assert!(logs_of(&config, &Deployment::Host).is_empty());
+        // Its own log file comes first.
+        write(&config, CONFIG);
+        write(&dir.path().join("bridge.log"), "log\n");
+        let logs = logs_of(&config, &unit);
+        assert_eq!(logs, [LogSource::File(dir.path().join("./bridge.log"))]);
     }
 
     #[test]
@@ -562,7 +700,7 @@ mod tests {
         write(&dir.path().join("tg/config.yaml"), CONFIG);
         write(&dir.path().join("tg/bridge.log"), "log\n");
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         let config = &found.config;
         assert!(!config.has_doctor);
         assert_eq!(config.homeserver.address, "http://127.0.0.1:8008");
@@ -604,8 +742,7 @@ mod tests {
         write(&root.join("mautrix-telegram/config/config.yaml"), CONFIG);
         write(&root.join("unrelated/config.yaml"), CONFIG);
         let hs = homeserver(&dir.path().join("synapse"), &[&registration]);
-        let found =
-            from_homeserver(std::slice::from_ref(&hs), &[], std::slice::from_ref(&root)).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &installed(&root)).unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(
             entry.config.as_deref(),
@@ -640,7 +777,7 @@ mod tests {
                 .replace("telegrambot", "otherbot"),
         );
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         let entry = &found.config.bridges[0];
         assert_eq!(
             entry.config.as_deref(),
@@ -657,7 +794,7 @@ mod tests {
             &dir.path().join("tg/config.yaml"),
             &CONFIG.replace("AS-TOKEN", "NEW-AS"),
         );
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         assert!(
             found.config.bridges[0]
                 .found
@@ -690,7 +827,7 @@ mod tests {
             );
         write(&dir.path().join("tg/config.yaml"), &config);
         let hs = homeserver(dir.path(), &[&registration]);
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         let how = found.config.bridges[0].found.clone().unwrap_or_default();
         assert!(how.contains("by its ghost user names"), "{how}");
         // Another bridge's ghosts are not this one's.
@@ -698,7 +835,7 @@ mod tests {
             &dir.path().join("tg/config.yaml"),
             &config.replace("telegram_{userid}", "whatsapp_{userid}"),
         );
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         assert_eq!(found.config.bridges[0].config, None);
     }
 
@@ -740,7 +877,7 @@ mod tests {
             ),
         );
         write(&dir.path().join("etc/conf.d/notes.txt"), "not yaml\n");
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         assert_eq!(found.config.homeserver.domain, "example.org", "conf.d wins");
         assert_eq!(
             found.config.homeserver.config,
@@ -753,7 +890,7 @@ mod tests {
         assert_eq!(found.config.bridges.len(), 1);
         assert!(found.config.bridges[0].config.is_some());
         // Several paths given: merged in the order given, folders sorted.
-        let found = from_homeserver(&[dir.path().join("etc/conf.d"), hs], &[], &[]).unwrap();
+        let found = from_homeserver(&[dir.path().join("etc/conf.d"), hs], &[], &nowhere()).unwrap();
         assert_eq!(
             found.config.homeserver.domain, "placeholder",
             "the later file wins"
@@ -774,7 +911,7 @@ mod tests {
         let found = from_homeserver(
             std::slice::from_ref(&hs),
             &[given.clone(), stray.clone()],
-            &[],
+            &nowhere(),
         )
         .unwrap();
         let entry = &found.config.bridges[0];
@@ -785,28 +922,134 @@ mod tests {
     }
 
     #[test]
-    fn container_paths_are_read_through_the_compose_mounts() {
+    fn each_path_is_read_through_the_mounts_of_the_service_that_uses_it() {
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        // Both services mount their own folder at /data.
         write(
-            &dir.path().join("bridges/telegram/registration.yaml"),
+            &root.join("synapse/telegram-registration.yaml"),
             REGISTRATION,
         );
-        write(&dir.path().join("bridges/telegram/config.yaml"), CONFIG);
         write(
-            &dir.path().join("docker-compose.yml"),
-            "services:\n  synapse:\n    volumes:\n      - ./bridges:/bridges:ro\n      - synapse-data:/data\n  telegram:\n    volumes:\n      - type: bind\n        source: ./bridges/telegram\n        target: /data\n",
+            &root.join("telegram/config.yaml"),
+            &CONFIG.replace("./bridge.log", "/data/bridge.log"),
+        );
+        write(&root.join("telegram/bridge.log"), "log\n");
+        write(&root.join("synapse/bridge.log"), "not this one\n");
+        write(
+            &root.join("docker-compose.yml"),
+            "services:\n  synapse:\n    ports: ['127.0.0.1:18008:8008']\n    volumes:\n      - ./synapse:/data\n  mautrix-telegram:\n    container_name: tg\n    volumes:\n      - type: bind\n        source: ./telegram\n        target: /data\n      - ./missing:/backup\n",
         );
         let hs = homeserver(
-            dir.path(),
-            &[Path::new("/bridges/telegram/registration.yaml")],
+            &root.join("synapse"),
+            &[Path::new("/data/telegram-registration.yaml")],
         );
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
-        let entry = &found.config.bridges[0];
-        let folder = dir.path().join("bridges/telegram").canonicalize().unwrap();
-        assert_eq!(entry.registration, folder.join("registration.yaml"));
+        // Synapse's log, named in its log config, both at /data paths.
+        std::fs::write(
+            &hs,
+            std::fs::read_to_string(&hs).unwrap() + "log_config: /data/log.config\n",
+        )
+        .unwrap();
+        write(
+            &root.join("synapse/log.config"),
+            "version: 1\nhandlers:\n  console:\n    class: logging.StreamHandler\n  file:\n    class: logging.handlers.RotatingFileHandler\n    filename: /data/homeserver.log\n",
+        );
+        write(&root.join("synapse/homeserver.log"), "started\n");
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
+        let config = &found.config;
+        assert_eq!(
+            config.homeserver.address, "http://127.0.0.1:18008",
+            "Synapse's listener through its published port"
+        );
+        assert_eq!(config.homeserver.deployment.service(), Some("synapse"));
+        assert_eq!(
+            config.homeserver.log,
+            Some(LogSource::File(root.join("synapse/homeserver.log")))
+        );
+        let entry = &config.bridges[0];
+        assert_eq!(
+            entry.registration,
+            root.join("synapse/telegram-registration.yaml")
+        );
         assert_eq!(
             entry.config.as_deref(),
-            Some(folder.join("config.yaml").as_path())
+            Some(root.join("telegram/config.yaml").as_path())
+        );
+        assert_eq!(
+            entry.found.as_deref(),
+            Some(
+                format!(
+                    "found in {} (mounted by the compose service `mautrix-telegram`)",
+                    root.join("telegram").display()
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(
+            entry.logs,
+            [LogSource::File(root.join("telegram/bridge.log"))]
+        );
+        assert_eq!(
+            serde_json::to_value(&entry.deployment).unwrap(),
+            serde_json::json!({"kind": "compose", "service": "mautrix-telegram", "container": "tg"})
+        );
+        assert_eq!(found.notes.len(), 1, "{:?}", found.notes);
+        assert!(
+            found.notes[0].contains("missing at /backup, which does not exist"),
+            "{:?}",
+            found.notes
+        );
+    }
+
+    #[test]
+    fn the_doctors_own_config_is_told_how_things_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        write(&root.join("synapse/telegram.yaml"), REGISTRATION);
+        write(&root.join("telegram/config.yaml"), CONFIG);
+        let hs = homeserver(&root.join("synapse"), &[Path::new("/data/telegram.yaml")]);
+        write(
+            &root.join("compose.yaml"),
+            "services:\n  synapse:\n    volumes: ['./synapse:/data']\n  telegram:\n    volumes: ['./telegram:/data']\n",
+        );
+        let doctor = root.join("doctor.yaml");
+        write(
+            &doctor,
+            &format!(
+                "homeserver:\n  address: http://localhost:8008\n  domain: example.org\n  config: {}\nappservice:\n  address: http://localhost:29399\n  port: 29399\n  bot:\n    username: doctor\n  as_token: a\n  hs_token: b\nbridges:\n  - config: telegram/config.yaml\n    registration: synapse/telegram.yaml\n",
+                hs.display()
+            ),
+        );
+        let mut config = Config::load(&doctor).unwrap();
+        let notes = settle_deployments(&mut config, &nowhere());
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(config.homeserver.deployment.service(), Some("synapse"));
+        assert_eq!(config.bridges[0].deployment.service(), Some("telegram"));
+        let facts = crate::facts::Facts::load(&config);
+        let loaded = &facts.homeserver.registrations;
+        assert_eq!(loaded[0].0, root.join("synapse/telegram.yaml"));
+        assert!(loaded[0].1.is_ok(), "read through Synapse's mount");
+    }
+
+    #[test]
+    fn a_broken_compose_file_is_one_note_and_discovery_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let registration = dir.path().join("tg/registration.yaml");
+        write(&registration, REGISTRATION);
+        write(&dir.path().join("tg/config.yaml"), CONFIG);
+        write(
+            &dir.path().join("compose.yaml"),
+            "services:\n  synapse: [\n",
+        );
+        let hs = homeserver(dir.path(), &[&registration]);
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
+        assert!(found.config.bridges[0].config.is_some());
+        assert_eq!(found.config.bridges[0].deployment, Deployment::Host);
+        assert_eq!(found.notes.len(), 1, "{:?}", found.notes);
+        assert!(
+            found.notes[0].contains("compose.yaml") && found.notes[0].contains("not valid YAML"),
+            "{:?}",
+            found.notes
         );
     }
 
@@ -817,7 +1060,7 @@ mod tests {
         write(&registration, REGISTRATION);
         let missing = dir.path().join("gone.yaml");
         let hs = homeserver(dir.path(), &[&registration, &missing]);
-        let found = from_homeserver(std::slice::from_ref(&hs), &[], &[]).unwrap();
+        let found = from_homeserver(std::slice::from_ref(&hs), &[], &nowhere()).unwrap();
         assert_eq!(found.config.bridges.len(), 2);
         assert!(found.config.bridges[0].config.is_none());
         assert!(
@@ -835,7 +1078,7 @@ mod tests {
                 .contains("unreadable")
         );
         assert!(matches!(
-            from_homeserver(&[dir.path().join("nothing.yaml")], &[], &[]),
+            from_homeserver(&[dir.path().join("nothing.yaml")], &[], &nowhere()),
             Err(LoadError::Unreadable { .. })
         ));
     }

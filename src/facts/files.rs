@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Facts, FileProblem, HomeserverFacts, Mode, TargetFacts, TargetKind};
 use crate::input::bridge::BridgeConfig;
-use crate::input::config::{BridgeEntry, Config};
+use crate::input::config::{BridgeEntry, Config, Deployment};
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
 use crate::input::yaml::Document;
@@ -23,6 +23,8 @@ pub fn doctor_target(config: &Config, registration_path: &Path) -> TargetFacts {
         live: None,
         database: None,
         logs_scanned: None,
+        deployment: Deployment::Host,
+        names_inside: Vec::new(),
     }
 }
 
@@ -65,6 +67,8 @@ fn bridge_target_read(
         live: None,
         database: None,
         logs_scanned: None,
+        deployment: entry.deployment.clone(),
+        names_inside: Vec::new(),
     }
 }
 
@@ -113,19 +117,20 @@ fn yaml_files_of(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The registrations the homeserver config loads, each read.
+/// The registrations the homeserver config loads, each read where this
+/// machine sees it (through the homeserver's container mounts).
 pub fn loaded_registrations(
     homeserver: Option<&HomeserverConfig>,
+    deployment: &Deployment,
 ) -> Vec<(PathBuf, Result<Registration, FileProblem>)> {
     homeserver
         .map(|hs| {
             hs.app_service_config_files
                 .iter()
-                .map(|path| {
-                    (
-                        path.clone(),
-                        Registration::load(path).map_err(FileProblem::from),
-                    )
+                .map(|named| {
+                    let path = deployment.to_host(named).unwrap_or_else(|| named.clone());
+                    let registration = Registration::load(&path).map_err(FileProblem::from);
+                    (path, registration)
                 })
                 .collect()
         })
@@ -180,6 +185,7 @@ pub fn targets(
                         registration: path.clone(),
                         logs: Vec::new(),
                         found: None,
+                        deployment: Deployment::Host,
                     };
                     bridge_target_read(&entry, registration.clone())
                 }),
@@ -195,7 +201,10 @@ impl Facts {
     /// config, the registrations it loads, each target's files. No network.
     pub fn load(config: &Config) -> Facts {
         let hs_config = homeserver_config(config);
-        let registrations = loaded_registrations(hs_config.as_ref().and_then(|c| c.as_ref().ok()));
+        let registrations = loaded_registrations(
+            hs_config.as_ref().and_then(|c| c.as_ref().ok()),
+            &config.homeserver.deployment,
+        );
         let targets = targets(config, &registrations);
         let worker_names = match &hs_config {
             Some(Ok(hs)) => worker_names(&hs.path),

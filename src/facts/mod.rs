@@ -8,6 +8,7 @@
 //! The checks in `checks/` are pure functions over the structs here.
 
 pub mod database;
+pub mod deployment;
 pub mod discover;
 mod docker_logs;
 mod files;
@@ -20,6 +21,7 @@ pub mod process;
 use std::path::{Path, PathBuf};
 
 use crate::input::bridge::BridgeConfig;
+use crate::input::config::Deployment;
 use crate::input::homeserver::HomeserverConfig;
 use crate::input::registration::Registration;
 use crate::input::yaml::{LoadError, Pos};
@@ -190,6 +192,11 @@ pub struct TargetFacts {
     pub database: Option<database::DatabaseFacts>,
     /// `None`: no log of this target (nor a homeserver log) was scanned.
     pub logs_scanned: Option<LogFacts>,
+    /// How the bridge runs (compose service, systemd unit, this machine).
+    pub deployment: Deployment,
+    /// Addresses in its files that only the compose network resolves
+    /// (found while probing; empty offline).
+    pub names_inside: Vec<deployment::NameInside>,
 }
 
 /// Knowledge-base symptoms found in a target's logs and in the homeserver

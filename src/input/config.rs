@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::input::compose::{Mount, Project, Service};
 use crate::input::fields::{FieldProblem, FieldReader};
 use crate::input::log_source::{LogPlaces, LogSource};
 use crate::input::yaml::{Document, LoadError, Node, Pos};
@@ -70,6 +71,9 @@ pub struct Config {
     /// `false` for a config made from a homeserver's (`--homeserver`): no
     /// doctor of its own to check, and its appservice section is empty.
     pub has_doctor: bool,
+    /// The compose file beside the homeserver's config, when discovery
+    /// found one: its service names are addresses only its network resolves.
+    pub compose: Option<Project>,
 }
 
 /// `watch.interval_seconds` when the config does not say.
@@ -103,6 +107,8 @@ pub struct HomeserverSection {
     /// (`facts::homeserver_files` resolves them).
     pub config: Vec<PathBuf>,
     pub log: Option<LogSource>,
+    /// How the homeserver runs: its paths are read through its service's mounts.
+    pub deployment: Deployment,
     /// How long `run` waits for an unreachable homeserver before giving up.
     pub startup_wait_seconds: u64,
 }
@@ -152,6 +158,58 @@ pub struct BridgeEntry {
     /// How `--homeserver` came by `config` (or where it looked in vain),
     /// for the report; `None` for the doctor config's own entries.
     pub found: Option<String>,
+    /// How the bridge runs; its database and log paths are its own view.
+    pub deployment: Deployment,
+}
+
+/// How a program runs, as far as the doctor can tell: what the report
+/// says of each target (`deployment` in the JSON) and where its logs are
+/// (the container's name, the unit's).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Deployment {
+    /// A compose service; the paths it names are read through its mounts.
+    Compose {
+        service: String,
+        container: String,
+        #[serde(skip)]
+        mounts: Vec<Mount>,
+    },
+    /// A systemd unit whose `ExecStart` names the program's config.
+    Systemd { unit: String },
+    /// Started some other way on this machine: its paths are ours.
+    #[default]
+    Host,
+}
+
+impl Deployment {
+    pub fn compose(service: &Service) -> Deployment {
+        Deployment::Compose {
+            service: service.name.clone(),
+            container: service.container_name.clone(),
+            mounts: service.mounts.clone(),
+        }
+    }
+
+    /// Where an absolute path the program names is on this machine:
+    /// through its service's mounts; `None` when it is in the container's
+    /// own file system (or on a volume this machine cannot see).
+    pub fn to_host(&self, path: &Path) -> Option<PathBuf> {
+        match self {
+            Deployment::Compose { mounts, .. } if path.is_absolute() => {
+                crate::input::compose::to_host(mounts, path)
+            }
+            _ => Some(path.to_owned()),
+        }
+    }
+
+    /// The compose service's name.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Deployment::Compose { service, .. } => Some(service),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -251,6 +309,7 @@ impl Config {
                 watch_interval,
                 metrics_listen,
                 has_doctor: true,
+                compose: None,
             }),
             _ => Err(ConfigError::Fields(reader.problems)),
         }
@@ -276,6 +335,7 @@ impl Config {
                 domain: homeserver.server_name.clone().unwrap_or_default(),
                 config: homeserver.files.clone(),
                 log: None,
+                deployment: Deployment::Host,
                 startup_wait_seconds: 0,
             },
             appservice: AppserviceSection {
@@ -309,6 +369,7 @@ impl Config {
             watch_interval: None,
             metrics_listen: None,
             has_doctor: false,
+            compose: None,
             document,
         }
     }
@@ -348,6 +409,7 @@ fn read_homeserver(reader: &mut FieldReader, hs: &Node, base: &Path) -> Homeserv
         log: reader
             .opt_string(hs, "log", "homeserver.log")
             .and_then(|text| read_log_source(reader, hs, "log", "homeserver.log", &text, base)),
+        deployment: Deployment::Host,
         startup_wait_seconds: reader
             .opt_u64(
                 hs,
@@ -484,6 +546,7 @@ fn read_bridges(reader: &mut FieldReader, root: &Node, base: &Path) -> Vec<Bridg
             registration: base.join(registration.unwrap_or_default()),
             logs,
             found: None,
+            deployment: Deployment::Host,
         };
         bridges.push(entry);
     }

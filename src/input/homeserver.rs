@@ -72,6 +72,9 @@ pub struct HomeserverConfig {
     /// Where clients (and so the doctor) reach it: the first listener
     /// serving `client`, else `public_baseurl`.
     pub client_address: Option<String>,
+    /// `log_config`: the Python logging config whose file handlers write
+    /// the homeserver's log.
+    pub log_config: Option<PathBuf>,
 }
 
 impl HomeserverConfig {
@@ -116,6 +119,10 @@ impl HomeserverConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            log_config: root
+                .get("log_config")
+                .and_then(|n| n.as_str())
+                .map(|p| base.join(p)),
             experimental_features: root
                 .get("experimental_features")
                 .map(|features| {

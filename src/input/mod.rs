@@ -2,6 +2,7 @@
 //! its file, line and column. No network, no checks.
 
 pub mod bridge;
+pub mod compose;
 pub mod config;
 pub mod fields;
 pub mod homeserver;

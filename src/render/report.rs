@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::checks::diagnoses::{Diagnosis, diagnose};
 use crate::checks::{Finding, Summary};
 use crate::facts::{Facts, TargetKind};
+use crate::input::config::Deployment;
 
 #[derive(Serialize)]
 pub struct HomeserverInfo {
@@ -30,6 +31,8 @@ pub struct TargetInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_found: Option<String>,
     pub registration: String,
+    /// How the target runs (compose service, systemd unit, this machine).
+    pub deployment: Deployment,
 }
 
 #[derive(Serialize)]
@@ -80,6 +83,7 @@ impl Report {
                     config: t.config().map(|c| c.path().display().to_string()),
                     config_found: t.config_found.clone(),
                     registration: t.registration_path.display().to_string(),
+                    deployment: t.deployment.clone(),
                 })
                 .collect(),
             summary: Summary::of(&results),

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::checks::diagnoses::Diagnosis;
 use crate::checks::{Finding, Status, Summary};
 use crate::facts::TargetKind;
+use crate::input::config::Deployment;
 use crate::knowledge::scan::{Explained, ExplainedEntry};
 use crate::render::report::{Report, TargetInfo};
 
@@ -66,12 +67,13 @@ pub fn report(report: &Report, verbose: bool, colour: bool) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "\nSummary: {} passed, {} warnings, {} failed, {} skipped, {} errors{}",
+        "\nSummary: {} passed, {} warnings, {} failed, {} skipped, {} errors, {} info{}",
         s.pass,
         s.warn,
         s.fail,
         s.skip,
         s.error,
+        s.info,
         if verbose {
             ""
         } else {
@@ -107,14 +109,32 @@ fn target_block(
     };
     let _ = writeln!(
         out,
-        "\n{} {} ({kind}): {} passed, {} warnings, {} failed, {} skipped",
+        "\n{} {} ({kind}): {} passed, {} warnings, {} failed, {} skipped{}",
         marks.of(worst),
         target.id,
         summary.pass,
         summary.warn,
         summary.fail + summary.error,
-        summary.skip
+        summary.skip,
+        match summary.info {
+            0 => String::new(),
+            n => format!(", {n} info"),
+        }
     );
+    match &target.deployment {
+        Deployment::Compose {
+            service, container, ..
+        } => {
+            let _ = writeln!(
+                out,
+                "    runs as: compose service {service} (container {container})"
+            );
+        }
+        Deployment::Systemd { unit } => {
+            let _ = writeln!(out, "    runs as: systemd unit {unit}");
+        }
+        Deployment::Host => {}
+    }
     if let Some(how) = &target.config_found {
         let _ = match &target.config {
             Some(config) => writeln!(out, "    config: {config} ({how})"),
@@ -122,7 +142,7 @@ fn target_block(
         };
     }
     for finding in findings {
-        if verbose || is_problem(finding.status) {
+        if verbose || is_problem(finding.status) || finding.status == Status::Info {
             finding_block(out, marks, finding);
         }
     }

@@ -132,7 +132,10 @@ async fn gather_live(config: &Config, client: &HomeserverClient) -> LiveFacts {
 /// The facts of the doctor alone, with what `run` observed of it.
 fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
     let hs_config = facts::homeserver_config(config);
-    let loaded = facts::loaded_registrations(hs_config.as_ref().and_then(|c| c.as_ref().ok()));
+    let loaded = facts::loaded_registrations(
+        hs_config.as_ref().and_then(|c| c.as_ref().ok()),
+        &config.homeserver.deployment,
+    );
     let mut target = facts::doctor_target(config, &facts::doctor_registration(config, &loaded));
     target.live = Some(live);
     Facts {

@@ -557,6 +557,7 @@ mod tests {
             registration: path.clone(),
             logs: Vec::new(),
             found: None,
+            deployment: Default::default(),
         });
         let homeserver = BTreeMap::from([("homeserver".to_owned(), "Synapse 1.163.2".to_owned())]);
         let before = fingerprints(&target, &homeserver);
@@ -568,6 +569,7 @@ mod tests {
             registration: path,
             logs: Vec::new(),
             found: None,
+            deployment: Default::default(),
         });
         let after = fingerprints(&target, &homeserver);
         assert_eq!(

@@ -229,6 +229,60 @@ pub struct Synapse {
     /// What Synapse is started with: `config_path` alone, or the Debian
     /// package's `--config-path FILE --config-path conf.d/`.
     pub config_args: Vec<PathBuf>,
+    /// The mount namespace it runs in, when it plays a container.
+    pub container: Option<Container>,
+}
+
+/// A "container" without Docker: a private mount namespace (`unshare -m`)
+/// with host folders bind-mounted where a compose file puts them
+/// (`./synapse:/data`) and an /etc/hosts naming the compose services. The
+/// network is the host's, so each service's container port is its
+/// published port.
+#[derive(Clone, Debug)]
+pub struct Container {
+    /// `(host path, path inside)`.
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Container {
+    /// `folder` at /data, and `hosts` as /etc/hosts.
+    pub fn data(folder: &Path, hosts: &Path) -> Container {
+        Container {
+            binds: vec![
+                (folder.to_owned(), PathBuf::from("/data")),
+                (hosts.to_owned(), PathBuf::from("/etc/hosts")),
+            ],
+        }
+    }
+
+    /// An /etc/hosts where every one of `names` is this machine.
+    pub fn hosts_file(path: &Path, names: &[&str]) {
+        std::fs::write(
+            path,
+            format!("127.0.0.1 localhost {}\n::1 localhost\n", names.join(" ")),
+        )
+        .unwrap();
+    }
+
+    /// `program` run inside: the binds made, then exec.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        const MOUNT: &str = r#"while [ "$1" != -- ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2" || exit 90; shift 2; done; shift; exec "$@""#;
+        let mut command = Command::new("unshare");
+        command.args(["-m", "--", "sh", "-c", MOUNT, "sh"]);
+        for (host, inside) in &self.binds {
+            command.arg(host).arg(inside);
+        }
+        command.arg("--").arg(program);
+        command
+    }
+}
+
+/// `program` in `container` when there is one, else on the host.
+fn command_in(container: Option<&Container>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match container {
+        Some(container) => container.command(program),
+        None => Command::new(program),
+    }
 }
 
 impl Synapse {
@@ -248,17 +302,34 @@ impl Synapse {
 
     /// [`Synapse::start`] with `extra` appended to homeserver.yaml.
     pub fn start_with(dir: &Path, registrations: &[&Path], extra: &str) -> Synapse {
-        let (text, port) = Synapse::configure(dir, registrations);
+        let port = free_port();
+        let text = Synapse::configure(dir, registrations, port, None);
         let config_path = dir.join("homeserver.yaml");
         std::fs::write(&config_path, format!("{text}{extra}")).unwrap();
-        Synapse::start_from(dir, port, vec![config_path])
+        Synapse::start_from(dir, port, vec![config_path], None)
+    }
+
+    /// Synapse as the official image runs it: `dir` is its /data (every
+    /// path in homeserver.yaml is under /data), in `container`, on `port`;
+    /// `registrations` are paths inside the container.
+    pub fn start_contained(
+        dir: &Path,
+        registrations: &[&Path],
+        port: u16,
+        container: Container,
+    ) -> Synapse {
+        let text = Synapse::configure(dir, registrations, port, Some(&container));
+        let config_path = dir.join("homeserver.yaml");
+        std::fs::write(&config_path, text).unwrap();
+        Synapse::start_from(dir, port, vec![config_path], Some(container))
     }
 
     /// Synapse as Debian's and Element's packages run it: `server_name` and
     /// the registrations only in `conf.d/` files, started with
     /// `--config-path homeserver.yaml --config-path conf.d/`.
     pub fn start_debian(dir: &Path, registrations: &[&Path]) -> Synapse {
-        let (text, port) = Synapse::configure(dir, registrations);
+        let port = free_port();
+        let text = Synapse::configure(dir, registrations, port, None);
         let conf_d = dir.join("conf.d");
         std::fs::create_dir_all(&conf_d).unwrap();
         let mut main = String::new();
@@ -277,17 +348,27 @@ impl Synapse {
         }
         let config_path = dir.join("homeserver.yaml");
         std::fs::write(&config_path, main).unwrap();
-        Synapse::start_from(dir, port, vec![config_path, conf_d])
+        Synapse::start_from(dir, port, vec![config_path, conf_d], None)
     }
 
-    /// The test homeserver's config text (from the template) on a free port.
-    fn configure(dir: &Path, registrations: &[&Path]) -> (String, u16) {
+    /// The test homeserver's config text (from the template) on `port`,
+    /// its paths as Synapse sees them (under /data in a container); writes
+    /// its log config.
+    fn configure(
+        dir: &Path,
+        registrations: &[&Path],
+        port: u16,
+        container: Option<&Container>,
+    ) -> String {
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
         let list: Vec<String> = registrations
             .iter()
             .map(|p| format!("'{}'", p.display()))
             .collect();
+        let dir_inside = match container {
+            Some(_) => "/data".to_owned(),
+            None => dir.display().to_string(),
+        };
         let fill = |template: &str| {
             let text = std::fs::read_to_string(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -295,23 +376,22 @@ impl Synapse {
                     .join(template),
             )
             .unwrap();
-            text.replace("@DIR@", &dir.display().to_string())
+            text.replace("@DIR@", &dir_inside)
                 .replace("@PORT@", &port.to_string())
                 .replace("@REGISTRATIONS@", &format!("[{}]", list.join(", ")))
         };
         std::fs::write(dir.join("log.config"), fill("synapse-log.config.template")).unwrap();
-        (fill("synapse-homeserver.yaml.template"), port)
+        fill("synapse-homeserver.yaml.template")
     }
 
     /// Generates the keys and starts Synapse with `config_args`.
-    fn start_from(dir: &Path, port: u16, config_args: Vec<PathBuf>) -> Synapse {
-        let status = Command::new(python())
-            .args(["-m", "synapse.app.homeserver"])
-            .args(
-                config_args
-                    .iter()
-                    .flat_map(|p| [Path::new("--config-path"), p]),
-            )
+    fn start_from(
+        dir: &Path,
+        port: u16,
+        config_args: Vec<PathBuf>,
+        container: Option<Container>,
+    ) -> Synapse {
+        let status = Synapse::command(&config_args, container.as_ref())
             .arg("--generate-keys")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -319,24 +399,33 @@ impl Synapse {
             .unwrap();
         assert!(status.success(), "synapse --generate-keys failed");
         let mut synapse = Synapse {
-            process: Synapse::launch(dir, &config_args),
+            process: Synapse::launch(dir, &config_args, container.as_ref()),
             dir: dir.to_owned(),
             port,
             config_path: config_args[0].clone(),
             config_args,
+            container,
         };
         synapse.wait_until_up();
         synapse
     }
 
-    fn launch(dir: &Path, config_args: &[PathBuf]) -> Process {
-        let mut command = Command::new(python());
+    /// Synapse given `config_args`, in `container` when there is one.
+    fn command(config_args: &[PathBuf], container: Option<&Container>) -> Command {
+        let mut command = command_in(container, python());
         command.args(["-m", "synapse.app.homeserver"]).args(
             config_args
                 .iter()
                 .flat_map(|p| [Path::new("--config-path"), p]),
         );
-        spawn_logged(command, &dir.join("synapse.stdout"))
+        command
+    }
+
+    fn launch(dir: &Path, config_args: &[PathBuf], container: Option<&Container>) -> Process {
+        spawn_logged(
+            Synapse::command(config_args, container),
+            &dir.join("synapse.stdout"),
+        )
     }
 
     fn wait_until_up(&mut self) {
@@ -351,7 +440,7 @@ impl Synapse {
     /// Stops Synapse and starts it again with the same config and port.
     pub fn restart(&mut self) {
         self.process.terminate();
-        self.process = Synapse::launch(&self.dir, &self.config_args);
+        self.process = Synapse::launch(&self.dir, &self.config_args, self.container.as_ref());
         self.wait_until_up();
     }
 }
@@ -466,7 +555,12 @@ impl TelegramBridge {
 
     /// Starts the bridge and waits until it listens.
     pub fn start(&mut self) {
-        let mut command = Command::new(python());
+        self.start_in(None);
+    }
+
+    /// [`TelegramBridge::start`] in `container` when there is one.
+    pub fn start_in(&mut self, container: Option<&Container>) {
+        let mut command = command_in(container, python());
         command
             .args(["-m", "mautrix_telegram", "-c", "config.yaml", "--no-update"])
             .current_dir(&self.dir);
@@ -528,12 +622,25 @@ impl Heisenbridge {
 
     /// Starts it against `synapse` and waits until it is running.
     pub fn start(&mut self, synapse: &Synapse, log: &Path) {
-        let mut command = Command::new(python());
+        let registration = self.registration.clone();
+        self.start_in(None, &registration, &synapse.url(), log);
+    }
+
+    /// Starts it in `container` (when there is one) with the registration
+    /// at `registration` as it sees it, against `homeserver_url`.
+    pub fn start_in(
+        &mut self,
+        container: Option<&Container>,
+        registration: &Path,
+        homeserver_url: &str,
+        log: &Path,
+    ) {
+        let mut command = command_in(container, python());
         command
             .args(["-m", "heisenbridge", "-v", "-c"])
-            .arg(&self.registration)
+            .arg(registration)
             .args(["-l", "127.0.0.1", "-p", &self.port.to_string()])
-            .arg(synapse.url());
+            .arg(homeserver_url);
         let mut process = spawn_logged(command, log);
         process.wait_for_log("bridge is now running", Duration::from_secs(60));
         self.process = Some(process);
