@@ -24,6 +24,14 @@ pub fn packet_report(report: &Report, facts: &Facts, notes: &PacketNotes) -> Str
     md.push_str(&problems(report, |check| !check.starts_with("logs.")));
     md.push_str("\n## Logs\n\n");
     md.push_str(&problems(report, |check| check.starts_with("logs.")));
+    let resolved: Vec<String> = report
+        .resolved()
+        .map(|f| format!("- {}\n", Report::resolved_line(f)))
+        .collect();
+    if !resolved.is_empty() {
+        md.push_str("\nResolved: problems the logs show from before the last proof of health.\n\n");
+        md.push_str(&resolved.concat());
+    }
     if let Some(advice) = notes.debug_advice {
         md.push_str(&format!("\n> {advice}\n"));
     }

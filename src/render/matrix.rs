@@ -179,6 +179,19 @@ pub fn report(report: &Report) -> Reply {
         .collect();
     let _ = writeln!(text, "Targets: {}", marks.join(", "));
     let _ = write!(html, "<p>Targets: {}</p>", escape(&marks.join(", ")));
+    let resolved: Vec<String> = report.resolved().map(Report::resolved_line).collect();
+    if !resolved.is_empty() {
+        let _ = writeln!(
+            text,
+            "Resolved, from the logs:\n- {}",
+            resolved.join("\n- ")
+        );
+        let items: String = resolved
+            .iter()
+            .map(|line| format!("<li>{}</li>", escape(line)))
+            .collect();
+        let _ = write!(html, "<p>Resolved, from the logs:</p><ul>{items}</ul>");
+    }
     if report.log_lines_withheld {
         let _ = writeln!(text, "{LOG_LINES_WITHHELD}");
         let _ = write!(html, "<p><i>{LOG_LINES_WITHHELD}</i></p>");
@@ -330,6 +343,35 @@ mod tests {
         assert_eq!(trimmed["summary"]["pass"], 400);
         let failing: Vec<_> = (0..400).map(|n| finding(Status::Fail, n)).collect();
         assert!(report_for_event(&Report::new(&facts, failing)).is_none());
+    }
+
+    #[test]
+    fn resolved_problems_are_listed_with_when_they_stopped() {
+        let facts = crate::render::report::tests::facts();
+        let finding = Finding {
+            check: "logs.transactions_failing".into(),
+            target: "telegram".into(),
+            status: Status::Info,
+            title: "resolved: the homeserver fails to deliver".into(),
+            detail: "Resolved: seen at 2026-12-03T09:00:01Z, none since the bridge started (2026-12-03T09:00:06Z). Synapse could not push.\nbridge.log:1: x".into(),
+            evidence: Default::default(),
+            fix: vec![],
+            faq: None,
+            resolved_at: Some("2026-12-03T09:00:06Z".into()),
+        };
+        let reply = report(&Report::new(&facts, vec![finding]));
+        assert!(
+            reply.text.contains("Resolved, from the logs:\n- telegram logs.transactions_failing: resolved: the homeserver fails to deliver (Resolved: seen at 2026-12-03T09:00:01Z, none since the bridge started (2026-12-03T09:00:06Z))"),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply
+                .html
+                .contains("<li>telegram logs.transactions_failing"),
+            "{}",
+            reply.html
+        );
     }
 
     #[test]

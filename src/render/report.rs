@@ -53,6 +53,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// Problems the logs showed that the target's last proof of health
+    /// resolved (`resolved_at`), oldest report order kept.
+    pub fn resolved(&self) -> impl Iterator<Item = &Finding> {
+        self.results.iter().filter(|f| f.resolved_at.is_some())
+    }
+
+    /// A resolved finding as one line: the target, the check, what it was
+    /// and when it stopped (the first line of its detail says when).
+    pub fn resolved_line(finding: &Finding) -> String {
+        let when = finding.detail.lines().next().unwrap_or_default();
+        let when = when
+            .split(". ")
+            .next()
+            .unwrap_or(when)
+            .trim_end_matches('.');
+        format!(
+            "{} {}: {} ({when})",
+            finding.target, finding.check, finding.title
+        )
+    }
+
     pub fn new(facts: &Facts, results: Vec<Finding>) -> Report {
         let software = facts.homeserver.software.as_ref();
         Report {
