@@ -191,7 +191,9 @@ fn load_config(path: &Path, places: &LogPlaces) -> Result<Config, ExitCode> {
         ExitCode::from(2)
     })?;
     config.log_places = places.clone();
-    for note in discover::settle_deployments(&mut config, &discover::Roots::system()) {
+    for note in
+        discover::settle_deployments(&mut config, &discover::Roots::system(&places.docker_root))
+    {
         errln!("note: {note}");
     }
     Ok(config)
@@ -207,7 +209,7 @@ fn check_config(
     if homeserver.is_empty() {
         return load_config(config_path, places);
     }
-    let roots = discover::Roots::system();
+    let roots = discover::Roots::system(&places.docker_root);
     match discover::from_homeserver(homeserver, &without_doctor.bridge_configs, &roots) {
         Ok(found) => {
             for note in &found.notes {

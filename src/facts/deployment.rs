@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use crate::input::compose::{self, Project, Source};
 
-/// Docker's own folder, where named volumes live (`volumes/<name>/_data`).
-pub const DOCKER_ROOT: &str = "/var/lib/docker";
-
 /// Where systemd keeps unit files, most specific first.
 pub const UNIT_ROOTS: &[&str] = &[
     "/etc/systemd/system",

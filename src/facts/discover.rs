@@ -68,17 +68,18 @@ pub struct Roots {
     pub install: Vec<PathBuf>,
     /// Where systemd unit files are ([`deployment::UNIT_ROOTS`]).
     pub units: Vec<PathBuf>,
-    /// Docker's folder, for named volumes ([`deployment::DOCKER_ROOT`]).
+    /// Docker's folder, for named volumes (`--docker-root`).
     pub docker: PathBuf,
 }
 
 impl Roots {
-    pub fn system() -> Roots {
+    /// The system's places, with Docker's folder as `--docker-root` says.
+    pub fn system(docker_root: &Path) -> Roots {
         let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect();
         Roots {
             install: paths(INSTALL_ROOTS),
             units: paths(deployment::UNIT_ROOTS),
-            docker: PathBuf::from(deployment::DOCKER_ROOT),
+            docker: docker_root.to_owned(),
         }
     }
 }
