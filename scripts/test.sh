@@ -3,7 +3,8 @@
 # mautrix-telegram (Python venv created once) and a real PostgreSQL server
 # (Debian's package, installed here when missing; each test starts its own
 # private cluster on a free loopback port), systemd-analyze for the unit,
-# systemd-journal-remote for journal files, and
+# systemd-journal-remote for journal files, redis-server for Synapse's
+# workers, and
 # unshare for the compose deployment's mount namespaces (run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,12 @@ if [ ! -x /lib/systemd/systemd-journal-remote ] || ! command -v journalctl >/dev
     echo "installing systemd-journal-remote from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote >&2
+fi
+# redis-server carries the replication of Synapse with workers (tests/faults.rs).
+if ! command -v redis-server >/dev/null; then
+    echo "installing redis-server from Debian's packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
 fi
 # unshare (util-linux) makes the "containers" of tests/containers.rs.
 if ! command -v unshare >/dev/null; then

@@ -215,3 +215,152 @@ fn a_full_disk_leaves_no_debris_and_one_plain_line() {
         "{stderr}"
     );
 }
+
+/// Synapse as large installations run it: PostgreSQL, Redis, and a worker
+/// (`notify_appservices_from_worker`) that sends every appservice
+/// transaction. Healthy, the worker keeps the appservice stream position at
+/// the newest event; stopped, events wait and `delivery.stalled` names it.
+#[test]
+fn a_stopped_appservice_worker_is_named_from_the_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let registration = registration(
+        dir.path(),
+        "sent",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    let postgres = Postgres::start();
+    postgres.sql(
+        "postgres",
+        "CREATE DATABASE synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    );
+    let redis_port = free_port();
+    let mut redis_command = std::process::Command::new("redis-server");
+    redis_command.args([
+        "--port",
+        &redis_port.to_string(),
+        "--save",
+        "",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let _redis = spawn_logged(redis_command, &dir.path().join("redis.log"));
+    let replication = free_port();
+    let hs_dir = dir.path().join("synapse");
+    let synapse = Synapse::start_edited(&hs_dir, &[&registration], |text| {
+        let sqlite = format!(
+            "database:\n  name: sqlite3\n  args:\n    database: {}/homeserver.db\n",
+            hs_dir.display()
+        );
+        assert!(
+            text.contains(&sqlite),
+            "the template's database section changed"
+        );
+        text.replace(
+            &sqlite,
+            &format!(
+                "database:\n  name: psycopg2\n  args:\n    user: postgres\n    password: '{}'\n    database: synapse\n    host: 127.0.0.1\n    port: {}\n    cp_min: 1\n    cp_max: 5\n",
+                postgres.password, postgres.port
+            ),
+        )
+        .replace(
+            "listeners:\n",
+            &format!("listeners:\n  - port: {replication}\n    bind_addresses: ['127.0.0.1']\n    type: http\n    resources:\n      - names: [replication]\n"),
+        ) + &format!(
+            "redis:\n  enabled: true\n  host: 127.0.0.1\n  port: {redis_port}\ninstance_map:\n  main:\n    host: 127.0.0.1\n    port: {replication}\nnotify_appservices_from_worker: appservice1\n"
+        )
+    });
+    let worker_config = hs_dir.join("appservice1.yaml");
+    std::fs::write(
+        &worker_config,
+        "worker_app: synapse.app.generic_worker\nworker_name: appservice1\n",
+    )
+    .unwrap();
+    let start_worker = || {
+        let mut command = std::process::Command::new(python());
+        command
+            .args(["-m", "synapse.app.generic_worker", "-c"])
+            .arg(&synapse.config_path)
+            .arg("-c")
+            .arg(&worker_config);
+        spawn_logged(command, &hs_dir.join("worker.log"))
+    };
+    let mut worker = start_worker();
+    register_user(&synapse, "alice", false);
+    let token = login(&synapse, "alice");
+    let client = blocking::client();
+    let room = client
+        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+        .bearer(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    let send = |n: u32| {
+        client
+            .put(&format!(
+                "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{n}",
+                synapse.url()
+            ))
+            .bearer(&token)
+            .json(&serde_json::json!({"msgtype": "m.text", "body": format!("message {n}")}))
+            .send()
+            .unwrap();
+    };
+
+    // Healthy: the worker brings the position to the newest event. It
+    // hears of events once it is subscribed, so traffic goes on meanwhile,
+    // as it does on a real server.
+    let caught_up = "SELECT (SELECT stream_ordering FROM appservice_stream_position) >= (SELECT MAX(stream_ordering) FROM events)";
+    let started = Instant::now();
+    let mut sent = 0;
+    while !psql_true(&postgres, caught_up) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker never caught up: {}\n{}",
+            psql_text(
+                &postgres,
+                "SELECT (SELECT stream_ordering FROM appservice_stream_position), (SELECT MAX(stream_ordering) FROM events)"
+            ),
+            worker.log_text()
+        );
+        if started.elapsed() >= Duration::from_secs(2 * sent) {
+            sent += 1;
+            send(sent as u32);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (report, _) = check(&synapse.config_path);
+    assert_eq!(
+        result(&report, "sent", "delivery.stalled")["status"],
+        "pass",
+        "{report}"
+    );
+
+    // Stopped: events wait past the position.
+    worker.terminate();
+    send(1000);
+    std::thread::sleep(Duration::from_secs(62));
+    let (report, _) = check(&synapse.config_path);
+    let stalled = result(&report, "sent", "delivery.stalled");
+    assert_eq!(stalled["status"], "fail", "{stalled}");
+    let detail = stalled["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the worker `appservice1`") && detail.contains("event(s) wait"),
+        "{detail}"
+    );
+}
+
+/// Whether a one-value SQL query answers true.
+fn psql_true(postgres: &Postgres, sql: &str) -> bool {
+    psql_text(postgres, sql) == "t"
+}
+
+/// What an SQL query answers in Synapse's database, as psql prints it.
+fn psql_text(postgres: &Postgres, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(postgres.uri("synapse"))
+        .args(["-tA", "-c", sql])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

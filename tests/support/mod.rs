@@ -309,6 +309,20 @@ impl Synapse {
         Synapse::start_from(dir, port, vec![config_path], None)
     }
 
+    /// [`Synapse::start`] with its homeserver.yaml text changed by `edit`
+    /// (another database, more listeners, workers).
+    pub fn start_edited(
+        dir: &Path,
+        registrations: &[&Path],
+        edit: impl FnOnce(String) -> String,
+    ) -> Synapse {
+        let port = free_port();
+        let text = Synapse::configure(dir, registrations, port, None);
+        let config_path = dir.join("homeserver.yaml");
+        std::fs::write(&config_path, edit(text)).unwrap();
+        Synapse::start_from(dir, port, vec![config_path], None)
+    }
+
     /// Synapse as the official image runs it: `dir` is its /data (every
     /// path in homeserver.yaml is under /data), in `container`, on `port`;
     /// `registrations` are paths inside the container.
@@ -391,13 +405,15 @@ impl Synapse {
         config_args: Vec<PathBuf>,
         container: Option<Container>,
     ) -> Synapse {
-        let status = Synapse::command(&config_args, container.as_ref())
+        let out = Synapse::command(&config_args, container.as_ref())
             .arg("--generate-keys")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "synapse --generate-keys failed");
+        assert!(
+            out.status.success(),
+            "synapse --generate-keys failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut synapse = Synapse {
             process: Synapse::launch(dir, &config_args, container.as_ref()),
             dir: dir.to_owned(),
