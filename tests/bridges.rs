@@ -101,20 +101,6 @@ impl Setup {
     }
 }
 
-fn status<'a>(report: &'a Value, target: &str, check: &str) -> &'a str {
-    result(report, target, check)["status"].as_str().unwrap()
-}
-
-fn failures(report: &Value, target: &str) -> Vec<String> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["target"] == target && (r["status"] == "fail" || r["status"] == "error"))
-        .map(|r| format!("{}: {} / {}", r["check"], r["title"], r["detail"]))
-        .collect()
-}
-
 /// Plants a fault with `plant`, asserts `check` names it with `expected`
 /// status for the telegram target, then undoes it.
 fn expect_fault(

@@ -153,20 +153,6 @@ fn check_json(homeserver: &Path, more: &[&str]) -> (Value, String) {
     (report, stderr)
 }
 
-fn status<'a>(report: &'a Value, target: &str, check: &str) -> &'a str {
-    result(report, target, check)["status"].as_str().unwrap()
-}
-
-fn failures(report: &Value, target: &str) -> Vec<String> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["target"] == target && (r["status"] == "fail" || r["status"] == "error"))
-        .map(|r| format!("{}: {} / {}", r["check"], r["title"], r["detail"]))
-        .collect()
-}
-
 fn deployment_of<'a>(report: &'a Value, target: &str) -> &'a Value {
     let targets = report["targets"].as_array().unwrap();
     &targets.iter().find(|t| t["id"] == target).unwrap()["deployment"]

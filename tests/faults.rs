@@ -110,25 +110,8 @@ fn a_stopped_appservice_sender_is_named_from_the_event_stream() {
         &[&registration],
         "notify_appservices_from_worker: appservice1\n",
     );
-    register_user(&synapse, "alice", false);
-    let token = login(&synapse, "alice");
-    let client = blocking::client();
-    let room = client
-        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
-        .bearer(&token)
-        .json(&serde_json::json!({}))
-        .send()
-        .unwrap();
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
-    client
-        .put(&format!(
-            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/1",
-            synapse.url()
-        ))
-        .bearer(&token)
-        .json(&serde_json::json!({"msgtype": "m.text", "body": "for @waiting_bob"}))
-        .send()
-        .unwrap();
+    let alice = Talker::in_new_room(&synapse);
+    alice.say(1);
 
     // At once: a sender a few seconds behind is only busy.
     let (report, _) = check(&synapse.config_path);
@@ -285,27 +268,7 @@ fn a_stopped_appservice_worker_is_named_from_the_event_stream() {
         spawn_logged(command, &hs_dir.join("worker.log"))
     };
     let mut worker = start_worker();
-    register_user(&synapse, "alice", false);
-    let token = login(&synapse, "alice");
-    let client = blocking::client();
-    let room = client
-        .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
-        .bearer(&token)
-        .json(&serde_json::json!({}))
-        .send()
-        .unwrap();
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
-    let send = |n: u32| {
-        client
-            .put(&format!(
-                "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{n}",
-                synapse.url()
-            ))
-            .bearer(&token)
-            .json(&serde_json::json!({"msgtype": "m.text", "body": format!("message {n}")}))
-            .send()
-            .unwrap();
-    };
+    let alice = Talker::in_new_room(&synapse);
 
     // Healthy: the worker brings the position to the newest event. It
     // hears of events once it is subscribed, so traffic goes on meanwhile,
@@ -325,7 +288,7 @@ fn a_stopped_appservice_worker_is_named_from_the_event_stream() {
         );
         if started.elapsed() >= Duration::from_secs(2 * sent) {
             sent += 1;
-            send(sent as u32);
+            alice.say(sent as u32);
         }
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -338,7 +301,7 @@ fn a_stopped_appservice_worker_is_named_from_the_event_stream() {
 
     // Stopped: events wait past the position.
     worker.terminate();
-    send(1000);
+    alice.say(1000);
     std::thread::sleep(Duration::from_secs(62));
     let (report, _) = check(&synapse.config_path);
     let stalled = result(&report, "sent", "delivery.stalled");
@@ -363,4 +326,43 @@ fn psql_text(postgres: &Postgres, sql: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A user talking in a room of her own: events the appservice sender must
+/// go through, whoever they are for.
+struct Talker {
+    base: String,
+    token: String,
+    room: String,
+}
+
+impl Talker {
+    fn in_new_room(synapse: &Synapse) -> Talker {
+        register_user(synapse, "alice", false);
+        let token = login(synapse, "alice");
+        let room = blocking::client()
+            .post(&format!("{}/_matrix/client/v3/createRoom", synapse.url()))
+            .bearer(&token)
+            .json(&serde_json::json!({}))
+            .send()
+            .unwrap();
+        Talker {
+            base: synapse.url(),
+            token,
+            room: room.body["room_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends message `n` (its transaction id).
+    fn say(&self, n: u32) {
+        blocking::client()
+            .put(&format!(
+                "{}/_matrix/client/v3/rooms/{}/send/m.room.message/{n}",
+                self.base, self.room
+            ))
+            .bearer(&self.token)
+            .json(&serde_json::json!({"msgtype": "m.text", "body": format!("message {n}")}))
+            .send()
+            .unwrap();
+    }
 }

@@ -37,16 +37,6 @@ fn invite(synapse: &Synapse, token: &str, bot: &str) {
     assert!(room.body["room_id"].is_string(), "{:?}", room.body);
 }
 
-fn fails(report: &Value, target: &str) -> Vec<String> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["target"] == target && r["status"] == "fail")
-        .map(|r| r["check"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn resolved(report: &Value, target: &str) -> Vec<Value> {
     report["results"]
         .as_array()
@@ -123,7 +113,11 @@ fn failures_from_before_a_bridge_worked_are_resolved_not_failed() {
         |format: &str| doctor(&["check", "-c", config.to_str().unwrap(), "--format", format]);
     let report: Value = serde_json::from_slice(&check("json").stdout).unwrap();
     for id in ["telegram", "restarted"] {
-        assert_eq!(fails(&report, id), Vec::<String>::new(), "{id}: {report:#}");
+        assert_eq!(
+            failing_checks(&report, id),
+            Vec::<String>::new(),
+            "{id}: {report:#}"
+        );
         let history = resolved(&report, id);
         assert!(!history.is_empty(), "{id}: nothing resolved: {report:#}");
         for finding in &history {
@@ -165,7 +159,7 @@ fn failures_from_before_a_bridge_worked_are_resolved_not_failed() {
     restarted.stop();
     let report: Value = serde_json::from_slice(&check("json").stdout).unwrap();
     for id in ["telegram", "restarted"] {
-        assert!(!fails(&report, id).is_empty(), "{id}: {report:#}");
+        assert!(!failing_checks(&report, id).is_empty(), "{id}: {report:#}");
         assert!(resolved(&report, id).is_empty(), "{id}: {report:#}");
     }
 }

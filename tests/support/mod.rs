@@ -950,6 +950,36 @@ pub fn yaml_value(path: &Path, key: &str) -> String {
 }
 
 /// The target ids of a `check --format json` report, in its order.
+/// The status of `check` for `target` in a JSON report.
+pub fn status<'a>(report: &'a serde_json::Value, target: &str, check: &str) -> &'a str {
+    result(report, target, check)["status"].as_str().unwrap()
+}
+
+fn failing<'a>(
+    report: &'a serde_json::Value,
+    target: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(move |r| r["target"] == target && (r["status"] == "fail" || r["status"] == "error"))
+}
+
+/// The checks that fail (or err) for `target`.
+pub fn failing_checks(report: &serde_json::Value, target: &str) -> Vec<String> {
+    failing(report, target)
+        .map(|r| r["check"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The failures of `target`, each with its title and detail (for messages).
+pub fn failures(report: &serde_json::Value, target: &str) -> Vec<String> {
+    failing(report, target)
+        .map(|r| format!("{}: {} / {}", r["check"], r["title"], r["detail"]))
+        .collect()
+}
+
 pub fn target_ids(report: &serde_json::Value) -> Vec<&str> {
     report["targets"]
         .as_array()
