@@ -128,7 +128,7 @@ fn environment(report: &Report) -> String {
     let hs = &report.homeserver;
     let s = &report.summary;
     format!(
-        "- bridge-doctor {} on {} {}\n- homeserver {} ({}): {} {}\n- checks: {} passed, {} warnings, {} failed, {} skipped, {} errors\n",
+        "- bridge-doctor {} on {} {}\n- homeserver {} ({}): {} {}\n- checks: {} passed, {} warnings, {} failed, {} skipped, {} errors, {} info\n",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
         std::env::consts::ARCH,
@@ -140,6 +140,7 @@ fn environment(report: &Report) -> String {
         s.warn,
         s.fail,
         s.skip,
-        s.error
+        s.error,
+        s.info
     )
 }

@@ -109,11 +109,15 @@ fn append_fix(text: &mut String, html: &mut String, fix: &[String], faq: Option<
 pub fn report(report: &Report) -> Reply {
     let s = &report.summary;
     let summary = format!(
-        "{} passed, {} warnings, {} failed, {} skipped",
+        "{} passed, {} warnings, {} failed, {} skipped{}",
         s.pass,
         s.warn,
         s.fail + s.error,
-        s.skip
+        s.skip,
+        match s.info {
+            0 => String::new(),
+            n => format!(", {n} info"),
+        }
     );
     let mut text = format!("{summary}\n");
     let mut html = format!("<p>{}</p>", escape(&summary));
