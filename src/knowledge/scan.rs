@@ -178,28 +178,32 @@ impl Scanner {
         }
     }
 
-    /// The text a symptom is tested on: for zerolog JSON lines (also as a
-    /// journal or a container log shows them, after their time), the
-    /// `message` and `error` fields; otherwise the line itself.
+    /// The text a symptom is tested on: for a zerolog JSON line (one with a
+    /// `level`), its `message` and `error` fields after whatever came before
+    /// the object (a journal or container time, a pasted `service-1  | ` or
+    /// syslog prefix); otherwise the line itself. Other JSON fields are no
+    /// symptoms: a literal in a path or a request body means nothing.
     fn searchable(line: &str) -> std::borrow::Cow<'_, str> {
-        let json = match line.split_once(' ') {
-            Some((time, rest)) if is_utc_time(time) => rest,
-            _ => line,
+        let Some(start) = line.find("{\"") else {
+            return std::borrow::Cow::Borrowed(line);
         };
-        if json.starts_with('{')
-            && let Ok(serde_json::Value::Object(object)) =
-                serde_json::from_str::<serde_json::Value>(json)
-        {
-            let field = |name: &str| {
-                object
-                    .get(name)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            return std::borrow::Cow::Owned(format!("{} {}", field("message"), field("error")));
+        match serde_json::from_str::<serde_json::Value>(&line[start..]) {
+            Ok(serde_json::Value::Object(object)) if object.contains_key("level") => {
+                let field = |name: &str| {
+                    object
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                };
+                std::borrow::Cow::Owned(format!(
+                    "{}{} {}",
+                    &line[..start],
+                    field("message"),
+                    field("error")
+                ))
+            }
+            _ => std::borrow::Cow::Borrowed(line),
         }
-        std::borrow::Cow::Borrowed(line)
     }
 
     /// Tests one line (`raw`, after the text `before` it in the chunk).
@@ -318,12 +322,6 @@ fn time_before(before: &[u8]) -> Option<i64> {
         end = start;
     }
     None
-}
-
-/// An RFC 3339 time in UTC, as journal and container lines begin
-/// (`2026-12-03T11:14:01.123456Z`).
-fn is_utc_time(word: &str) -> bool {
-    word.len() <= 40 && word.ends_with('Z') && word.as_bytes().get(10) == Some(&b'T')
 }
 
 /// Newlines in `bytes`; written as a plain filter so the compiler vectorises it.
@@ -607,15 +605,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn zerolog_lines_after_a_journal_or_container_time_are_decoded() {
+    fn zerolog_lines_after_any_prefix_are_decoded() {
         // Only the message and error fields count: the literal in another
-        // field is no symptom, also after a time.
+        // field is no symptom, also after a time or a pasted prefix.
         let elsewhere = r#"{"level":"info","path":"MUnknownToken","message":"ok"}"#;
         let stated = r#"{"level":"error","error":"M_UNKNOWN_TOKEN","message":"Failed"}"#;
         for time in [
             "",
             "2026-12-03T11:14:01.123456Z ",
             "2026-12-03T11:14:01.123456789Z ",
+            "mautrix-whatsapp-1  | ",
+            "Jun 13 13:58:04 host mautrix-whatsapp[123]: ",
         ] {
             assert!(
                 explain(&format!("{time}{elsewhere}\n")).is_empty(),
@@ -623,6 +623,9 @@ pub(crate) mod tests {
             );
             assert_eq!(explain(&format!("{time}{stated}\n")), ["as_token_rejected"]);
         }
+        // JSON that is not a log line (no level) is text like any other.
+        let synapse = r#"2026-12-03 09:00:01,000 - synapse.http.client - WARNING - {"errcode":"M_UNKNOWN_TOKEN"}"#;
+        assert_eq!(explain(&format!("{synapse}\n")), ["as_token_rejected"]);
     }
 
     #[test]
