@@ -143,8 +143,9 @@ fn read_with_library(
     let mut entries = JournalWindow::new(window);
     let mut clock = Clock::default();
     while journal.previous().map_err(failed)? {
+        // The time first: the message's bytes last only until the next call.
+        let micros = journal.realtime_micros().ok();
         if let Some(message) = journal.message().map_err(failed)? {
-            let micros = journal.realtime_micros().ok();
             entries.push(
                 &mut clock,
                 micros.and_then(|m| i64::try_from(m).ok()),

@@ -164,12 +164,13 @@ impl Journal {
     }
 
     /// The entry's `MESSAGE` bytes; `None` when it has none, or one too
-    /// damaged to read (`journalctl` skips such entries too).
-    pub fn message(&self) -> io::Result<Option<&[u8]>> {
+    /// damaged to read (`journalctl` skips such entries too). The bytes
+    /// borrow the journal mutably: they are valid only until its next call.
+    pub fn message(&mut self) -> io::Result<Option<&[u8]>> {
         let mut data: *const c_void = std::ptr::null();
         let mut length = 0usize;
         // SAFETY: on success `data` points at `length` bytes that stay valid
-        // until the journal moves or closes, which needs `&mut self`.
+        // until the next call on the journal, which the borrow rules out.
         let result = unsafe {
             (self.library.sd_journal_get_data)(
                 self.raw(),
