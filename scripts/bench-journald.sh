@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of a journald log source: `bridge-doctor explain --unit` reading
 # a 50 MiB window from real journal files (written by systemd-journal-remote)
+# through libsystemd's sd-journal API and through the journalctl fallback,
 # against `explain` on the same text in a file, and journalctl alone with
-# each output format (its own cost is the floor for any journal reader).
+# each output format.
 # Prints times and ratios; the data (about 50 MiB of text and 130 MiB of
 # journal) is deleted afterwards. Run on an otherwise idle machine.
 #   bash scripts/bench-journald.sh [SIZE_MB]     (BENCH_PROFILE=debug to skip the release build)

@@ -21,8 +21,10 @@ if ! command -v systemd-analyze >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >&2
 fi
 # systemd-journal-remote writes the real journal files tests/log_sources.rs
-# reads with journalctl.
-if [ ! -x /lib/systemd/systemd-journal-remote ] || ! command -v journalctl >/dev/null; then
+# and facts::journald's tests read with libsystemd (libsystemd0, which it
+# depends on) and with journalctl.
+if [ ! -x /lib/systemd/systemd-journal-remote ] || ! command -v journalctl >/dev/null \
+    || ! /sbin/ldconfig -p | grep "libsystemd\.so\.0 " >/dev/null; then
     echo "installing systemd-journal-remote from Debian's packages" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote >&2

@@ -357,34 +357,51 @@ fn the_packet_holds_each_excerpt_redacted_and_warns_of_the_rest() {
 }
 
 #[test]
-fn one_journal_file_is_read_and_a_missing_journalctl_is_one_line() {
+fn one_journal_file_is_read_without_journalctl_and_journalctl_is_the_fallback() {
     let setup = setup();
     let file = setup.journal.join("remote.journal");
-    let out = doctor(&[
-        "explain",
-        "--unit",
-        UNIT,
-        "--journal-dir",
-        file.to_str().unwrap(),
-    ]);
+    let explain = |reader: Option<&str>, journalctl: bool| {
+        let mut command = Command::new(doctor_bin());
+        command
+            .args([
+                "explain",
+                "--unit",
+                UNIT,
+                "--journal-dir",
+                file.to_str().unwrap(),
+            ])
+            .env_remove("BRIDGE_DOCTOR_JOURNAL_READER");
+        if !journalctl {
+            command.env("PATH", "/nonexistent");
+        }
+        if let Some(reader) = reader {
+            command.env("BRIDGE_DOCTOR_JOURNAL_READER", reader);
+        }
+        command.output().unwrap()
+    };
+    // No journalctl on the PATH: libsystemd reads the file.
+    let out = explain(None, false);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("as_token_rejected"), "{stdout}");
-    // No journalctl on the PATH: the unit is one line, the file is explained.
-    let log = setup.journal.join("bridge.log");
-    std::fs::write(&log, format!("{SYMPTOM}\n")).unwrap();
-    let out = Command::new(doctor_bin())
-        .args(["explain", "--unit", UNIT, log.to_str().unwrap()])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Through journalctl, as where libsystemd is missing: with journalctl
+    // the same finding, without it one line.
+    let out = explain(Some("journalctl"), true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as_token_rejected"));
+    let out = explain(Some("journalctl"), false);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Nothing it was given could be read.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
         format!(
             "error: journald:{UNIT}: journalctl is not installed here: run the doctor where the journal is, or name the unit's log file instead"
         )
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("as_token_rejected"));
 }

@@ -17,6 +17,7 @@ mod logs;
 mod named;
 mod probe;
 pub mod process;
+mod sd_journal;
 
 use std::path::{Path, PathBuf};
 
