@@ -1,7 +1,9 @@
 //! Faults of the world, on a real Synapse: an appservice that accepts the
 //! homeserver's connection and never answers (a hung bridge, a firewall
 //! that drops) is named `ping.timeout`, within the doctor's own timeout,
-//! and many of them cost one timeout, not one each.
+//! and many of them cost one timeout, not one each. A homeserver that hangs
+//! or is gone is named within one timeout by `check` and by `run`'s start;
+//! a database path through a file is named with its fix.
 
 mod support;
 
@@ -36,6 +38,25 @@ fn registration(dir: &Path, id: &str, url: &str) -> PathBuf {
         &path,
         format!(
             "id: {id}\nurl: {url}\nas_token: as-{id}-3f9a1c\nhs_token: hs-{id}-3f9a1c\nsender_localpart: {id}bot\nnamespaces:\n  users:\n    - regex: '@{id}_.*:doctor\\.test'\n      exclusive: true\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A homeserver config whose client listener is on `port` and which loads
+/// `registrations`.
+fn homeserver_yaml(dir: &Path, port: u16, registrations: &[&Path]) -> PathBuf {
+    let path = dir.join("homeserver.yaml");
+    let files: Vec<String> = registrations
+        .iter()
+        .map(|r| format!("'{}'", r.display()))
+        .collect();
+    std::fs::write(
+        &path,
+        format!(
+            "server_name: {SERVER_NAME}\nlisteners:\n  - port: {port}\n    type: http\n    resources: [{{names: [client]}}]\napp_service_config_files: [{}]\n",
+            files.join(", ")
         ),
     )
     .unwrap();
@@ -214,4 +235,118 @@ fn a_full_disk_leaves_no_debris_and_one_plain_line() {
         stderr.contains(&full.display().to_string()) && stderr.contains("no space left"),
         "{stderr}"
     );
+}
+
+/// `check` and `run`'s start against a homeserver at `port` that cannot
+/// be reached: both end within `limit`, name the address and `cause`;
+/// `run` exits 3 with one error line.
+fn unreachable_homeserver_is_named(port: u16, cause: &str, limit: Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let bridge = registration(dir.path(), "lost", "http://127.0.0.1:2");
+    let (report, took) = check(&homeserver_yaml(dir.path(), port, &[&bridge]));
+    assert!(took < limit, "check took {took:?}");
+    let finding = result(&report, "lost", "homeserver.unreachable");
+    assert_eq!(finding["status"], "fail", "{finding}");
+    let title = finding["title"].as_str().unwrap();
+    assert!(
+        title.contains(&address) && title.contains(cause),
+        "{finding}"
+    );
+    // The rest of the check ran: the registration was read and judged.
+    assert_eq!(
+        result(&report, "lost", "config.unreadable")["status"],
+        "pass"
+    );
+
+    let config = doctor_config_generated(dir.path(), &address, "");
+    let started = Instant::now();
+    let out = doctor(&["run", "-c", config.to_str().unwrap()]);
+    let took = started.elapsed();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    // startup_wait_seconds (5 in the test config) is the most it waits more.
+    assert!(took < limit + Duration::from_secs(5), "run took {took:?}");
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("check="))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].contains(&format!(
+            "the homeserver at {address} cannot be reached: {cause}"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_homeserver_that_never_answers_is_named_within_one_timeout() {
+    unreachable_homeserver_is_named(
+        tarpit(),
+        "the connection timed out",
+        TIMEOUT + Duration::from_secs(3),
+    );
+}
+
+#[test]
+fn a_homeserver_that_is_gone_is_named_at_once() {
+    unreachable_homeserver_is_named(
+        free_port(),
+        "nothing listens on that host and port",
+        Duration::from_secs(3),
+    );
+}
+
+/// A SQLite path through a regular file (`data` a file, not a folder): the
+/// bridge's is `database.unreachable` naming the path and the fix, not a
+/// bridge that merely has not started; the doctor's own makes `run` exit 2
+/// with one line naming it.
+#[test]
+fn a_database_path_through_a_file_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("data"), "a file where a folder should be\n").unwrap();
+    let bridge = registration(root, "filed", "http://127.0.0.1:2");
+    std::fs::write(
+        root.join("config.yaml"),
+        "homeserver:\n  address: http://127.0.0.1:1\n  domain: doctor.test\nappservice:\n  address: http://127.0.0.1:2\n  as_token: as-filed-3f9a1c\n  hs_token: hs-filed-3f9a1c\n  bot_username: filedbot\n  database: sqlite:data/filed.db\n",
+    )
+    .unwrap();
+    let (report, _) = check(&homeserver_yaml(root, free_port(), &[&bridge]));
+    let data = root.join("data").display().to_string();
+    let finding = result(&report, "filed", "database.unreachable");
+    assert_eq!(finding["status"], "fail", "{finding}");
+    let detail = finding["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "{data}/filed.db can never be created: {data} is a file, not a folder"
+        )) && detail.contains("point `appservice.database` at a file in a folder"),
+        "{finding}"
+    );
+    assert_eq!(
+        result(&report, "filed", "database.not_created")["status"],
+        "skip",
+        "not a bridge that has not started yet"
+    );
+    // The rest of the check ran.
+    assert_eq!(
+        result(&report, "filed", "tokens.mismatch")["status"],
+        "pass"
+    );
+
+    let config = doctor_config_generated(root, "http://127.0.0.1:1", "");
+    edit(
+        &config,
+        "database: sqlite:doctor.db",
+        "database: sqlite:data/doctor.db",
+    );
+    let out = doctor(&["run", "-c", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = format!(
+        "error: cannot create the doctor's database {data}/doctor.db: a folder on its path is a file. Point `database` in the config at a file"
+    );
+    assert!(stderr.contains(&line), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
