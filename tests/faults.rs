@@ -3,7 +3,10 @@
 //! that drops) is named `ping.timeout`, within the doctor's own timeout,
 //! and many of them cost one timeout, not one each. A homeserver that hangs
 //! or is gone is named within one timeout by `check` and by `run`'s start;
-//! a database path through a file is named with its fix.
+//! a database path through a file is named with its fix. Under a running
+//! doctor: a homeserver restarted mid-command loses no answer; a bridge
+//! restarted between two watch runs raises no alert, one that stays down or
+//! hangs raises exactly one.
 
 mod support;
 
@@ -12,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::scene::*;
 use support::*;
 
 /// The doctor's probe timeout (`facts::PROBE_TIMEOUT`).
@@ -349,4 +353,124 @@ fn a_database_path_through_a_file_is_named_with_its_fix() {
     );
     assert!(stderr.contains(&line), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The homeserver restarts while the bot works on a command (a `check`
+/// slowed by a frozen bridge, so its answer is due while Synapse is down):
+/// the doctor keeps running, that command is answered once Synapse is back,
+/// and a command after the restart is answered too.
+#[test]
+fn a_homeserver_restarted_under_the_running_doctor_loses_no_command() {
+    let mut scene = Scene::start(3600);
+    scene.wait_for_first_run();
+    scene.bridge.freeze();
+    say(&scene.synapse, &scene.token, &scene.room, "check telegram");
+    scene
+        .doctor
+        .wait_for_log("command=\"check\"", Duration::from_secs(20));
+    scene.synapse.restart();
+    scene.bridge.thaw();
+    let answered = |needle: &str| count(&scene.seen(), needle);
+    wait_for_answer(&scene, " passed, ", "the check asked before the restart");
+    say(&scene.synapse, &scene.token, &scene.room, "help");
+    wait_for_answer(&scene, "check [BRIDGE]", "help, asked after the restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(answered(" passed, "), 1, "{:#?}", scene.seen());
+    assert_eq!(
+        scene.doctor.child.try_wait().unwrap(),
+        None,
+        "the doctor still runs"
+    );
+    let log = scene.doctor.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Until the bot's messages hold `needle`; else fails with the end of the
+/// doctor's log.
+fn wait_for_answer(scene: &Scene, needle: &str, what: &str) {
+    let start = Instant::now();
+    while count(&scene.seen(), needle) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no answer to {what}; the doctor's log ends:\n{}",
+            log_tail(&scene.doctor, 40)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The last `lines` lines of a process's log.
+fn log_tail(process: &Process, lines: usize) -> String {
+    let log = process.log_text();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Until a watch run has seen the bridge healthy (`healthy`) or not.
+fn wait_for_run_seeing(scene: &Scene, healthy: bool, limit: Duration) {
+    let series = format!(
+        "bridge_doctor_target_healthy{{target=\"telegram\"}} {}",
+        u8::from(healthy)
+    );
+    eventually(limit, &series, || {
+        metrics(scene.metrics_port).contains(&series)
+    });
+}
+
+/// A bridge restarted between two watch runs (one run sees it down, the
+/// next up) raises no alert; one that stays down raises exactly one.
+#[test]
+fn a_bridge_restarted_between_two_watch_runs_raises_no_alert() {
+    const INTERVAL: Duration = Duration::from_secs(20);
+    let mut scene = Scene::start(INTERVAL.as_secs());
+    scene.wait_for_first_run();
+    scene.bridge.stop();
+    wait_for_run_seeing(&scene, false, INTERVAL * 2);
+    scene.bridge.start();
+    wait_for_run_seeing(&scene, true, INTERVAL * 2);
+    assert_eq!(
+        count(&scene.seen(), "telegram is failing"),
+        0,
+        "{:#?}",
+        scene.seen()
+    );
+
+    scene.bridge.stop();
+    eventually(
+        INTERVAL * 3,
+        "one alert for a bridge that stays down",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("ping.connection_failed"), "{alert}");
+    // Another run with the bridge still down repeats nothing.
+    std::thread::sleep(INTERVAL + Duration::from_secs(2));
+    assert_eq!(count(&scene.seen(), "telegram is failing"), 1);
+}
+
+/// A hung bridge (frozen: it accepts and never answers) raises one alert
+/// naming `ping.timeout`, as a refusing one raises `ping.connection_failed`.
+#[test]
+fn a_hung_bridge_raises_one_alert_in_watch_mode() {
+    const INTERVAL: Duration = Duration::from_secs(15);
+    let scene = Scene::start(INTERVAL.as_secs());
+    scene.wait_for_first_run();
+    scene.bridge.freeze();
+    // Two runs, each waiting out one probe timeout.
+    eventually(
+        (INTERVAL + TIMEOUT) * 3,
+        "an alert for the hung bridge",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("ping.timeout"), "{alert}");
+    scene.bridge.thaw();
 }
