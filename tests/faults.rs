@@ -1,7 +1,12 @@
 //! Faults of the world, on a real Synapse: an appservice that accepts the
 //! homeserver's connection and never answers (a hung bridge, a firewall
 //! that drops) is named `ping.timeout`, within the doctor's own timeout,
-//! and many of them cost one timeout, not one each.
+//! and many of them cost one timeout, not one each. A homeserver that hangs
+//! or is gone is named within one timeout by `check` and by `run`'s start;
+//! a database path through a file is named with its fix. Under a running
+//! doctor: a homeserver restarted mid-command loses no answer; a bridge
+//! restarted between two watch runs raises no alert, one that stays down or
+//! hangs raises exactly one.
 
 mod support;
 
@@ -10,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::scene::*;
 use support::*;
 
 /// The doctor's probe timeout (`facts::PROBE_TIMEOUT`).
@@ -36,6 +42,25 @@ fn registration(dir: &Path, id: &str, url: &str) -> PathBuf {
         &path,
         format!(
             "id: {id}\nurl: {url}\nas_token: as-{id}-3f9a1c\nhs_token: hs-{id}-3f9a1c\nsender_localpart: {id}bot\nnamespaces:\n  users:\n    - regex: '@{id}_.*:doctor\\.test'\n      exclusive: true\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A homeserver config whose client listener is on `port` and which loads
+/// `registrations`.
+fn homeserver_yaml(dir: &Path, port: u16, registrations: &[&Path]) -> PathBuf {
+    let path = dir.join("homeserver.yaml");
+    let files: Vec<String> = registrations
+        .iter()
+        .map(|r| format!("'{}'", r.display()))
+        .collect();
+    std::fs::write(
+        &path,
+        format!(
+            "server_name: {SERVER_NAME}\nlisteners:\n  - port: {port}\n    type: http\n    resources: [{{names: [client]}}]\napp_service_config_files: [{}]\n",
+            files.join(", ")
         ),
     )
     .unwrap();
@@ -365,4 +390,238 @@ impl Talker {
             .send()
             .unwrap();
     }
+}
+
+/// `check` and `run`'s start against a homeserver at `port` that cannot
+/// be reached: both end within `limit`, name the address and `cause`;
+/// `run` exits 3 with one error line.
+fn unreachable_homeserver_is_named(port: u16, cause: &str, limit: Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let bridge = registration(dir.path(), "lost", "http://127.0.0.1:2");
+    let (report, took) = check(&homeserver_yaml(dir.path(), port, &[&bridge]));
+    assert!(took < limit, "check took {took:?}");
+    let finding = result(&report, "lost", "homeserver.unreachable");
+    assert_eq!(finding["status"], "fail", "{finding}");
+    let title = finding["title"].as_str().unwrap();
+    assert!(
+        title.contains(&address) && title.contains(cause),
+        "{finding}"
+    );
+    // The rest of the check ran: the registration was read and judged.
+    assert_eq!(
+        result(&report, "lost", "config.unreadable")["status"],
+        "pass"
+    );
+
+    let config = doctor_config_generated(dir.path(), &address, "");
+    let started = Instant::now();
+    let out = doctor(&["run", "-c", config.to_str().unwrap()]);
+    let took = started.elapsed();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    // startup_wait_seconds (5 in the test config) is the most it waits more.
+    assert!(took < limit + Duration::from_secs(5), "run took {took:?}");
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("check="))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].contains(&format!(
+            "the homeserver at {address} cannot be reached: {cause}"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_homeserver_that_never_answers_is_named_within_one_timeout() {
+    unreachable_homeserver_is_named(
+        tarpit(),
+        "the connection timed out",
+        TIMEOUT + Duration::from_secs(3),
+    );
+}
+
+#[test]
+fn a_homeserver_that_is_gone_is_named_at_once() {
+    unreachable_homeserver_is_named(
+        free_port(),
+        "nothing listens on that host and port",
+        Duration::from_secs(3),
+    );
+}
+
+/// A SQLite path through a regular file (`data` a file, not a folder): the
+/// bridge's is `database.unreachable` naming the path and the fix, not a
+/// bridge that merely has not started; the doctor's own makes `run` exit 2
+/// with one line naming it.
+#[test]
+fn a_database_path_through_a_file_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("data"), "a file where a folder should be\n").unwrap();
+    let bridge = registration(root, "filed", "http://127.0.0.1:2");
+    std::fs::write(
+        root.join("config.yaml"),
+        "homeserver:\n  address: http://127.0.0.1:1\n  domain: doctor.test\nappservice:\n  address: http://127.0.0.1:2\n  as_token: as-filed-3f9a1c\n  hs_token: hs-filed-3f9a1c\n  bot_username: filedbot\n  database: sqlite:data/filed.db\n",
+    )
+    .unwrap();
+    let (report, _) = check(&homeserver_yaml(root, free_port(), &[&bridge]));
+    let data = root.join("data").display().to_string();
+    let finding = result(&report, "filed", "database.unreachable");
+    assert_eq!(finding["status"], "fail", "{finding}");
+    let detail = finding["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "{data}/filed.db can never be created: {data} is a file, not a folder"
+        )) && detail.contains("point `appservice.database` at a file in a folder"),
+        "{finding}"
+    );
+    assert_eq!(
+        result(&report, "filed", "database.not_created")["status"],
+        "skip",
+        "not a bridge that has not started yet"
+    );
+    // The rest of the check ran.
+    assert_eq!(
+        result(&report, "filed", "tokens.mismatch")["status"],
+        "pass"
+    );
+
+    let config = doctor_config_generated(root, "http://127.0.0.1:1", "");
+    edit(
+        &config,
+        "database: sqlite:doctor.db",
+        "database: sqlite:data/doctor.db",
+    );
+    let out = doctor(&["run", "-c", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = format!(
+        "error: cannot create the doctor's database {data}/doctor.db: a folder on its path is a file. Point `database` in the config at a file"
+    );
+    assert!(stderr.contains(&line), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The homeserver restarts while the bot works on a command (a `check`
+/// slowed by a frozen bridge, so its answer is due while Synapse is down):
+/// the doctor keeps running, that command is answered once Synapse is back,
+/// and a command after the restart is answered too.
+#[test]
+fn a_homeserver_restarted_under_the_running_doctor_loses_no_command() {
+    let mut scene = Scene::start(3600);
+    scene.wait_for_first_run();
+    scene.bridge.freeze();
+    say(&scene.synapse, &scene.token, &scene.room, "check telegram");
+    scene
+        .doctor
+        .wait_for_log("command=\"check\"", Duration::from_secs(20));
+    scene.synapse.restart();
+    scene.bridge.thaw();
+    let answered = |needle: &str| count(&scene.seen(), needle);
+    wait_for_answer(&scene, " passed, ", "the check asked before the restart");
+    say(&scene.synapse, &scene.token, &scene.room, "help");
+    wait_for_answer(&scene, "check [BRIDGE]", "help, asked after the restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(answered(" passed, "), 1, "{:#?}", scene.seen());
+    assert_eq!(
+        scene.doctor.child.try_wait().unwrap(),
+        None,
+        "the doctor still runs"
+    );
+    let log = scene.doctor.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Until the bot's messages hold `needle`; else fails with the end of the
+/// doctor's log.
+fn wait_for_answer(scene: &Scene, needle: &str, what: &str) {
+    let start = Instant::now();
+    while count(&scene.seen(), needle) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no answer to {what}; the doctor's log ends:\n{}",
+            log_tail(&scene.doctor, 40)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The last `lines` lines of a process's log.
+fn log_tail(process: &Process, lines: usize) -> String {
+    let log = process.log_text();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Until a watch run has seen the bridge healthy (`healthy`) or not.
+fn wait_for_run_seeing(scene: &Scene, healthy: bool, limit: Duration) {
+    let series = format!(
+        "bridge_doctor_target_healthy{{target=\"telegram\"}} {}",
+        u8::from(healthy)
+    );
+    eventually(limit, &series, || {
+        metrics(scene.metrics_port).contains(&series)
+    });
+}
+
+/// A bridge restarted between two watch runs (one run sees it down, the
+/// next up) raises no alert; one that stays down raises exactly one.
+#[test]
+fn a_bridge_restarted_between_two_watch_runs_raises_no_alert() {
+    const INTERVAL: Duration = Duration::from_secs(20);
+    let mut scene = Scene::start(INTERVAL.as_secs());
+    scene.wait_for_first_run();
+    scene.bridge.stop();
+    wait_for_run_seeing(&scene, false, INTERVAL * 2);
+    scene.bridge.start();
+    wait_for_run_seeing(&scene, true, INTERVAL * 2);
+    assert_eq!(
+        count(&scene.seen(), "telegram is failing"),
+        0,
+        "{:#?}",
+        scene.seen()
+    );
+
+    scene.bridge.stop();
+    eventually(
+        INTERVAL * 3,
+        "one alert for a bridge that stays down",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("ping.connection_failed"), "{alert}");
+    // Another run with the bridge still down repeats nothing.
+    std::thread::sleep(INTERVAL + Duration::from_secs(2));
+    assert_eq!(count(&scene.seen(), "telegram is failing"), 1);
+}
+
+/// A hung bridge (frozen: it accepts and never answers) raises one alert
+/// naming `ping.timeout`, as a refusing one raises `ping.connection_failed`.
+#[test]
+fn a_hung_bridge_raises_one_alert_in_watch_mode() {
+    const INTERVAL: Duration = Duration::from_secs(15);
+    let scene = Scene::start(INTERVAL.as_secs());
+    scene.wait_for_first_run();
+    scene.bridge.freeze();
+    // Two runs, each waiting out one probe timeout.
+    eventually(
+        (INTERVAL + TIMEOUT) * 3,
+        "an alert for the hung bridge",
+        || count(&scene.seen(), "telegram is failing") == 1,
+    );
+    let alert = scene
+        .seen()
+        .into_iter()
+        .find(|b| b.contains("telegram is failing"))
+        .unwrap();
+    assert!(alert.contains("ping.timeout"), "{alert}");
+    scene.bridge.thaw();
 }

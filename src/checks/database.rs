@@ -38,8 +38,14 @@ fn not_created(ctx: &Context) -> Verdict {
         Ok(database) => database,
         Err(skip) => return skip,
     };
-    if database.state != DatabaseState::NotCreated {
-        return Verdict::pass(format!("the database {} exists", database.shown_uri));
+    match database.state {
+        DatabaseState::NotCreated => {}
+        DatabaseState::Unreachable(_) => {
+            return Verdict::skip("the database cannot be opened (database.unreachable)");
+        }
+        DatabaseState::Opened { .. } => {
+            return Verdict::pass(format!("the database {} exists", database.shown_uri));
+        }
     }
     Verdict::warn(format!(
         "the database file {} does not exist yet: the bridge has not started",

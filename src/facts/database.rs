@@ -169,6 +169,20 @@ fn location(uri: &str) -> String {
     }
 }
 
+/// Why a SQLite file that does not exist cannot be created either: the
+/// nearest existing folder on its path is a file (or another non-folder).
+/// A missing file is a bridge that has not started; this one never will.
+fn blocked_folder(file: &Path, field: &str) -> Option<String> {
+    let nearest = file.ancestors().skip(1).find(|p| p.exists())?;
+    (!nearest.is_dir()).then(|| {
+        format!(
+            "{} can never be created: {} is a file, not a folder; point `{field}` at a file in a folder",
+            file.display(),
+            nearest.display()
+        )
+    })
+}
+
 /// Opens the target's database read-only; `None` when no URI is known.
 pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
     let config = target.config()?;
@@ -186,20 +200,22 @@ pub async fn inspect(target: &TargetFacts) -> Option<DatabaseFacts> {
             });
         }
     };
-    let not_created = uri
+    let missing = uri
         .as_deref()
         .and_then(sqlite_file)
-        .is_some_and(|file| !file.exists());
+        .filter(|file| !file.exists());
+    let blocked = missing.and_then(|file| blocked_folder(file, &field.path));
     // The doctor creates its SQLite file on first `run`; before that there is nothing to inspect.
-    if target.kind == TargetKind::Doctor && not_created {
+    if target.kind == TargetKind::Doctor && missing.is_some() && blocked.is_none() {
         return None;
     }
-    let state = match &uri {
-        None => {
+    let state = match (&uri, blocked) {
+        (None, _) => {
             DatabaseState::Unreachable(format!("`{shown_uri}` is not a SQLite or PostgreSQL URI"))
         }
-        Some(_) if not_created => DatabaseState::NotCreated,
-        Some(uri) => match list_tables(uri).await {
+        (Some(_), Some(line)) => DatabaseState::Unreachable(line),
+        (Some(_), None) if missing.is_some() => DatabaseState::NotCreated,
+        (Some(uri), None) => match list_tables(uri).await {
             Ok((tables, owners)) => DatabaseState::Opened { tables, owners },
             Err(err) => DatabaseState::Unreachable(err),
         },

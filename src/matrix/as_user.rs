@@ -13,6 +13,12 @@ use ruma::{EventId, RoomId, UserId};
 use super::client::transaction_id;
 use super::{Answer, ConnectError, HomeserverClient, Versions};
 
+/// How long an event waits for a homeserver that restarts: a refused or
+/// broken connection is tried again every [`RETRY_EVERY`] until then, so an
+/// answer due while the homeserver is down is not lost.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The homeserver as one user of the appservice sees it: every call carries
 /// the as_token and asserts `user` (the bot's calls).
 pub struct AsUser<'a> {
@@ -120,7 +126,9 @@ impl AsUser<'_> {
     }
 
     /// Sends an event of `kind` (`m.room.message`, `m.reaction`) with
-    /// `content` as `user`; the answer holds its `event_id`.
+    /// `content` as `user`; the answer holds its `event_id`. A homeserver
+    /// that refuses or drops the connection is tried again for
+    /// [`RESTART_WAIT`].
     pub async fn send_event(
         &self,
         room: &RoomId,
@@ -129,13 +137,27 @@ impl AsUser<'_> {
     ) -> Result<Answer, ConnectError> {
         let raw = serde_json::value::to_raw_value(content)
             .map_err(|e| ConnectError::Other(e.to_string()))?;
-        let request = message::send_message_event::v3::Request::new_raw(
-            room.to_owned(),
-            transaction_id(),
-            MessageLikeEventType::from(kind),
-            Raw::from_json(raw),
-        );
-        self.send(request).await
+        // One transaction id for every try: an event that did arrive before
+        // the connection broke is not sent twice.
+        let txn_id = transaction_id();
+        let deadline = tokio::time::Instant::now() + RESTART_WAIT;
+        loop {
+            let request = message::send_message_event::v3::Request::new_raw(
+                room.to_owned(),
+                txn_id.clone(),
+                MessageLikeEventType::from(kind),
+                Raw::from_json(raw.clone()),
+            );
+            match self.send(request).await {
+                Err(ConnectError::Refused(why) | ConnectError::Other(why))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::info!(%room, kind, "the homeserver is not reachable ({why}); sending again");
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Redacts one of the bot's own events (a reaction it replaces).

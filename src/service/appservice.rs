@@ -344,6 +344,26 @@ fn events_for_bot(
     (count, for_bot)
 }
 
+/// The key a transaction is remembered by: its id and the ids of the room
+/// events it carries. Synapse on SQLite numbers its transactions from 1
+/// again after a restart (from the ones it has not finished), so the id
+/// alone would take new events for a resend and drop them; a true resend
+/// carries the same events under the same key.
+fn transaction_key(txn_id: &str, body: &Value) -> String {
+    let event_ids: Vec<&str> = body
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|event| event.get("event_id")?.as_str())
+        .collect();
+    if event_ids.is_empty() {
+        return txn_id.to_owned();
+    }
+    let events = crate::service::watch::hash(event_ids.join("\n").as_bytes());
+    format!("{txn_id}/{events}")
+}
+
 async fn transaction(
     State(state): State<Arc<AppserviceState>>,
     Path(txn_id): Path<String>,
@@ -363,6 +383,7 @@ async fn transaction(
             &format!("`{section}` must be a list of events"),
         );
     }
+    let key = transaction_key(&txn_id, &body);
     let (event_count, events) = events_for_bot(&state, &txn_id, body);
     // Recorded with its room events before answering: once we say 200 the
     // homeserver never resends, so what the bot has not handled yet must
@@ -379,7 +400,7 @@ async fn transaction(
         .collect();
     match state
         .store
-        .record_transaction(&txn_id, event_count, &room_events)
+        .record_transaction(&key, event_count, &room_events)
         .await
     {
         Ok(false) => {
@@ -458,4 +479,26 @@ async fn unrecognized(method: Method, uri: Uri) -> Response {
         "M_UNRECOGNIZED",
         "unrecognized appservice endpoint",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resend_keeps_its_key_and_a_reused_id_with_new_events_does_not() {
+        let sent = json!({"events": [{"event_id": "$a", "unsigned": {"age": 10}}]});
+        let resent = json!({"events": [{"event_id": "$a", "unsigned": {"age": 900}}]});
+        let after_restart = json!({"events": [{"event_id": "$b"}]});
+        assert_eq!(transaction_key("1", &sent), transaction_key("1", &resent));
+        assert_ne!(
+            transaction_key("1", &sent),
+            transaction_key("1", &after_restart)
+        );
+        assert_eq!(
+            transaction_key("7", &json!({"ephemeral": [{"type": "m.typing"}]})),
+            "7",
+            "no room events: the id alone"
+        );
+    }
 }

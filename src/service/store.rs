@@ -245,6 +245,10 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error(
+        "cannot create the doctor's database {file}: {reason}. Point `database` in the config at a file in a folder the doctor may write (sqlite:/var/lib/bridge-doctor/doctor.db, say)."
+    )]
+    SqliteFile { file: String, reason: String },
     #[error("cannot prepare the database tables: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed: {0}")]
@@ -255,22 +259,40 @@ pub enum StoreError {
 /// doctor's user's alone. The file is created 0600 here before SQLite
 /// would create it under the umask; SQLite gives the WAL and shared-memory
 /// files the database file's mode. Files an earlier version made are
-/// narrowed. What fails here is left for the open to report.
-fn private_sqlite_files(path: &str) {
+/// narrowed. A file that cannot be created is named here, since SQLite
+/// would only say "unable to open database file".
+fn private_sqlite_files(path: &str) -> Result<(), StoreError> {
+    use std::io::ErrorKind;
     use std::os::unix::fs::OpenOptionsExt;
     let file = path.split('?').next().unwrap_or_default();
     let file = file.strip_prefix("//").unwrap_or(file);
     if file.is_empty() || file.starts_with(':') {
-        return;
+        return Ok(());
     }
-    let _ = std::fs::OpenOptions::new()
+    let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(crate::shared::private::FILE_MODE)
         .open(file);
-    for suffix in ["", "-wal", "-shm"] {
-        crate::shared::private::narrow_file(std::path::Path::new(&format!("{file}{suffix}")));
-    }
+    let reason = match created {
+        Err(err) if err.kind() == ErrorKind::NotADirectory => {
+            "a folder on its path is a file".to_owned()
+        }
+        Err(err) if err.kind() == ErrorKind::NotFound => "its folder does not exist".to_owned(),
+        Err(err) if err.kind() != ErrorKind::AlreadyExists => err.to_string(),
+        _ => {
+            for suffix in ["", "-wal", "-shm"] {
+                crate::shared::private::narrow_file(std::path::Path::new(&format!(
+                    "{file}{suffix}"
+                )));
+            }
+            return Ok(());
+        }
+    };
+    Err(StoreError::SqliteFile {
+        file: file.to_owned(),
+        reason,
+    })
 }
 
 impl Store {
@@ -278,7 +300,7 @@ impl Store {
     pub async fn open(uri: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let (kind, connect_uri) = if let Some(path) = uri.strip_prefix("sqlite:") {
-            private_sqlite_files(path);
+            private_sqlite_files(path)?;
             let separator = if path.contains('?') { '&' } else { '?' };
             (
                 DatabaseKind::Sqlite,

@@ -2,9 +2,12 @@
 //! `watch.interval_seconds`; a target whose failing checks change is
 //! announced once in each admin's management room (and once more when it
 //! is healthy again). A failure that persists is not repeated: what failed
-//! at the last run is kept in the store, also across restarts. Recovery is
-//! announced only when a target stays healthy for two runs in a row, so a
-//! flapping bridge does not flood the room.
+//! at the last run is kept in the store, also across restarts. A new
+//! failure found on the interval is announced only when the next run finds
+//! it too, so a bridge restarted between two runs raises no alert; one found
+//! right after a config or registration changed is announced at once.
+//! Recovery is announced only when a target stays healthy for two runs in a
+//! row, so a flapping bridge does not flood the room.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -62,20 +65,33 @@ pub fn changes(before: &FailingChecks, now: &FailingChecks) -> Vec<Change> {
     changes
 }
 
-/// Holds a recovery back for one run: announced when the target is still
-/// healthy at the next run, dropped when it fails again meanwhile.
+/// What started a watch run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The interval passed: a failure may be a restart in progress.
+    Interval,
+    /// A config or registration changed: what fails now is its effect.
+    FileChanged,
+}
+
+/// Holds a change back for one run. A recovery is announced when the target
+/// is still healthy at the next run, dropped when it fails again meanwhile;
+/// a new failure found on the interval is announced when the next run finds
+/// the target failing still, dropped when it is healthy again by then.
 #[derive(Default)]
 pub struct Debounce {
     recovering: BTreeSet<String>,
+    failing: BTreeSet<String>,
 }
 
 impl Debounce {
-    /// The changes to announce now, and the targets whose healthy state
-    /// must not be saved yet (their failures stay the reference).
+    /// The changes to announce now, and the targets whose state must not be
+    /// saved yet (the last saved state stays the reference).
     pub fn settle(
         &mut self,
         changes: Vec<Change>,
         now: &FailingChecks,
+        trigger: Trigger,
     ) -> (Vec<Change>, BTreeSet<String>) {
         let mut announce = Vec::new();
         let mut held = BTreeSet::new();
@@ -88,9 +104,19 @@ impl Debounce {
                     self.recovering.remove(target);
                     announce.push(change);
                 }
-                Change::Failing { .. } => announce.push(change),
+                Change::Failing { target, .. }
+                    if trigger == Trigger::Interval && self.failing.insert(target.clone()) =>
+                {
+                    held.insert(target.clone());
+                }
+                Change::Failing { target, .. } => {
+                    self.failing.remove(target);
+                    announce.push(change);
+                }
             }
         }
+        // A failure held last run and not failing anew now: it passed.
+        self.failing.retain(|t| held.contains(t));
         // Held last run and healthy again now: announce; failing again: forget.
         let waiting: Vec<String> = self
             .recovering
@@ -108,7 +134,9 @@ impl Debounce {
     }
 }
 
-fn hash(bytes: &[u8]) -> String {
+/// A short SHA-256 of `bytes` (64 bits in hex): tells contents apart
+/// without keeping them.
+pub(super) fn hash(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))[..16].to_owned()
 }
 
@@ -207,19 +235,21 @@ pub async fn watch(config: Config, bot: Arc<Bot>, metrics: Arc<Metrics>) {
     let (changed, mut changes) = tokio::sync::mpsc::channel(1);
     let _watcher = watch_files(&watched_files(&config), changed);
     let mut memory = Memory::default();
+    let mut trigger = Trigger::Interval;
     loop {
-        if let Err(err) = run_once(&config, &bot, &metrics, &mut memory).await {
+        if let Err(err) = run_once(&config, &bot, &metrics, &mut memory, trigger).await {
             tracing::warn!("watch: could not compare with the last run: {err}");
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+        trigger = tokio::select! {
+            () = tokio::time::sleep(interval) => Trigger::Interval,
             Some(()) = changes.recv() => {
                 // Let the writer finish (and a burst of writes settle).
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 while changes.try_recv().is_ok() {}
                 tracing::info!("watch: a config or registration file changed; checking now");
+                Trigger::FileChanged
             }
-        }
+        };
     }
 }
 
@@ -287,6 +317,7 @@ async fn run_once(
     bot: &Bot,
     metrics: &Metrics,
     memory: &mut Memory,
+    trigger: Trigger,
 ) -> Result<(), crate::service::store::StoreError> {
     let mut facts = Facts::load(config);
     facts.observe(config, false).await;
@@ -295,7 +326,9 @@ async fn run_once(
     let now = failing(&findings);
     let store = bot.store();
     let before = store.failing_checks().await?;
-    let (announce, held) = memory.debounce.settle(changes(&before, &now), &now);
+    let (announce, held) = memory
+        .debounce
+        .settle(changes(&before, &now), &now, trigger);
     let homeserver = homeserver_prints(&facts.homeserver);
     if !announce.is_empty() {
         let report = Report::new(&facts, findings);
@@ -447,11 +480,11 @@ mod tests {
         let up = state(&[("tg", &[])]);
         let mut debounce = Debounce::default();
         // First healthy run: held back, and the failure stays the reference.
-        let (announce, held) = debounce.settle(changes(&down, &up), &up);
+        let (announce, held) = debounce.settle(changes(&down, &up), &up, Trigger::Interval);
         assert!(announce.is_empty());
         assert!(held.contains("tg"));
         // Still healthy: announced.
-        let (announce, held) = debounce.settle(changes(&down, &up), &up);
+        let (announce, held) = debounce.settle(changes(&down, &up), &up, Trigger::Interval);
         assert_eq!(
             announce,
             [Change::Recovered {
@@ -462,9 +495,47 @@ mod tests {
 
         // Flapping: healthy once, failing again: nothing at all.
         let mut debounce = Debounce::default();
-        let _ = debounce.settle(changes(&down, &up), &up);
-        let (announce, _) = debounce.settle(changes(&down, &down), &down);
+        let _ = debounce.settle(changes(&down, &up), &up, Trigger::Interval);
+        let (announce, _) = debounce.settle(changes(&down, &down), &down, Trigger::Interval);
         assert!(announce.is_empty(), "{announce:?}");
+    }
+
+    #[test]
+    fn a_failure_on_the_interval_is_announced_when_the_next_run_finds_it_too() {
+        let up = state(&[("tg", &[])]);
+        let down = state(&[("tg", &["ping.connection_failed"])]);
+        let failing = || {
+            vec![Change::Failing {
+                target: "tg".into(),
+                checks: vec!["ping.connection_failed".into()],
+            }]
+        };
+        let mut debounce = Debounce::default();
+        // First failing run: held, and the healthy state stays the reference.
+        let (announce, held) = debounce.settle(changes(&up, &down), &down, Trigger::Interval);
+        assert!(announce.is_empty());
+        assert!(held.contains("tg"));
+        // Still failing: announced.
+        let (announce, held) = debounce.settle(changes(&up, &down), &down, Trigger::Interval);
+        assert_eq!(announce, failing());
+        assert!(held.is_empty());
+
+        // Restarted between two runs: failing once, then healthy: nothing.
+        let mut debounce = Debounce::default();
+        let _ = debounce.settle(changes(&up, &down), &down, Trigger::Interval);
+        let (announce, _) = debounce.settle(changes(&up, &up), &up, Trigger::Interval);
+        assert!(announce.is_empty(), "{announce:?}");
+        let (announce, _) = debounce.settle(changes(&up, &down), &down, Trigger::Interval);
+        assert!(
+            announce.is_empty(),
+            "a later failure is held anew: {announce:?}"
+        );
+
+        // Right after a file changed: at once.
+        let mut debounce = Debounce::default();
+        let (announce, held) = debounce.settle(changes(&up, &down), &down, Trigger::FileChanged);
+        assert_eq!(announce, failing());
+        assert!(held.is_empty());
     }
 
     fn prints(entries: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -2,6 +2,8 @@
 //! in a temp dir on a free loopback port, and the doctor binary.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod scene;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -596,6 +598,26 @@ impl TelegramBridge {
         if let Some(mut process) = self.process.take() {
             process.terminate();
         }
+    }
+
+    /// Freezes the running bridge (SIGSTOP): its socket still accepts, and
+    /// nothing answers, as with a hung bridge. `thaw` lets it go on.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let process = self.process.as_ref().expect("the bridge runs");
+        let sent = Command::new("kill")
+            .arg(signal)
+            .arg(process.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal}");
     }
 }
 
