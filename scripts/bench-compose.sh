@@ -16,7 +16,7 @@ repo=$(pwd)
 source scripts/lib.sh
 count="${1:-20}"
 venv=$(bash scripts/setup-venv.sh)
-doctor=$(built_doctor "${BENCH_PROFILE:-release}")
+doctor=$(built_doctor release)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

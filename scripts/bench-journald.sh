@@ -13,7 +13,7 @@ repo=$(pwd)
 source scripts/lib.sh
 size_mb="${1:-50}"
 venv=$(bash scripts/setup-venv.sh)
-doctor=$(built_doctor "${BENCH_PROFILE:-release}")
+doctor=$(built_doctor release)
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-journald.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" scripts/bench_log.py "$work/noise.log" "$size_mb" >/dev/null

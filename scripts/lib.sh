@@ -4,9 +4,15 @@
 # Python use $venv (the path setup-venv.sh prints).
 
 # built_doctor release|debug: builds the doctor (cargo's output on stderr)
-# and prints the path of the binary.
+# and prints the path of the binary. For the benches: BENCH_PROFILE=debug
+# skips the release build; BENCH_DOCTOR=PATH takes that binary as it is
+# (another build, to compare two versions on the same machine).
 built_doctor() {
-    local profile=$1
+    if [ -n "${BENCH_DOCTOR:-}" ]; then
+        echo "$BENCH_DOCTOR"
+        return
+    fi
+    local profile=${BENCH_PROFILE:-$1}
     if [ "$profile" = release ]; then cargo build --release --locked --quiet >&2; else cargo build --locked --quiet >&2; fi
     echo "${CARGO_TARGET_DIR:-$repo/target}/$profile/bridge-doctor"
 }
