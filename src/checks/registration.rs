@@ -53,7 +53,7 @@ fn not_a_registration(ctx: &Context) -> Verdict {
             .homeserver
             .registrations
             .iter()
-            .any(|(path, _)| crate::facts::same_file(path, config))
+            .any(|(path, _)| ctx.facts.homeserver.real_paths.same(path, config))
     });
     let wrong = if is_bridge_config(registration) {
         registration.path.clone()

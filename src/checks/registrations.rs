@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use super::{Check, Context, Verdict};
-use crate::facts::same_file;
 use crate::input::registration::Registration;
 
 pub const CHECKS: &[Check] = &[
@@ -57,7 +56,11 @@ fn loaded<'a>(ctx: &'a Context) -> Result<(&'a Registration, Loaded<'a>), Verdic
 /// A loaded file that is this target's registration: the file itself or an
 /// identical copy.
 fn is_mine(ctx: &Context, mine: &Registration, path: &Path, loaded: &Registration) -> bool {
-    same_file(path, &ctx.target.registration_path) || mine.same_content(loaded)
+    ctx.facts
+        .homeserver
+        .real_paths
+        .same(path, &ctx.target.registration_path)
+        || mine.same_content(loaded)
 }
 
 fn not_loaded(ctx: &Context) -> Verdict {
@@ -67,7 +70,7 @@ fn not_loaded(ctx: &Context) -> Verdict {
     };
     let path = &ctx.target.registration_path;
     if let Some((copy, _)) = loaded.iter().find(|(p, r)| is_mine(ctx, mine, p, r)) {
-        return if same_file(copy, path) {
+        return if ctx.facts.homeserver.real_paths.same(copy, path) {
             Verdict::pass("the homeserver loads this registration")
         } else {
             Verdict::pass(format!(

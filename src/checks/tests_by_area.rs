@@ -115,6 +115,7 @@ impl Builder {
                 software: None,
                 worker_names: Vec::new(),
                 delivery: None,
+                real_paths: Default::default(),
             },
             targets: vec![TargetFacts {
                 id: "telegram".into(),

@@ -84,10 +84,12 @@ fn rejected_causes(ctx: &Context) -> Vec<String> {
     let mut causes = Vec::new();
     let facts: &Facts = ctx.facts;
     if let Some(Ok(hs)) = &facts.homeserver.config {
-        let loaded = hs
-            .app_service_config_files
-            .iter()
-            .any(|p| crate::facts::same_file(p, &ctx.target.registration_path));
+        let loaded = hs.app_service_config_files.iter().any(|p| {
+            facts
+                .homeserver
+                .real_paths
+                .same(p, &ctx.target.registration_path)
+        });
         if !loaded {
             causes.push(format!(
                 "The registration {} is not listed in `app_service_config_files` of {}: add it and restart the homeserver.",

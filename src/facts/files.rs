@@ -206,6 +206,7 @@ impl Facts {
             &config.homeserver.deployment,
         );
         let targets = targets(config, &registrations);
+        let real_paths = real_paths(&hs_config, &registrations, &targets);
         let worker_names = match &hs_config {
             Some(Ok(hs)) => worker_names(&hs.path),
             _ => Vec::new(),
@@ -221,6 +222,7 @@ impl Facts {
                 software: None,
                 worker_names,
                 delivery: None,
+                real_paths,
             },
             targets,
         }
@@ -262,10 +264,55 @@ pub fn worker_names(homeserver_config: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The real form of paths (links and `..` resolved where they exist),
+/// each resolved once when the facts are loaded: the checks compare every
+/// registration with every other, and stay pure.
+#[derive(Debug, Default)]
+pub struct RealPaths(std::collections::HashMap<PathBuf, PathBuf>);
+
+impl RealPaths {
+    pub fn of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> RealPaths {
+        RealPaths(
+            paths
+                .into_iter()
+                .filter_map(|path| Some((path.to_owned(), path.canonicalize().ok()?)))
+                .collect(),
+        )
+    }
+
+    /// Whether `a` and `b` name the same file, as [`same_file`] would say
+    /// of paths resolved at load (others are compared as written).
+    pub fn same(&self, a: &Path, b: &Path) -> bool {
+        let real = |path: &'_ Path| self.0.get(path).cloned().unwrap_or_else(|| path.to_owned());
+        real(a) == real(b)
+    }
+}
+
 /// Two paths name the same file (symlinks and `..` resolved when they exist).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
+}
+
+/// Every path a check compares with another: the registrations the
+/// homeserver loads (as read and as its config names them), each target's
+/// registration and config.
+pub fn real_paths(
+    hs_config: &Option<Result<HomeserverConfig, FileProblem>>,
+    registrations: &[(PathBuf, Result<Registration, FileProblem>)],
+    targets: &[TargetFacts],
+) -> RealPaths {
+    let named = hs_config
+        .iter()
+        .flatten()
+        .flat_map(|hs| hs.app_service_config_files.iter());
+    let loaded = registrations.iter().map(|(path, _)| path);
+    let own = targets.iter().flat_map(|t| {
+        let config = t.config().map(|c| c.path().to_owned());
+        std::iter::once(t.registration_path.clone()).chain(config)
+    });
+    let all: Vec<PathBuf> = named.chain(loaded).cloned().chain(own).collect();
+    RealPaths::of(all.iter().map(PathBuf::as_path))
 }

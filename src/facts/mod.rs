@@ -30,8 +30,8 @@ use crate::knowledge::scan::EntryHits;
 use crate::matrix::{Answer, ConnectError, ServerSoftware, Versions, VersionsError};
 
 pub use files::{
-    bridge_target, doctor_registration, doctor_target, homeserver_config, homeserver_files,
-    loaded_registrations, same_file, targets,
+    RealPaths, bridge_target, doctor_registration, doctor_target, homeserver_config,
+    homeserver_files, loaded_registrations, real_paths, same_file, targets,
 };
 pub use logs::{Window, logs_named_by, open_window};
 pub use named::Refused;
@@ -113,6 +113,8 @@ pub struct HomeserverFacts {
     /// Each appservice's delivery state in the homeserver's database, by
     /// id; `None` when the homeserver config names no database.
     pub delivery: Option<Result<database::Delivery, String>>,
+    /// The real form of every registration and config path, resolved once.
+    pub real_paths: RealPaths,
 }
 
 impl HomeserverFacts {

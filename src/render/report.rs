@@ -156,6 +156,7 @@ pub(crate) mod tests {
                 software: None,
                 worker_names: Vec::new(),
                 delivery: None,
+                real_paths: Default::default(),
             },
             targets: Vec::new(),
         }

@@ -138,6 +138,9 @@ fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
     );
     let mut target = facts::doctor_target(config, &facts::doctor_registration(config, &loaded));
     target.live = Some(live);
+    let targets = [target];
+    let real_paths = facts::real_paths(&hs_config, &[], &targets);
+    let [target] = targets;
     Facts {
         mode: Mode::Startup,
         homeserver: HomeserverFacts {
@@ -149,6 +152,7 @@ fn doctor_facts(config: &Config, live: LiveFacts) -> Facts {
             software: None,
             worker_names: Vec::new(),
             delivery: None,
+            real_paths,
         },
         targets: vec![target],
     }

@@ -421,9 +421,13 @@ fn compare(ctx: &Context, mine: &Registration, domain: &str) -> Comparison {
         .iter()
         .filter_map(|(path, other)| other.as_ref().ok().map(|o| (path, o)))
         .filter(|(path, other)| {
-            !crate::facts::same_file(path, &ctx.target.registration_path)
-                && other.id != mine.id
+            other.id != mine.id
                 && !mine.same_content(other)
+                && !ctx
+                    .facts
+                    .homeserver
+                    .real_paths
+                    .same(path, &ctx.target.registration_path)
         });
     let my_kinds = exclusive_by_kind(mine);
     for (path, other) in others {
