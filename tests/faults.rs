@@ -587,16 +587,7 @@ fn a_bridge_restarted_between_two_watch_runs_raises_no_alert() {
     );
 
     scene.bridge.stop();
-    eventually(
-        INTERVAL * 3,
-        "one alert for a bridge that stays down",
-        || count(&scene.seen(), "telegram is failing") == 1,
-    );
-    let alert = scene
-        .seen()
-        .into_iter()
-        .find(|b| b.contains("telegram is failing"))
-        .unwrap();
+    let alert = scene.one_failing_alert(INTERVAL * 3, "one alert for a bridge that stays down");
     assert!(alert.contains("ping.connection_failed"), "{alert}");
     // Another run with the bridge still down repeats nothing.
     std::thread::sleep(INTERVAL + Duration::from_secs(2));
@@ -612,16 +603,7 @@ fn a_hung_bridge_raises_one_alert_in_watch_mode() {
     scene.wait_for_first_run();
     scene.bridge.freeze();
     // Two runs, each waiting out one probe timeout.
-    eventually(
-        (INTERVAL + TIMEOUT) * 3,
-        "an alert for the hung bridge",
-        || count(&scene.seen(), "telegram is failing") == 1,
-    );
-    let alert = scene
-        .seen()
-        .into_iter()
-        .find(|b| b.contains("telegram is failing"))
-        .unwrap();
+    let alert = scene.one_failing_alert((INTERVAL + TIMEOUT) * 3, "an alert for the hung bridge");
     assert!(alert.contains("ping.timeout"), "{alert}");
     scene.bridge.thaw();
 }

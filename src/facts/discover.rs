@@ -320,7 +320,8 @@ fn entry_for(
             .iter()
             .map(|file| (file.clone(), "given with --bridge-config".to_owned()))
             .collect();
-        let places = places_for(registration_path, Some(registration), runs);
+        let installed = search.installed(&runs.roots.install).to_vec();
+        let places = places_for(registration_path, Some(registration), runs, &installed);
         search
             .find(registration, &given)
             .or_else(|| search.find(registration, &places))
@@ -357,6 +358,7 @@ fn places_for(
     registration_path: &Path,
     registration: Option<&Registration>,
     runs: &Runs,
+    installed: &[PathBuf],
 ) -> Vec<(PathBuf, String)> {
     let mut places = Vec::new();
     if let Some(folder) = registration_path.parent() {
@@ -383,12 +385,10 @@ fn places_for(
         .flat_map(|r| [r.id.clone(), r.sender_localpart.clone()])
         .flatten()
         .collect();
-    for root in &runs.roots.install {
-        for folder in list(root).into_iter().filter(|f| f.is_dir()) {
-            let name = folder.file_name().unwrap_or_default().to_string_lossy();
-            if names.iter().any(|n| names_bridge(&name, n)) {
-                places.push((folder.clone(), format!("found in {}", folder.display())));
-            }
+    for folder in installed {
+        let name = folder.file_name().unwrap_or_default().to_string_lossy();
+        if names.iter().any(|n| names_bridge(&name, n)) {
+            places.push((folder.clone(), format!("found in {}", folder.display())));
         }
     }
     places
@@ -507,9 +507,33 @@ struct Search {
     identities: HashMap<PathBuf, Option<Identity>>,
     /// Configs already given to a registration.
     matched: std::collections::HashSet<PathBuf>,
+    /// The YAML files of each place, listed once: registrations share a
+    /// folder, and every one of them looks there.
+    listed: HashMap<PathBuf, Vec<PathBuf>>,
+    /// The folders under the install roots, listed once.
+    installed: Option<Vec<PathBuf>>,
 }
 
 impl Search {
+    /// [`yaml_files`] of `place`, listed the first time it is asked for.
+    fn yaml_files(&mut self, place: &Path) -> Vec<PathBuf> {
+        self.listed
+            .entry(place.to_owned())
+            .or_insert_with(|| yaml_files(place))
+            .clone()
+    }
+
+    /// The folders under `roots`, listed the first time.
+    fn installed(&mut self, roots: &[PathBuf]) -> &[PathBuf] {
+        self.installed.get_or_insert_with(|| {
+            roots
+                .iter()
+                .flat_map(|root| list(root))
+                .filter(|folder| folder.is_dir())
+                .collect()
+        })
+    }
+
     /// What identifies the YAML file as a bridge config, when anything does.
     fn identity_of(&mut self, file: &Path) -> Option<Identity> {
         if let Some(known) = self.identities.get(file) {
@@ -533,11 +557,14 @@ impl Search {
         registration: &Registration,
         places: &[(PathBuf, String)],
     ) -> Option<(PathBuf, String)> {
-        let candidates: Vec<(PathBuf, &String, Identity)> = places
-            .iter()
-            .flat_map(|(place, how)| yaml_files(place).into_iter().map(move |file| (file, how)))
-            .filter_map(|(file, how)| Some((file.clone(), how, self.identity_of(&file)?)))
-            .collect();
+        let mut candidates: Vec<(PathBuf, &String, Identity)> = Vec::new();
+        for (place, how) in places {
+            for file in self.yaml_files(place) {
+                if let Some(identity) = self.identity_of(&file) {
+                    candidates.push((file, how, identity));
+                }
+            }
+        }
         if let Some((file, how, _)) = candidates
             .iter()
             .find(|(_, _, i)| i.same_token(registration))

@@ -113,11 +113,15 @@ impl Scene {
     pub fn break_registration(&self) -> String {
         let url = format!("url: http://127.0.0.1:{}", self.bridge.port);
         edit(&self.bridge.registration(), &url, "url: http://127.0.0.1:1");
-        eventually(
-            Duration::from_secs(20),
-            "an alert right after the edit",
-            || count(&self.seen(), "telegram is failing") == 1,
-        );
+        self.one_failing_alert(Duration::from_secs(20), "an alert right after the edit")
+    }
+
+    /// Waits up to `limit` until the room holds exactly one alert that the
+    /// bridge is failing, and returns it.
+    pub fn one_failing_alert(&self, limit: Duration, what: &str) -> String {
+        eventually(limit, what, || {
+            count(&self.seen(), "telegram is failing") == 1
+        });
         self.seen()
             .into_iter()
             .find(|b| b.contains("telegram is failing"))
